@@ -1,0 +1,109 @@
+# skewscope build. `make` builds build/skewscope and build/libskewscope.a;
+# `make check` builds and runs every test; `make SAN=1 check` does the same
+# under ASan+UBSan in build-asan/; `make fuzz` builds the libFuzzer targets.
+# Optional pieces (protobuf code generation) live in mk/*.mk.
+
+CC ?= cc
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build-asan
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT ?= -O1 -g
+else
+BUILD ?= build
+SANFLAGS =
+OPT ?= -O2 -g
+endif
+
+GEN := build/gen
+STD := -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
+WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Werror
+CPPFLAGS += -Isrc -I$(GEN)
+CFLAGS ?=
+ALL_CFLAGS = $(STD) $(OPT) $(WARN) $(SANFLAGS) $(CFLAGS)
+PKGS := libprotobuf-c jansson zlib gsl
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lprotobuf-c -ljansson -lz -lgsl -lgslcblas) -lm
+
+LIB_SRCS := $(sort $(wildcard src/util/*.c src/ingest/*.c src/model/*.c \
+              src/analysis/*.c src/output/*.c src/sim/*.c))
+CLI_SRCS := $(sort $(wildcard src/cli/*.c))
+GEN_SRCS :=
+GEN_HDRS :=
+
+-include mk/*.mk
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(GEN_SRCS:$(GEN)/%.c=$(BUILD)/gen/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRCS := $(sort $(wildcard bench/*.c))
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all check unit integration fuzz fuzz-run bench format format-check clean demo
+all: $(BUILD)/skewscope
+
+$(BUILD)/libskewscope.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/skewscope: $(CLI_OBJS) $(BUILD)/libskewscope.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libskewscope.a $(LIBS)
+
+$(BUILD)/src/%.o: src/%.c $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Generated code keeps its generator's style: no -Werror on it.
+$(BUILD)/gen/%.o: $(GEN)/%.c $(GEN_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(STD) $(OPT) $(SANFLAGS) -w -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c tests/testlib.h $(BUILD)/libskewscope.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -o $@ $< $(BUILD)/libskewscope.a $(LIBS) -lcmocka
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libskewscope.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libskewscope.a $(LIBS)
+
+# Unit and simulation tests (cmocka binaries), then the command-line tests.
+check: unit integration
+unit: $(TEST_BINS) $(BUILD)/skewscope
+	@set -e; for t in $(TEST_BINS); do echo "== $$t"; SKEWSCOPE=$(BUILD)/skewscope $$t; done
+integration: $(BUILD)/skewscope
+	@SKEWSCOPE=$(BUILD)/skewscope tests/cli/run.sh
+
+bench: $(BENCH_BINS) $(BUILD)/skewscope
+
+# libFuzzer targets (clang only), one per parser.
+FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build-fuzz/%.o) $(GEN_SRCS:$(GEN)/%.c=build-fuzz/gen/%.o)
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined
+build-fuzz/src/%.o: src/%.c $(GEN_HDRS)
+	@mkdir -p $(@D)
+	clang $(CPPFLAGS) $(STD) $(WARN) $(FUZZ_FLAGS) -c -o $@ $<
+build-fuzz/gen/%.o: $(GEN)/%.c $(GEN_HDRS)
+	@mkdir -p $(@D)
+	clang $(CPPFLAGS) $(STD) $(FUZZ_FLAGS) -w -c -o $@ $<
+build-fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJS)
+	clang $(CPPFLAGS) $(STD) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
+fuzz: $(FUZZ_BINS)
+# Run every target briefly over its seed corpus (FUZZ_SECONDS each).
+FUZZ_SECONDS ?= 20
+fuzz-run: fuzz
+	@set -e; for f in $(FUZZ_BINS); do n=$${f#build-fuzz/fuzz_}; \
+	  mkdir -p build-fuzz/corpus/$$n; \
+	  echo "== $$f ($(FUZZ_SECONDS)s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build-fuzz/corpus/$$n fuzz/corpus/$$n; done
+
+FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h tests/*.c tests/*.h bench/*.c fuzz/*.c)
+format:
+	clang-format -i $(FORMAT_SRCS)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRCS)
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)

@@ -1,0 +1,139 @@
+/* bench_ingest: time one stage of skewscope on a trace file and print
+ * spans/s and memory per span.
+ *
+ *   bench_ingest check FILE      read + index + edges + causality check
+ *   bench_ingest estimate FILE   read + index + edges + clock estimate
+ *   bench_ingest jansson FILE    plain jansson parse of the same JSON (for
+ *                                scale; documents one after another)
+ *
+ * Prints one line: mode, spans, seconds (wall), spans/s, peak RSS growth in
+ * bytes per span, and the span store's own bytes per span. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "analysis/causality.h"
+#include "analysis/clock_graph.h"
+#include "analysis/edges.h"
+#include "analysis/estimate.h"
+#include "ingest/ingest.h"
+#include "model/span_store.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* Count "spanId" keys in a jansson document: how many spans it held. */
+static size_t count_spans(json_t *v)
+{
+    size_t n = 0;
+    const char *key;
+    json_t *val;
+    size_t i;
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, val)
+        {
+            n += strcmp(key, "spanId") == 0 || strcmp(key, "spanID") == 0;
+            n += count_spans(val);
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, val) n += count_spans(val);
+    }
+    return n;
+}
+
+static int run_jansson(const char *path, size_t *spans)
+{
+    FILE *f = fopen(path, "r");
+    json_error_t err;
+    json_t *doc;
+
+    if (!f)
+        return -1;
+    *spans = 0;
+    while ((doc = json_loadf(f, JSON_DISABLE_EOF_CHECK, &err)) != NULL) {
+        *spans += count_spans(doc);
+        json_decref(doc);
+    }
+    fclose(f);
+    return 0;
+}
+
+static int run_skewscope(const char *mode, const char *path, size_t *spans,
+                         size_t *store_bytes)
+{
+    struct ingest_opts io = {0};
+    struct span_store *s = span_store_create();
+    struct edge_list l;
+    char err[512];
+    int rc = -1;
+
+    if (!s || ingest_file(s, path, &io, err, sizeof(err)) < 0) {
+        fprintf(stderr, "bench: %s\n", err);
+        span_store_destroy(s);
+        return -1;
+    }
+    if (span_store_index(s) < 0 || edge_list_build(&l, s) < 0)
+        goto out;
+    if (strcmp(mode, "check") == 0) {
+        struct causality_report r;
+        rc = causality_check(&r, s, &l);
+        causality_report_free(&r);
+    } else {
+        struct clock_estimate e;
+        struct estimate_opts eo = {0};
+        rc = estimate_run(&e, s, &l, &eo, err, sizeof(err));
+        clock_estimate_free(&e);
+    }
+    *spans = span_store_count(s);
+    *store_bytes = span_store_memory(s);
+    edge_list_free(&l);
+out:
+    span_store_destroy(s);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    size_t spans = 0, store_bytes = 0;
+    long rss0 = peak_rss_kb();
+    double t0 = now_s();
+    int rc;
+
+    if (argc != 3) {
+        fprintf(stderr, "usage: bench_ingest check|estimate|jansson FILE\n");
+        return 2;
+    }
+    if (strcmp(argv[1], "jansson") == 0)
+        rc = run_jansson(argv[2], &spans);
+    else
+        rc = run_skewscope(argv[1], argv[2], &spans, &store_bytes);
+    double dt = now_s() - t0;
+    if (rc < 0 || spans == 0) {
+        fprintf(stderr, "bench: %s failed\n", argv[1]);
+        return 1;
+    }
+    long rss = peak_rss_kb() - rss0;
+    printf("%-9s spans %zu  %.3f s  %.0f spans/s  peak RSS +%.0f B/span  "
+           "store %.0f B/span\n",
+           argv[1], spans, dt, (double)spans / dt,
+           (double)rss * 1024.0 / (double)spans,
+           (double)store_bytes / (double)spans);
+    return 0;
+}

@@ -1,0 +1,85 @@
+/* cli_common: loading inputs and mapping library errors to exit codes. */
+#include "cli/cli_common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/edges.h"
+#include "cli/exit_codes.h"
+#include "model/span_store.h"
+
+int cli_parse_format(const char *name, enum trace_format *fmt)
+{
+    if (strcmp(name, "auto") == 0) {
+        *fmt = TRACE_FORMAT_AUTO;
+        return 0;
+    }
+    const struct ingest_ops *ops = ingest_by_name(name);
+    if (!ops) {
+        fprintf(stderr,
+                "skewscope: unknown format '%s' (expected auto, otlp-json, "
+                "otlp-proto, jaeger or zipkin)\n",
+                name);
+        return -1;
+    }
+    *fmt = ops->format;
+    return 0;
+}
+
+int cli_parse_uint(const char *opt, const char *value, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(value, &end, 10);
+
+    if (errno || *end || end == value || value[0] == '-' || v > 1000000) {
+        fprintf(stderr, "skewscope: %s expects a whole number, got '%s'\n",
+                opt, value);
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int exit_for(int rc)
+{
+    switch (-rc) {
+    case INGEST_E_MALFORMED:
+        return EXIT_DATAERR;
+    case INGEST_E_NOINPUT:
+        return EXIT_NOINPUT;
+    default:
+        return EXIT_SOFTWARE;
+    }
+}
+
+int cli_load(char **files, int nfiles, const struct ingest_opts *opts,
+             struct span_store **out, struct edge_list *edges)
+{
+    char err[1024] = "";
+    struct span_store *s = span_store_create();
+
+    memset(edges, 0, sizeof(*edges));
+    if (!s)
+        goto nomem;
+    for (int i = 0; i < nfiles; i++) {
+        int rc = ingest_file(s, files[i], opts, err, sizeof(err));
+        if (rc < 0) {
+            fprintf(stderr, "skewscope: %s\n",
+                    err[0] ? err : "out of memory");
+            span_store_destroy(s);
+            return exit_for(rc);
+        }
+    }
+    if (span_store_index(s) < 0 || edge_list_build(edges, s) < 0)
+        goto nomem;
+    *out = s;
+    return EXIT_FINE;
+nomem:
+    fprintf(stderr, "skewscope: out of memory\n");
+    edge_list_free(edges);
+    span_store_destroy(s);
+    return EXIT_SOFTWARE;
+}

@@ -1,0 +1,27 @@
+/* cli_common: what the subcommands share: loading input files into a span
+ * store (with the error messages and exit codes DESIGN.md promises), and
+ * option parsing helpers. */
+#ifndef SKEWSCOPE_CLI_COMMON_H
+#define SKEWSCOPE_CLI_COMMON_H
+
+#include <stdbool.h>
+
+#include "ingest/ingest.h"
+
+struct span_store;
+struct edge_list;
+
+/* Parse a --format value into *fmt ("auto" allowed). Prints an error and
+ * returns -1 for an unknown name. */
+int cli_parse_format(const char *name, enum trace_format *fmt);
+
+/* Read every file (or "-") into a new indexed store, and build its edge
+ * list. Prints errors as "skewscope: FILE:LINE:COL: ..." and returns the
+ * exit code (0 when fine); on success *out owns the store. */
+int cli_load(char **files, int nfiles, const struct ingest_opts *opts,
+             struct span_store **out, struct edge_list *edges);
+
+/* Parse a non-negative integer option value; prints an error, returns -1. */
+int cli_parse_uint(const char *opt, const char *value, unsigned *out);
+
+#endif

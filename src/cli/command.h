@@ -1,0 +1,21 @@
+/* command: the subcommand table of the skewscope tool. Each subcommand lives
+ * in cli/cmd_<name>.c and exports one `struct command`; main.c lists them.
+ * run() gets argv with argv[0] = the subcommand name and returns the process
+ * exit code (cli/exit_codes.h). */
+#ifndef SKEWSCOPE_COMMAND_H
+#define SKEWSCOPE_COMMAND_H
+
+#include <stdio.h>
+
+struct command {
+    const char *name;
+    const char *summary; /* one line for `skewscope --help` */
+    int (*run)(int argc, char **argv);
+};
+
+extern const struct command cmd_check;
+extern const struct command cmd_estimate;
+extern const struct command cmd_correct;
+extern const struct command cmd_simulate;
+
+#endif

@@ -1,0 +1,34 @@
+/* source: a byte stream to read a trace file from. Opens a path or "-"
+ * (stdin), and inflates gzip transparently (detected by its magic bytes, not
+ * the file name). Readers pull bytes with source_read(); format detection
+ * looks at the first bytes with source_peek() without consuming them. */
+#ifndef SKEWSCOPE_SOURCE_H
+#define SKEWSCOPE_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct source;
+
+/* Open `path` ("-" = stdin). Returns NULL and fills err (errlen bytes) with
+ * "PATH: reason" when it cannot be opened. */
+struct source *source_open(const char *path, char *err, size_t errlen);
+
+/* Read up to n decompressed bytes. Returns the count, 0 at end of stream, or
+ * -1 on a read or inflate error (message in source_error()). */
+ssize_t source_read(struct source *src, void *buf, size_t n);
+
+/* Point *data at up to n of the next bytes without consuming them; returns
+ * how many are available (fewer only at end of stream), or -1 on error. */
+ssize_t source_peek(struct source *src, const unsigned char **data, size_t n);
+
+/* Name for messages: the path, or "<stdin>". */
+const char *source_name(const struct source *src);
+/* Last error message (empty when none). */
+const char *source_error(const struct source *src);
+bool source_is_gzip(const struct source *src);
+
+void source_close(struct source *src);
+
+#endif

@@ -1,0 +1,39 @@
+/* log: the one logging module. Messages go to stderr with a level prefix.
+ * The level is tested before the arguments are evaluated; log_ratelimited()
+ * is for per-span paths and prints at most `burst` messages per call site. */
+#ifndef SKEWSCOPE_LOG_H
+#define SKEWSCOPE_LOG_H
+
+enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+extern enum log_level log_threshold;
+
+void log_set_level(enum log_level level);
+void log_emit(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define LOG_AT(level, ...)                                                     \
+    do {                                                                       \
+        if ((level) <= log_threshold)                                          \
+            log_emit((level), __VA_ARGS__);                                    \
+    } while (0)
+#define log_error(...) LOG_AT(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) LOG_AT(LOG_WARN, __VA_ARGS__)
+#define log_info(...) LOG_AT(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) LOG_AT(LOG_DEBUG, __VA_ARGS__)
+
+/* Print at most `burst` times from this call site, then once a summary line
+ * saying further messages are suppressed. */
+#define log_ratelimited(level, burst, ...)                                     \
+    do {                                                                       \
+        static unsigned log_rl_count_;                                         \
+        if ((level) <= log_threshold) {                                        \
+            if (log_rl_count_ < (burst))                                       \
+                log_emit((level), __VA_ARGS__);                                \
+            else if (log_rl_count_ == (burst))                                 \
+                log_emit((level), "further messages of this kind suppressed"); \
+            log_rl_count_++;                                                   \
+        }                                                                      \
+    } while (0)
+
+#endif

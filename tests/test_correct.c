@@ -5,6 +5,7 @@
 #include "testlib.h"
 
 #include <jansson.h>
+#include <zlib.h>
 
 #include "ingest/ingest.h"
 #include "model/clock_model.h"
@@ -49,8 +50,8 @@ static void run_correct(struct run *r, const char *input, enum trace_format in,
     r->path = testlib_write_temp_str(input);
     f = open_memstream(&r->out, &r->outlen);
     assert_non_null(f);
-    r->rc = correct_file(r->path, &opts, m, f, &r->stats, r->err,
-                         sizeof(r->err));
+    r->rc =
+        correct_file(r->path, &opts, m, f, &r->stats, r->err, sizeof(r->err));
     fclose(f);
     clock_model_destroy(m);
 }
@@ -119,7 +120,8 @@ static json_t *otlp_attr(json_t *attrs, const char *key)
     json_t *a;
     size_t i;
 
-    json_array_foreach(attrs, i, a) {
+    json_array_foreach(attrs, i, a)
+    {
         if (strcmp(json_string_value(json_object_get(a, "key")), key) == 0)
             return json_object_get(a, "value");
     }
@@ -140,7 +142,8 @@ static json_t *jaeger_tag(json_t *tags, const char *key, bool int64)
     json_t *t;
     size_t i;
 
-    json_array_foreach(tags, i, t) {
+    json_array_foreach(tags, i, t)
+    {
         if (strcmp(json_string_value(json_object_get(t, "key")), key) == 0) {
             if (int64)
                 assert_string_equal(
@@ -202,8 +205,7 @@ static void test_otlp_json_offset_and_drift(void **state)
 
     /* node-a: 5 ms ahead, times as decimal strings (also the number). */
     json_t *a1 = at(doc, "resourceSpans.0.scopeSpans.0.spans.0");
-    assert_string_equal(str_at(a1, "startTimeUnixNano"),
-                        "1699999999995001000");
+    assert_string_equal(str_at(a1, "startTimeUnixNano"), "1699999999995001000");
     assert_string_equal(str_at(a1, "endTimeUnixNano"), "1699999999995002500");
     assert_string_equal(otlp_int_attr(a1, CORRECT_ATTR_OFFSET), "5000000");
     assert_string_equal(otlp_int_attr(a1, CORRECT_ATTR_ORIG_START),
@@ -223,8 +225,7 @@ static void test_otlp_json_offset_and_drift(void **state)
     /* node-b: +10 ppm since T0: 123456789 ns later it is 1234.57 -> 1235
      * ns ahead; 1 s later 10000 ns. Existing attributes are kept. */
     json_t *b1 = at(doc, "resourceSpans.1.scopeSpans.0.spans.0");
-    assert_string_equal(str_at(b1, "startTimeUnixNano"),
-                        "1700000000123455554");
+    assert_string_equal(str_at(b1, "startTimeUnixNano"), "1700000000123455554");
     assert_string_equal(str_at(b1, "endTimeUnixNano"), "1700000000999990000");
     assert_string_equal(otlp_int_attr(b1, CORRECT_ATTR_OFFSET), "1235");
     assert_string_equal(otlp_int_attr(b1, "k"), "7");
@@ -331,6 +332,31 @@ static void test_large_document_across_chunks(void **state)
     run_free(&r);
 }
 
+static void test_gzip_input(void **state)
+{
+    /* The source inflates gzip by its magic bytes, whatever the name. */
+    struct clock_model *m = make_model();
+    struct correct_opts opts = {0};
+    struct correct_stats st;
+    char *path = testlib_write_temp_str(""), err[256], *out = NULL;
+    size_t outlen = 0;
+    gzFile gz = gzopen(path, "wb");
+    FILE *f = open_memstream(&out, &outlen);
+    (void)state;
+
+    assert_non_null(gz);
+    assert_int_equal(gzputs(gz, otlp_doc), (int)strlen(otlp_doc));
+    assert_int_equal(gzclose(gz), Z_OK);
+    assert_int_equal(correct_file(path, &opts, m, f, &st, err, sizeof(err)), 0);
+    fclose(f);
+    assert_int_equal(st.adjusted, 2);
+    assert_non_null(strstr(out, "\"1699999999995001000\""));
+    free(out);
+    unlink(path);
+    free(path);
+    clock_model_destroy(m);
+}
+
 static void test_malformed_positions(void **state)
 {
     struct run r;
@@ -385,17 +411,17 @@ static void test_errors(void **state)
     (void)state;
 
     /* Neither OTLP JSON nor the input's own format: a usage error. */
-    assert_int_equal(correct_file("/nonexistent", &opts, m, stdout, NULL, err,
-                                  sizeof(err)),
-                     CORRECT_E_FORMAT);
+    assert_int_equal(
+        correct_file("/nonexistent", &opts, m, stdout, NULL, err, sizeof(err)),
+        CORRECT_E_FORMAT);
     run_correct(&r, otlp_doc, TRACE_FORMAT_AUTO, TRACE_FORMAT_JAEGER, NULL);
     assert_int_equal(r.rc, CORRECT_E_FORMAT);
     assert_int_equal(r.outlen, 0);
     run_free(&r);
 
     opts.out_format = TRACE_FORMAT_AUTO;
-    assert_int_equal(correct_file("/nonexistent/x.json", &opts, m, stdout,
-                                  NULL, err, sizeof(err)),
+    assert_int_equal(correct_file("/nonexistent/x.json", &opts, m, stdout, NULL,
+                                  err, sizeof(err)),
                      -INGEST_E_NOINPUT);
     clock_model_destroy(m);
 
@@ -477,9 +503,9 @@ static void test_jaeger(void **state)
                      1700000000000001000);
     assert_int_equal(jaeger_int_tag(s1, "tags", CORRECT_ATTR_ORIG_END),
                      1700000000001501000);
-    assert_int_equal(jaeger_int_tag(at(s1, "logs.0"), "fields",
-                                    CORRECT_ATTR_ORIG_TIME),
-                     1700000000000002000);
+    assert_int_equal(
+        jaeger_int_tag(at(s1, "logs.0"), "fields", CORRECT_ATTR_ORIG_TIME),
+        1700000000000002000);
     assert_true(json_is_true(at(s1, "x-extra")));
     assert_true(json_is_null(at(s1, "warnings")));
     assert_int_equal(int_at(doc, "limit"), 0);
@@ -500,8 +526,7 @@ static void test_jaeger(void **state)
     assert_int_equal(json_array_size(at(s3, "tags")), 0);
 
     /* Embedded process with hostname node-a. */
-    assert_int_equal(int_at(doc, "data.0.spans.3.startTime"),
-                     1699999999995001);
+    assert_int_equal(int_at(doc, "data.0.spans.3.startTime"), 1699999999995001);
     json_decref(doc);
     run_free(&r);
 }
@@ -511,9 +536,12 @@ static json_t *otlp_span_named(json_t *doc, const char *name)
     json_t *rs, *ss, *sp;
     size_t i, j, k;
 
-    json_array_foreach(json_object_get(doc, "resourceSpans"), i, rs) {
-        json_array_foreach(json_object_get(rs, "scopeSpans"), j, ss) {
-            json_array_foreach(json_object_get(ss, "spans"), k, sp) {
+    json_array_foreach(json_object_get(doc, "resourceSpans"), i, rs)
+    {
+        json_array_foreach(json_object_get(rs, "scopeSpans"), j, ss)
+        {
+            json_array_foreach(json_object_get(ss, "spans"), k, sp)
+            {
                 if (strcmp(json_string_value(json_object_get(sp, "name")),
                            name) == 0)
                     return sp;
@@ -530,9 +558,12 @@ static json_t *otlp_resource_of(json_t *doc, const char *name)
     json_t *rs, *ss, *sp;
     size_t i, j, k;
 
-    json_array_foreach(json_object_get(doc, "resourceSpans"), i, rs) {
-        json_array_foreach(json_object_get(rs, "scopeSpans"), j, ss) {
-            json_array_foreach(json_object_get(ss, "spans"), k, sp) {
+    json_array_foreach(json_object_get(doc, "resourceSpans"), i, rs)
+    {
+        json_array_foreach(json_object_get(rs, "scopeSpans"), j, ss)
+        {
+            json_array_foreach(json_object_get(ss, "spans"), k, sp)
+            {
                 if (strcmp(json_string_value(json_object_get(sp, "name")),
                            name) == 0)
                     return at(rs, "resource.attributes");
@@ -603,8 +634,8 @@ static void test_jaeger_to_otlp(void **state)
     assert_string_equal(str_at(child, "endTimeUnixNano"),
                         "1700000000999990000");
     assert_string_equal(otlp_int_attr(child, "n"), "42");
-    assert_true(json_is_true(at(otlp_attr(at(child, "attributes"), "ok"),
-                                "boolValue")));
+    assert_true(json_is_true(
+        at(otlp_attr(at(child, "attributes"), "ok"), "boolValue")));
 
     json_t *other = otlp_span_named(doc, "other");
     assert_string_equal(str_at(other, "startTimeUnixNano"),
@@ -650,8 +681,7 @@ static void test_zipkin(void **state)
     struct run r;
     (void)state;
 
-    run_correct(&r, zipkin_doc, TRACE_FORMAT_ZIPKIN, TRACE_FORMAT_ZIPKIN,
-                NULL);
+    run_correct(&r, zipkin_doc, TRACE_FORMAT_ZIPKIN, TRACE_FORMAT_ZIPKIN, NULL);
     assert_int_equal(r.rc, 0);
     assert_int_equal(count_lines(r.out), 1);
     assert_int_equal(r.stats.spans, 4);
@@ -711,9 +741,9 @@ static void test_zipkin_user_attr_from_tags(void **state)
     run_correct(&r, in, TRACE_FORMAT_ZIPKIN, TRACE_FORMAT_OTLP_JSON, "zone");
     assert_int_equal(r.rc, 0);
     doc = parse_out(&r);
-    assert_string_equal(res_str(at(doc, "resourceSpans.0.resource.attributes"),
-                                "zone"),
-                        "node-a");
+    assert_string_equal(
+        res_str(at(doc, "resourceSpans.0.resource.attributes"), "zone"),
+        "node-a");
     assert_string_equal(
         str_at(doc, "resourceSpans.0.scopeSpans.0.spans.0.startTimeUnixNano"),
         "1000000");
@@ -748,9 +778,9 @@ static void test_zipkin_to_otlp(void **state)
     assert_string_equal(str_at(call, "events.1.name"), "cr");
     assert_string_equal(str_at(call, "events.1.timeUnixNano"),
                         "1699999999995003000");
-    assert_string_equal(otlp_int_attr(at(call, "events.1"),
-                                      CORRECT_ATTR_ORIG_TIME),
-                        "1700000000000003000");
+    assert_string_equal(
+        otlp_int_attr(at(call, "events.1"), CORRECT_ATTR_ORIG_TIME),
+        "1700000000000003000");
     assert_string_equal(res_str(at(call, "attributes"), "http.path"), "/x");
     assert_string_equal(res_str(at(call, "attributes"), "peer.service"),
                         "node-b");
@@ -776,22 +806,25 @@ static void test_zipkin_to_otlp(void **state)
     run_free(&r);
 }
 
-/* Converted output read back by skewscope's OTLP reader: every span lands
- * in the clock domain the original format's rule named. */
-static void assert_domains(const struct run *r, const char *const *want,
-                           size_t n)
+/* Read `data` with skewscope's reader for `fmt` and check each span's clock
+ * domain: want holds (span ID in hex, "s" appended for a Zipkin shared
+ * server half; domain) pairs. */
+static void assert_domains(const char *data, size_t len, enum trace_format fmt,
+                           const char *const *want, size_t n)
 {
     struct span_store *st = span_store_create();
-    struct ingest_opts o = {.format = TRACE_FORMAT_OTLP_JSON};
-    char *path = testlib_write_temp(r->out, r->outlen), err[256];
+    struct ingest_opts o = {.format = fmt};
+    char *path = testlib_write_temp(data, len), err[256];
 
-    assert_int_equal(ingest_file(st, path, &o, err, sizeof(err)), 0);
+    if (ingest_file(st, path, &o, err, sizeof(err)) != 0)
+        fail_msg("reading back: %s", err);
     assert_int_equal(span_store_count(st), n);
     for (size_t i = 0; i < n; i++) {
         const struct span_rec *rec = span_store_at(st, i);
         char key[32];
-        snprintf(key, sizeof(key), "%016llx",
-                 (unsigned long long)rec->span_id);
+        snprintf(key, sizeof(key), "%016llx%s",
+                 (unsigned long long)rec->span_id,
+                 rec->flags & SPAN_F_SHARED ? "s" : "");
         size_t j = 0;
         while (j < n && strcmp(want[2 * j], key) != 0)
             j++;
@@ -804,26 +837,37 @@ static void assert_domains(const struct run *r, const char *const *want,
     free(path);
 }
 
-static void test_converted_domains_read_back(void **state)
+/* The rewriters name the same domains as the readers do, and converted
+ * output read back by the OTLP reader lands every span in the domain the
+ * original format's rule named. */
+static void test_domains_agree_with_readers(void **state)
 {
     static const char *const jaeger_want[] = {
         "0000000000000001", "node-a", "0000000000000002", "node-b",
         "0000000000000003", "node-c", "0000000000000004", "node-a"};
     static const char *const zipkin_want[] = {
+        "0000000000000010", "10.0.0.1", "0000000000000010s", "node-b",
+        "0000000000000011", "node-b",   "0000000000000012",  "node-c"};
+    static const char *const zipkin_otlp_want[] = {
         "0000000000000010", "10.0.0.1", "8000000000000010", "node-b",
-        "0000000000000011", "node-b", "0000000000000012", "node-c"};
+        "0000000000000011", "node-b",   "0000000000000012", "node-c"};
     struct run r;
     (void)state;
 
+    assert_domains(jaeger_doc, strlen(jaeger_doc), TRACE_FORMAT_JAEGER,
+                   jaeger_want, 4);
+    assert_domains(zipkin_doc, strlen(zipkin_doc), TRACE_FORMAT_ZIPKIN,
+                   zipkin_want, 4);
     run_correct(&r, jaeger_doc, TRACE_FORMAT_JAEGER, TRACE_FORMAT_OTLP_JSON,
                 NULL);
     assert_int_equal(r.rc, 0);
-    assert_domains(&r, jaeger_want, 4);
+    assert_domains(r.out, r.outlen, TRACE_FORMAT_OTLP_JSON, jaeger_want, 4);
     run_free(&r);
     run_correct(&r, zipkin_doc, TRACE_FORMAT_ZIPKIN, TRACE_FORMAT_OTLP_JSON,
                 NULL);
     assert_int_equal(r.rc, 0);
-    assert_domains(&r, zipkin_want, 4);
+    assert_domains(r.out, r.outlen, TRACE_FORMAT_OTLP_JSON, zipkin_otlp_want,
+                   4);
     run_free(&r);
 }
 
@@ -857,6 +901,7 @@ int main(void)
         cmocka_unit_test(test_otlp_json_user_attr),
         cmocka_unit_test(test_otlp_json_lines),
         cmocka_unit_test(test_large_document_across_chunks),
+        cmocka_unit_test(test_gzip_input),
         cmocka_unit_test(test_malformed_positions),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_floor_us),
@@ -865,7 +910,7 @@ int main(void)
         cmocka_unit_test(test_zipkin),
         cmocka_unit_test(test_zipkin_user_attr_from_tags),
         cmocka_unit_test(test_zipkin_to_otlp),
-        cmocka_unit_test(test_converted_domains_read_back),
+        cmocka_unit_test(test_domains_agree_with_readers),
         cmocka_unit_test(test_detects_each_format),
     };
 

@@ -117,7 +117,8 @@ static int read_path(const char *path, struct span_store *s, const char *attr,
 
 static void check_three(struct span_store *s, size_t base)
 {
-    struct span_rec *r0 = span_store_at(s, base), *r1 = span_store_at(s, base + 1),
+    struct span_rec *r0 = span_store_at(s, base),
+                    *r1 = span_store_at(s, base + 1),
                     *r2 = span_store_at(s, base + 2);
     const struct span_link *l;
 
@@ -171,11 +172,13 @@ static void test_detect_and_sniff(void **state)
     char err[256] = "";
 
     (void)state;
-    assert_true(ingest_otlp_proto_ops.sniff((const unsigned char *)"\x0a\x05", 2));
+    assert_true(
+        ingest_otlp_proto_ops.sniff((const unsigned char *)"\x0a\x05", 2));
     assert_false(ingest_otlp_proto_ops.sniff((const unsigned char *)"{\"a", 3));
     assert_false(ingest_otlp_proto_ops.sniff((const unsigned char *)" [", 2));
     assert_false(ingest_otlp_proto_ops.sniff((const unsigned char *)"\n\n", 2));
-    assert_true(ingest_otlp_proto_ops.sniff((const unsigned char *)"\n{\n\x12", 4));
+    assert_true(
+        ingest_otlp_proto_ops.sniff((const unsigned char *)"\n{\n\x12", 4));
     assert_int_equal(ingest_file(s, path, &opts, err, sizeof(err)), 0);
     assert_int_equal(span_store_count(s), 3);
     span_store_destroy(s);
@@ -277,7 +280,8 @@ static void test_truncated(void **state)
 static void test_garbage(void **state)
 {
     static const char junk[] = "\x05\xff\xff\xff\xff\xffgarbage and more";
-    static const char bad_varint[] = "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
+    static const char bad_varint[] =
+        "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
 
     (void)state;
     expect_malformed(junk, sizeof(junk) - 1, "byte 0:");
@@ -401,9 +405,9 @@ static char *run_correct(enum trace_format fmt, struct correct_stats *st)
     assert_non_null(out);
     assert_true(clock_model_set(m, "node-b", 1000, 0.0, T0) >= 0);
     assert_true(clock_model_set(m, "node-z", 5, 0.0, T0) >= 0);
-    assert_int_equal(correct_otlp_proto_ops.run(src, &opts, m, out, st, err,
-                                                sizeof(err)),
-                     0);
+    assert_int_equal(
+        correct_otlp_proto_ops.run(src, &opts, m, out, st, err, sizeof(err)),
+        0);
     fclose(out);
     source_close(src);
     clock_model_destroy(m);
@@ -451,8 +455,8 @@ static void test_correct_proto(void **state)
     Opentelemetry__Proto__Trace__V1__Span *c =
         msg->resource_spans[1]->scope_spans[0]->spans[1];
     assert_int_equal(a->n_attributes, 3);
-    assert_int_equal(int_attr(c->attributes, c->n_attributes, CORRECT_ATTR_OFFSET),
-                     1000);
+    assert_int_equal(
+        int_attr(c->attributes, c->n_attributes, CORRECT_ATTR_OFFSET), 1000);
     assert_true(int_attr(c->attributes, c->n_attributes,
                          CORRECT_ATTR_ORIG_START) == T0 + 120);
     assert_true(int_attr(c->attributes, c->n_attributes,
@@ -473,7 +477,8 @@ static json_t *find_attr(json_t *attrs, const char *key)
     size_t i;
     json_t *kv;
 
-    json_array_foreach(attrs, i, kv) {
+    json_array_foreach(attrs, i, kv)
+    {
         if (strcmp(json_string_value(json_object_get(kv, "key")), key) == 0)
             return json_object_get(kv, "value");
     }
@@ -501,17 +506,18 @@ static void test_correct_json(void **state)
     rs = json_object_get(doc, "resourceSpans");
     assert_int_equal(json_array_size(rs), 2);
     span = json_array_get(
-        json_object_get(json_array_get(json_object_get(json_array_get(rs, 1),
-                                                       "scopeSpans"),
-                                       0),
-                        "spans"),
+        json_object_get(
+            json_array_get(json_object_get(json_array_get(rs, 1), "scopeSpans"),
+                           0),
+            "spans"),
         1);
     assert_string_equal(json_string_value(json_object_get(span, "traceId")),
                         "ab0000000000000000000000000000cd");
     assert_string_equal(json_string_value(json_object_get(span, "spanId")),
                         "010203040506070a");
-    assert_string_equal(json_string_value(json_object_get(span, "parentSpanId")),
-                        "0102030405060709");
+    assert_string_equal(
+        json_string_value(json_object_get(span, "parentSpanId")),
+        "0102030405060709");
     assert_int_equal(json_integer_value(json_object_get(span, "kind")), 3);
     snprintf(exp, sizeof(exp), "%" PRId64, T0 + 120 - 1000);
     assert_string_equal(
@@ -523,16 +529,16 @@ static void test_correct_json(void **state)
         "1000");
     ev = json_array_get(json_object_get(span, "events"), 0);
     snprintf(exp, sizeof(exp), "%" PRId64, T0 + 150);
-    assert_string_equal(
-        json_string_value(json_object_get(
-            find_attr(json_object_get(ev, "attributes"), CORRECT_ATTR_ORIG_TIME),
-            "intValue")),
-        exp);
+    assert_string_equal(json_string_value(json_object_get(
+                            find_attr(json_object_get(ev, "attributes"),
+                                      CORRECT_ATTR_ORIG_TIME),
+                            "intValue")),
+                        exp);
     span = json_array_get(
-        json_object_get(json_array_get(json_object_get(json_array_get(rs, 0),
-                                                       "scopeSpans"),
-                                       0),
-                        "spans"),
+        json_object_get(
+            json_array_get(json_object_get(json_array_get(rs, 0), "scopeSpans"),
+                           0),
+            "spans"),
         0);
     assert_string_equal(
         json_string_value(json_object_get(
@@ -541,9 +547,9 @@ static void test_correct_json(void **state)
         "kafka");
     assert_string_equal(
         json_string_value(json_object_get(
-            find_attr(json_object_get(json_object_get(json_array_get(rs, 0),
-                                                      "resource"),
-                                      "attributes"),
+            find_attr(json_object_get(
+                          json_object_get(json_array_get(rs, 0), "resource"),
+                          "attributes"),
                       "host.name"),
             "stringValue")),
         "node-a");

@@ -15,6 +15,7 @@
 #define PAIRS_PER_GROUP_WINDOW 30 /* for the automatic window count */
 #define MIN_DRIFT_SPAN_NS 2000000000LL /* shorter inputs: no drift fit */
 #define MIN_STEP_NS 20000.0            /* smaller jumps are noise */
+#define MIN_DRIFT_PPM 0.05             /* smaller drifts are not reported */
 
 struct track_ctx {
     const struct clock_obs *obs;
@@ -181,54 +182,106 @@ static int track_windows(struct track_ctx *t, struct clock_estimate *e)
     return 0;
 }
 
-/* Least squares for y = a + b t (+ s [i >= k] when k > 0): solves the 2x2
- * or 3x3 normal equations by elimination. Returns the residual sum of
- * squares, or -1 when singular. */
-static double fit_track(const double *t, const double *y, size_t n, size_t k,
-                        double *b, double *s)
+/* A fit of a domain's offset track: y = a + b t (+ s [i >= k] when k > 0),
+ * t in seconds, y in ns. Points with use[i] false are left out. */
+struct track_fit {
+    double a, b, s;
+    double sse;  /* residual sum of squares over the points used */
+    size_t used; /* points used */
+};
+
+static double track_residual(const struct track_fit *f, double t, double y,
+                             bool after_step)
+{
+    return y - f->a - f->b * t - (after_step ? f->s : 0);
+}
+
+/* Least squares by elimination on the 2x2 or 3x3 normal equations.
+ * Returns 0, or -1 when the system is singular. */
+static int fit_track(const double *t, const double *y, const bool *use,
+                     size_t n, size_t k, struct track_fit *f)
 {
     size_t m = k ? 3 : 2;
     double a[3][4] = {{0}};
 
     for (size_t i = 0; i < n; i++) {
         double row[3] = {1.0, t[i], i >= k ? 1.0 : 0.0};
-        for (size_t r = 0; r < m; r++) {
+        for (size_t r = 0; use[i] && r < m; r++) {
             for (size_t c = 0; c < m; c++)
                 a[r][c] += row[r] * row[c];
             a[r][3] += row[r] * y[i];
         }
     }
     for (size_t c = 0; c < m; c++) {
-        if (fabs(a[c][c]) < 1e-12)
+        if (fabs(a[c][c]) < 1e-9)
             return -1;
         for (size_t r = 0; r < m; r++) {
-            if (r == c)
-                continue;
-            double f = a[r][c] / a[c][c];
-            for (size_t j = c; j < 4; j++)
-                a[r][j] -= f * a[c][j];
+            double q = a[r][c] / a[c][c];
+            for (size_t j = c; r != c && j < 4; j++)
+                a[r][j] -= q * a[c][j];
         }
     }
     double coef[3] = {0};
     for (size_t c = 0; c < m; c++)
         coef[c] = a[c][3] / a[c][c];
-    double sse = 0;
+    f->a = coef[0];
+    f->b = coef[1];
+    f->s = k ? coef[2] : 0;
+    f->sse = 0;
+    f->used = 0;
     for (size_t i = 0; i < n; i++) {
-        double r = y[i] - coef[0] - coef[1] * t[i] - (k && i >= k ? coef[2] : 0);
-        sse += r * r;
+        double r = track_residual(f, t[i], y[i], i >= k && k);
+        f->sse += use[i] ? r * r : 0;
+        f->used += use[i];
     }
-    *b = coef[1];
-    *s = k ? coef[2] : 0;
-    return sse;
+    return 0;
+}
+
+static double per_dof(const struct track_fit *f, size_t params)
+{
+    return f->used > params ? f->sse / (double)(f->used - params) : INFINITY;
+}
+
+/* Fit with every point, and with each point left out in turn; keep the
+ * leave-one-out fit when it explains the rest four times better per degree
+ * of freedom (a window that straddles a step, or one whose few pairs
+ * mislead). use[] says which points the kept fit used. Returns 0 or -1. */
+static int fit_robust(const double *t, const double *y, size_t n, size_t k,
+                      bool *use, struct track_fit *f)
+{
+    size_t params = k ? 3 : 2;
+    size_t drop = n;
+    struct track_fit g;
+
+    for (size_t i = 0; i < n; i++)
+        use[i] = true;
+    if (fit_track(t, y, use, n, k, f) < 0)
+        return -1;
+    double best = per_dof(f, params) / 4;
+    for (size_t j = 0; n >= params + 3 && j < n; j++) {
+        use[j] = false;
+        if (fit_track(t, y, use, n, k, &g) == 0 && per_dof(&g, params) < best) {
+            best = per_dof(&g, params);
+            drop = j;
+        }
+        use[j] = true;
+    }
+    if (drop == n)
+        return 0;
+    use[drop] = false;
+    return fit_track(t, y, use, n, k, f);
 }
 
 /* Drift (and a step, when the track jumps) of one domain from its track.
  * Returns the first window of the regime the final solve should use. */
 static unsigned fit_domain(struct track_ctx *t, struct clock_estimate *e,
-                           uint32_t v, double *tt, double *yy, unsigned *ww)
+                           uint32_t v, double *tt, double *yy, unsigned *ww,
+                           bool *use)
 {
     size_t n = 0;
     struct clock_node *node = &e->nodes[v];
+    struct track_fit line, step, best = {0};
+    size_t best_k = 0;
 
     for (unsigned w = 0; w < e->nwindows; w++) {
         const struct clock_track_point *tp = &e->track[v * e->nwindows + w];
@@ -238,39 +291,34 @@ static unsigned fit_domain(struct track_ctx *t, struct clock_estimate *e,
         yy[n] = (double)tp->offset_ns;
         ww[n++] = w;
     }
-    if (n < 3)
+    if (n < 3 || fit_robust(tt, yy, n, 0, use, &line) < 0)
         return 0;
-    double b, s, b_step, s_step, best = -1;
-    double sse = fit_track(tt, yy, n, 0, &b, &s);
-    size_t best_k = 0;
     for (size_t k = 2; n >= 5 && k + 2 <= n; k++) {
-        double e2 = fit_track(tt, yy, n, k, &b_step, &s_step);
-        if (e2 >= 0 && (best < 0 || e2 < best)) {
-            best = e2;
+        if (fit_robust(tt, yy, n, k, use, &step) == 0 &&
+            (!best_k || per_dof(&step, 3) < per_dof(&best, 3))) {
+            best = step;
             best_k = k;
         }
     }
-    if (best_k && best * 16 < sse) {
-        fit_track(tt, yy, n, best_k, &b_step, &s_step);
-        double noise = sqrt(best / (double)(n - 3));
-        if (fabs(s_step) > MIN_STEP_NS && fabs(s_step) > 6 * noise) {
-            node->has_step = true;
-            node->step_ns = (int64_t)llround(s_step);
-            node->step_at_ns = e->windows[ww[best_k]].start_ns;
-            t->drift_ppm[v] = b_step * 1e-3; /* ns/s -> ppm */
-            return ww[best_k] + 1 < e->nwindows ? ww[best_k] + 1 : ww[best_k];
-        }
+    if (best_k && per_dof(&best, 3) * 16 < per_dof(&line, 2) &&
+        fabs(best.s) > MIN_STEP_NS &&
+        fabs(best.s) > 6 * sqrt(per_dof(&best, 3))) {
+        node->has_step = true;
+        node->step_ns = (int64_t)llround(best.s);
+        node->step_at_ns = e->windows[ww[best_k]].start_ns;
+        double ppm = best.b * 1e-3; /* ns/s -> ppm */
+        t->drift_ppm[v] = fabs(ppm) > MIN_DRIFT_PPM ? ppm : 0;
+        return ww[best_k] + 1 < e->nwindows ? ww[best_k] + 1 : ww[best_k];
     }
-    if (sse >= 0) {
-        double sxx = 0, mean = 0;
-        for (size_t i = 0; i < n; i++)
-            mean += tt[i] / (double)n;
-        for (size_t i = 0; i < n; i++)
-            sxx += (tt[i] - mean) * (tt[i] - mean);
-        double se = sqrt(sse / (double)(n - 2) / sxx);
-        if (fabs(b) > 3 * se && fabs(b) * 1e-3 > 0.05)
-            t->drift_ppm[v] = b * 1e-3;
-    }
+    fit_robust(tt, yy, n, 0, use, &line); /* restore the line's mask */
+    double sxx = 0, mean = 0;
+    for (size_t i = 0; i < n; i++)
+        mean += use[i] ? tt[i] / (double)line.used : 0;
+    for (size_t i = 0; i < n; i++)
+        sxx += use[i] ? (tt[i] - mean) * (tt[i] - mean) : 0;
+    double se = sqrt(per_dof(&line, 2) / sxx);
+    if (fabs(line.b) > 3 * se && fabs(line.b) * 1e-3 > MIN_DRIFT_PPM)
+        t->drift_ppm[v] = line.b * 1e-3;
     return 0;
 }
 
@@ -280,25 +328,26 @@ static int fit_drift(struct track_ctx *t, struct clock_estimate *e,
     double *tt = malloc(e->nwindows * sizeof(*tt));
     double *yy = malloc(e->nwindows * sizeof(*yy));
     unsigned *ww = malloc(e->nwindows * sizeof(*ww));
+    bool *use = malloc(e->nwindows * sizeof(*use));
+    int rc = -1;
 
-    if (!tt || !yy || !ww) {
-        free(tt);
-        free(yy);
-        free(ww);
-        return -1;
-    }
+    if (!tt || !yy || !ww || !use)
+        goto out;
     *first_window = 0;
     for (uint32_t v = 0; v < t->ndomains; v++) {
         if (v == t->ref)
             continue;
-        unsigned w = fit_domain(t, e, v, tt, yy, ww);
+        unsigned w = fit_domain(t, e, v, tt, yy, ww, use);
         if (w > *first_window)
             *first_window = w;
     }
+    rc = 0;
+out:
     free(tt);
     free(yy);
     free(ww);
-    return 0;
+    free(use);
+    return rc;
 }
 
 static void node_stats(const struct track_ctx *t, struct clock_estimate *e)

@@ -117,8 +117,7 @@ static uint16_t span_system(struct reader *r, const Span *sp)
         return r->sys_id;
     uint16_t id = span_store_system_id(r->store, val, len);
     if (id == UINT16_MAX) {
-        log_ratelimited(LOG_WARN, 3, "%s: too many transport systems",
-                        r->name);
+        log_ratelimited(LOG_WARN, 3, "%s: too many transport systems", r->name);
         return 0;
     }
     if (len < sizeof(r->sys_name)) {

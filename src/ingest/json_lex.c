@@ -322,6 +322,13 @@ static inline int next_byte(struct json_lex *lx)
 
 /* ---- create / destroy ------------------------------------------------- */
 
+static size_t default_bufsize = JSON_LEX_DEFAULT_BUFSIZE;
+
+void json_lex_set_default_bufsize(size_t bufsize)
+{
+    default_bufsize = bufsize ? bufsize : JSON_LEX_DEFAULT_BUFSIZE;
+}
+
 struct json_lex *json_lex_create(struct source *src, size_t bufsize)
 {
     struct json_lex *lx = calloc(1, sizeof(*lx));
@@ -330,7 +337,7 @@ struct json_lex *json_lex_create(struct source *src, size_t bufsize)
     if (!lx)
         return NULL;
     lx->src = src;
-    lx->cap = bufsize ? bufsize : JSON_LEX_DEFAULT_BUFSIZE;
+    lx->cap = bufsize ? bufsize : default_bufsize;
     lx->buf = calloc(1, lx->cap + 1 + PAD);
     if (!lx->buf) {
         free(lx);

@@ -60,6 +60,12 @@ enum json_type {
 struct json_lex *json_lex_create(struct source *src, size_t bufsize);
 void json_lex_destroy(struct json_lex *lx);
 
+/* Buffer size used when json_lex_create() gets 0 (the readers do), in
+ * bytes; 0 restores JSON_LEX_DEFAULT_BUFSIZE. For tests and fuzzing, which
+ * drive the readers with tiny buffers to exercise refills. Process-wide;
+ * set it before starting readers, not while any run. */
+void json_lex_set_default_bufsize(size_t bufsize);
+
 /* Type of the next value without consuming it (whitespace is skipped).
  * Returns an enum json_type (>= 0), or a negated ingest_status; a byte that
  * cannot start a value is an error. */

@@ -37,7 +37,8 @@ struct otlp_arena {
 };
 
 #define BLOCK_HDR                                                              \
-    ((sizeof(struct arena_block) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1))
+    ((sizeof(struct arena_block) + ARENA_ALIGN - 1) &                          \
+     ~(size_t)(ARENA_ALIGN - 1))
 
 static void *arena_pc_alloc(void *data, size_t size)
 {
@@ -234,10 +235,9 @@ static int wire_walk(const uint8_t *p, size_t n,
             if (len > n - i)
                 return -1;
             const ProtobufCFieldDescriptor *f =
-                tag >> 3 > UINT32_MAX
-                    ? NULL
-                    : protobuf_c_message_descriptor_get_field(
-                          d, (unsigned)(tag >> 3));
+                tag >> 3 > UINT32_MAX ? NULL
+                                      : protobuf_c_message_descriptor_get_field(
+                                            d, (unsigned)(tag >> 3));
             if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
                 wire_walk(p + i, (size_t)len, f->descriptor, depth + 1) < 0)
                 return -1;
@@ -339,8 +339,8 @@ static int stream_room(struct otlp_proto_stream *st, size_t need)
 /* Ensure `need` unconsumed bytes, reading as required. Returns the bytes
  * available (fewer than need only at end of input), or a negated
  * ingest_status with err filled. */
-static int64_t stream_fill(struct otlp_proto_stream *st, size_t need,
-                           char *err, size_t errlen)
+static int64_t stream_fill(struct otlp_proto_stream *st, size_t need, char *err,
+                           size_t errlen)
 {
     while (st->len - st->pos < need && !st->eof) {
         if (stream_room(st, need) < 0) {
@@ -407,7 +407,8 @@ static int stream_frame(struct otlp_proto_stream *st, size_t *k, size_t *len,
         return (int)avail;
     if ((uint64_t)avail < (uint64_t)vk + n) {
         snprintf(why, whylen,
-                 "byte %" PRIu64 ": truncated: message length prefix says %" PRIu64
+                 "byte %" PRIu64
+                 ": truncated: message length prefix says %" PRIu64
                  " bytes, the input ends after %" PRIu64,
                  off, n, (uint64_t)avail - (uint64_t)vk);
         return -INGEST_E_MALFORMED;
@@ -481,8 +482,8 @@ static int stream_accept_delimited(struct otlp_proto_stream *st, size_t k,
  * (no unknown top-level fields), else one plain message. A plain request
  * starts with 0x0a, which as a prefix announces a 10-byte message, so the
  * two readings rarely both parse. */
-static int stream_detect(struct otlp_proto_stream *st, Request **msg,
-                         char *err, size_t errlen)
+static int stream_detect(struct otlp_proto_stream *st, Request **msg, char *err,
+                         size_t errlen)
 {
     char why[256];
     size_t k, n;

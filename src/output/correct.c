@@ -75,11 +75,10 @@ static int input_format(struct source *src, const struct correct_opts *opts,
     return -INGEST_E_MALFORMED;
 }
 
-static int check_output(enum trace_format in, enum trace_format out,
-                        char *err, size_t errlen)
+static int check_output(enum trace_format in, enum trace_format out, char *err,
+                        size_t errlen)
 {
-    if (out == TRACE_FORMAT_AUTO || out == in ||
-        out == TRACE_FORMAT_OTLP_JSON)
+    if (out == TRACE_FORMAT_AUTO || out == in || out == TRACE_FORMAT_OTLP_JSON)
         return 0;
     snprintf(err, errlen,
              "correct writes OTLP JSON or the input's own format (%s), "

@@ -41,9 +41,11 @@ static void process_domain(const json_t *process, const char *user,
     correct_json_domain_init(d);
     correct_json_domain_offer(d, user, CLOCK_DOMAIN_JAEGER, "serviceName",
                               json_object_get(process, "serviceName"));
-    json_array_foreach(json_object_get(process, "tags"), i, tag) {
+    json_array_foreach(json_object_get(process, "tags"), i, tag)
+    {
         const char *key = json_string_value(json_object_get(tag, "key"));
-        if (key)
+        /* serviceName is the field, never a tag of that name. */
+        if (key && strcmp(key, "serviceName") != 0)
             correct_json_domain_offer(d, user, CLOCK_DOMAIN_JAEGER, key,
                                       json_object_get(tag, "value"));
     }
@@ -59,15 +61,16 @@ static int set_tag(json_t *obj, const char *field, const char *key, int64_t v)
 
     if (!tags)
         return -1;
-    json_array_foreach(tags, i, tag) {
+    json_array_foreach(tags, i, tag)
+    {
         const char *k = json_string_value(json_object_get(tag, "key"));
         if (k && strcmp(k, key) == 0)
             return json_object_set_new(tag, "type", json_string("int64")) ||
                    json_object_set_new(tag, "value", json_integer(v));
     }
-    return json_array_append_new(
-        tags, json_pack("{s:s,s:s,s:I}", "key", key, "type", "int64", "value",
-                        (json_int_t)v));
+    return json_array_append_new(tags,
+                                 json_pack("{s:s,s:s,s:I}", "key", key, "type",
+                                           "int64", "value", (json_int_t)v));
 }
 
 static int correct_logs(json_t *span, int id, struct correct_json_ctx *ctx,
@@ -77,12 +80,14 @@ static int correct_logs(json_t *span, int id, struct correct_json_ctx *ctx,
     size_t i;
     int rc;
 
-    json_array_foreach(json_object_get(span, "logs"), i, log) {
+    json_array_foreach(json_object_get(span, "logs"), i, log)
+    {
         struct correct_json_us t;
         bool present;
         if (!json_is_object(log))
             continue;
-        if ((rc = correct_json_map_us_field(log, "timestamp", id, ctx, &t, &present)))
+        if ((rc = correct_json_map_us_field(log, "timestamp", id, ctx, &t,
+                                            &present)))
             return rc;
         if (!present || t.ref_us * 1000 == t.orig_ns)
             continue;
@@ -99,9 +104,11 @@ static int correct_span(json_t *span, int id, struct correct_json_ctx *ctx)
     bool has_start, has_end = false, changed = false;
     int rc;
 
-    if ((rc = correct_json_map_us_field(span, "startTime", id, ctx, &start, &has_start)))
+    if ((rc = correct_json_map_us_field(span, "startTime", id, ctx, &start,
+                                        &has_start)))
         return rc;
-    if (has_start && (rc = correct_json_map_duration(span, id, &start, ctx, &end, &has_end)))
+    if (has_start &&
+        (rc = correct_json_map_duration(span, id, &start, ctx, &end, &has_end)))
         return rc;
     if ((rc = correct_logs(span, id, ctx, &changed)) != 0)
         return rc;
@@ -125,7 +132,8 @@ static int correct_trace(json_t *trace, struct correct_json_ctx *ctx)
     size_t i;
     int rc;
 
-    json_array_foreach(json_object_get(trace, "spans"), i, span) {
+    json_array_foreach(json_object_get(trace, "spans"), i, span)
+    {
         struct correct_json_domain d;
         if (!json_is_object(span))
             continue;
@@ -165,7 +173,8 @@ static int jaeger_doc(json_t **doc, struct correct_json_ctx *ctx)
         return rc;
     if (json_is_object(traces))
         return correct_trace(traces, ctx);
-    json_array_foreach(traces, i, trace) {
+    json_array_foreach(traces, i, trace)
+    {
         if (json_is_object(trace) && (rc = correct_trace(trace, ctx)) != 0)
             return rc;
     }
@@ -213,7 +222,8 @@ static int tags_to_attrs(const json_t *tags, json_t *attrs, const char *except)
     const json_t *tag;
     size_t i;
 
-    json_array_foreach(tags, i, tag) {
+    json_array_foreach(tags, i, tag)
+    {
         const char *key = json_string_value(json_object_get(tag, "key"));
         bool skip;
         if (!key || (except && strcmp(key, except) == 0))
@@ -261,12 +271,13 @@ fail:
 
 static int kind_of(const json_t *tags)
 {
-    static const char *const names[] = {"", "internal", "server", "client",
-                                        "producer", "consumer"};
+    static const char *const names[] = {"",       "internal", "server",
+                                        "client", "producer", "consumer"};
     const json_t *tag;
     size_t i;
 
-    json_array_foreach(tags, i, tag) {
+    json_array_foreach(tags, i, tag)
+    {
         const char *k = json_string_value(json_object_get(tag, "key"));
         const char *v = json_string_value(json_object_get(tag, "value"));
         if (!k || !v || strcmp(k, "span.kind") != 0)
@@ -283,7 +294,8 @@ static bool has_error_tag(const json_t *tags)
     const json_t *tag;
     size_t i;
 
-    json_array_foreach(tags, i, tag) {
+    json_array_foreach(tags, i, tag)
+    {
         const char *k = json_string_value(json_object_get(tag, "key"));
         const json_t *v = json_object_get(tag, "value");
         if (k && strcmp(k, "error") == 0 &&
@@ -337,7 +349,8 @@ static int convert_refs(const json_t *span, json_t *ospan, const char *trace,
 
     if (!links)
         return correct_json_nomem(ctx);
-    json_array_foreach(json_object_get(span, "references"), i, ref) {
+    json_array_foreach(json_object_get(span, "references"), i, ref)
+    {
         if ((rc = convert_ref(ref, ospan, links, trace, ctx)) != 0)
             goto out;
     }
@@ -367,7 +380,8 @@ static int convert_log(const json_t *log, json_t *events,
     if (correct_json_get_int(json_object_get(log, "timestamp"), &us) != 0 ||
         correct_json_us_to_ns(us, &t) != 0)
         return correct_json_malformed(ctx, "log without a valid timestamp");
-    json_array_foreach(fields, i, f) {
+    json_array_foreach(fields, i, f)
+    {
         const char *k = json_string_value(json_object_get(f, "key"));
         const char *v = json_string_value(json_object_get(f, "value"));
         if (k && v && strcmp(k, "event") == 0)
@@ -416,7 +430,8 @@ static int convert_body(const json_t *span, json_t *ospan, const char *trace,
         return rc;
     if (tags_to_attrs(tags, attrs, "span.kind") != 0)
         return correct_json_nomem(ctx);
-    json_array_foreach(json_object_get(span, "logs"), i, log) {
+    json_array_foreach(json_object_get(span, "logs"), i, log)
+    {
         if ((rc = convert_log(log, events, ctx)) != 0)
             return rc;
     }
@@ -436,8 +451,10 @@ static json_t *convert_span(const json_t *trace, const json_t *span,
     uint64_t sid;
     json_t *ospan;
 
-    if (correct_json_trace_hex(tid ? tid : json_object_get(trace, "traceID"), thex) != 0 ||
-        correct_json_span_hex(json_object_get(span, "spanID"), shex, &sid) != 0) {
+    if (correct_json_trace_hex(tid ? tid : json_object_get(trace, "traceID"),
+                               thex) != 0 ||
+        correct_json_span_hex(json_object_get(span, "spanID"), shex, &sid) !=
+            0) {
         *rc = correct_json_malformed(ctx, "span with a bad traceID or spanID");
         return NULL;
     }
@@ -463,7 +480,8 @@ static int convert_trace(const json_t *trace, json_t *resource_spans,
     size_t i;
     int rc;
 
-    json_array_foreach(json_object_get(trace, "spans"), i, span) {
+    json_array_foreach(json_object_get(trace, "spans"), i, span)
+    {
         if (!json_is_object(span))
             continue;
         json_t *ospan = convert_span(trace, span, ctx, &rc);
@@ -499,7 +517,8 @@ static int jaeger_to_otlp(json_t **doc, struct correct_json_ctx *ctx)
     if (json_is_object(traces)) {
         rc = convert_trace(traces, rs, ctx);
     } else {
-        json_array_foreach(traces, i, trace) {
+        json_array_foreach(traces, i, trace)
+        {
             if (json_is_object(trace) &&
                 (rc = convert_trace(trace, rs, ctx)) != 0)
                 break;
@@ -520,9 +539,9 @@ static int jaeger_run(struct source *src, const struct correct_opts *opts,
                       const struct clock_model *model, FILE *out,
                       struct correct_stats *stats, char *err, size_t errlen)
 {
-    correct_json_doc_fn fn =
-        opts->out_format == TRACE_FORMAT_OTLP_JSON ? jaeger_to_otlp
-                                                   : jaeger_doc;
+    correct_json_doc_fn fn = opts->out_format == TRACE_FORMAT_OTLP_JSON
+                                 ? jaeger_to_otlp
+                                 : jaeger_doc;
 
     return correct_json_run(src, opts, model, out, stats, err, errlen, fn);
 }

@@ -30,7 +30,7 @@ struct doc_reader {
     size_t pos, len;
     const char *chunk; /* last chunk handed to jansson, not yet counted */
     size_t chunk_len;
-    size_t handed; /* bytes handed to jansson for the current document */
+    size_t handed;  /* bytes handed to jansson for the current document */
     long line, col; /* position of buf[pos]: line 1-based, col 0-based */
     bool eof, read_error;
 };
@@ -186,9 +186,14 @@ int correct_json_run(struct source *src, const struct correct_opts *opts,
                      correct_json_doc_fn fn)
 {
     struct correct_json_ctx ctx = {
-        .opts = opts, .model = model, .stats = stats,
-        .name = source_name(src), .line = 1, .col = 1,
-        .err = err, .errlen = errlen,
+        .opts = opts,
+        .model = model,
+        .stats = stats,
+        .name = source_name(src),
+        .line = 1,
+        .col = 1,
+        .err = err,
+        .errlen = errlen,
     };
     struct doc_reader r = {.src = src, .line = 1};
     int rc;
@@ -198,8 +203,8 @@ int correct_json_run(struct source *src, const struct correct_opts *opts,
         return correct_json_nomem(&ctx);
     rc = run_docs(&r, out, &ctx, fn);
     if (rc == 0 && fflush(out) != 0) {
-        snprintf(err, errlen, "%s: writing the corrected output: %s",
-                 ctx.name, strerror(errno));
+        snprintf(err, errlen, "%s: writing the corrected output: %s", ctx.name,
+                 strerror(errno));
         rc = -INGEST_E_NOINPUT;
     }
     free(r.buf);
@@ -209,8 +214,9 @@ int correct_json_run(struct source *src, const struct correct_opts *opts,
 int correct_json_malformed(struct correct_json_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
-    int n = snprintf(ctx->err, ctx->errlen, "%s:%ld:%ld: document %zu: ",
-                     ctx->name, ctx->line, ctx->col, ctx->doc_index + 1);
+    int n =
+        snprintf(ctx->err, ctx->errlen, "%s:%ld:%ld: document %zu: ", ctx->name,
+                 ctx->line, ctx->col, ctx->doc_index + 1);
 
     if (n >= 0 && (size_t)n < ctx->errlen) {
         va_start(ap, fmt);
@@ -312,8 +318,8 @@ void correct_json_domain_offer(struct correct_json_domain *d, const char *user,
 
     if (rank < 0 || (d->rank >= 0 && rank >= d->rank))
         return;
-    if (!val || !(json_is_string(val) || json_is_number(val) ||
-                  json_is_boolean(val)))
+    if (!val ||
+        !(json_is_string(val) || json_is_number(val) || json_is_boolean(val)))
         return;
     d->rank = rank;
     d->val = val;
@@ -361,7 +367,8 @@ int correct_json_otlp_attr_set(json_t *attrs, const char *key, json_t *value)
 
     if (!value)
         return -1;
-    json_array_foreach(attrs, i, a) {
+    json_array_foreach(attrs, i, a)
+    {
         const char *k = json_string_value(json_object_get(a, "key"));
         if (k && strcmp(k, key) == 0)
             return json_object_set_new(a, "value", value);
@@ -391,11 +398,12 @@ int correct_json_otlp_resource_fix(json_t *attrs, const char *user,
                                    bool from_user)
 {
     const char *key = from_user ? user : "host.name";
-    int keep = clock_domain_rank(user, CLOCK_DOMAIN_OTLP_RESOURCE, key,
-                                 strlen(key));
+    int keep =
+        clock_domain_rank(user, CLOCK_DOMAIN_OTLP_RESOURCE, key, strlen(key));
     size_t i = 0;
 
-    if (correct_json_otlp_attr_set(attrs, key, correct_json_otlp_str(domain, len)))
+    if (correct_json_otlp_attr_set(attrs, key,
+                                   correct_json_otlp_str(domain, len)))
         return -1;
     while (i < json_array_size(attrs)) {
         const char *k =
@@ -434,8 +442,8 @@ static json_t *find_resource(json_t *resource_spans, const json_t *attrs)
     /* Spans of one resource tend to come together: search from the end. */
     for (size_t i = json_array_size(resource_spans); i-- > 0;) {
         json_t *rs = json_array_get(resource_spans, i);
-        json_t *a = json_object_get(json_object_get(rs, "resource"),
-                                    "attributes");
+        json_t *a =
+            json_object_get(json_object_get(rs, "resource"), "attributes");
         if (json_equal(a, attrs))
             return rs;
     }

@@ -151,8 +151,8 @@ int correct_json_trace_hex(const json_t *v, char out[33]);
 int correct_json_span_hex(const json_t *v, char out[17], uint64_t *id);
 
 /* Make the resource attributes of a converted document name clock domain
- * `domain` (len bytes) under skewscope's OTLP rule: set `user` (when from_user) or
- * host.name to domain, and drop every other attribute that the OTLP rule
+ * `domain` (len bytes) under skewscope's OTLP rule: set `user` (when from_user)
+ * or host.name to domain, and drop every other attribute that the OTLP rule
  * ranks before it. Returns 0 or -1 (ENOMEM). */
 int correct_json_otlp_resource_fix(json_t *attrs, const char *user,
                                    const char *domain, size_t len,

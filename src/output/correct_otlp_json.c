@@ -65,7 +65,8 @@ static int correct_events(json_t *span, int id, struct correct_json_ctx *ctx,
     size_t i;
     int rc;
 
-    json_array_foreach(events, i, ev) {
+    json_array_foreach(events, i, ev)
+    {
         struct mapped_time t;
         if (!json_is_object(ev))
             continue;
@@ -114,29 +115,40 @@ static int correct_span(json_t *span, int id, struct correct_json_ctx *ctx)
     return add_span_attrs(span, &start, &end, ctx);
 }
 
+/* The scalar of an OTLP AnyValue, or NULL (arrays, kvlists, bytes). The
+ * snake_case spellings are those of protobuf's JSON mapping, which the
+ * reader also accepts. */
+static const json_t *any_scalar(const json_t *val)
+{
+    static const char *const keys[] = {
+        "stringValue",  "intValue",  "boolValue",  "doubleValue",
+        "string_value", "int_value", "bool_value", "double_value"};
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const json_t *v = json_object_get(val, keys[i]);
+        if (v)
+            return v;
+    }
+    return NULL;
+}
+
 /* Clock domain of a resourceSpans element; -1 when the model lacks it. */
 static int resource_domain(const json_t *rs, struct correct_json_ctx *ctx)
 {
-    json_t *attrs = json_object_get(json_object_get(rs, "resource"),
-                                    "attributes");
+    json_t *attrs =
+        json_object_get(json_object_get(rs, "resource"), "attributes");
     struct correct_json_domain d;
     json_t *a;
     size_t i;
 
     correct_json_domain_init(&d);
-    json_array_foreach(attrs, i, a) {
+    json_array_foreach(attrs, i, a)
+    {
         const char *key = json_string_value(json_object_get(a, "key"));
-        json_t *val = json_object_get(a, "value");
-        if (!key || !json_is_object(val))
-            continue;
-        /* AnyValue: the one member present is the scalar. */
-        const char *k;
-        json_t *scalar;
-        json_object_foreach(val, k, scalar) {
+        if (key)
             correct_json_domain_offer(&d, ctx->opts->clock_domain_attr,
-                                      CLOCK_DOMAIN_OTLP_RESOURCE, key, scalar);
-            break;
-        }
+                                      CLOCK_DOMAIN_OTLP_RESOURCE, key,
+                                      any_scalar(json_object_get(a, "value")));
     }
     return correct_json_domain_id(&d, ctx->model);
 }
@@ -147,7 +159,8 @@ static int correct_spans(json_t *spans, int id, struct correct_json_ctx *ctx)
     size_t i;
     int rc;
 
-    json_array_foreach(spans, i, span) {
+    json_array_foreach(spans, i, span)
+    {
         if (!json_is_object(span))
             continue;
         ctx->stats->spans++;
@@ -167,7 +180,8 @@ static int correct_scopes(json_t *rs, int id, struct correct_json_ctx *ctx)
     int rc;
 
     for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
-        json_array_foreach(json_object_get(rs, fields[f]), i, ss) {
+        json_array_foreach(json_object_get(rs, fields[f]), i, ss)
+        {
             rc = correct_spans(json_object_get(ss, "spans"), id, ctx);
             if (rc != 0)
                 return rc;
@@ -185,7 +199,8 @@ int correct_json_otlp_doc(json_t **doc, struct correct_json_ctx *ctx)
     if (!json_is_object(*doc))
         return correct_json_malformed(ctx, "expected an OTLP JSON object "
                                            "with resourceSpans");
-    json_array_foreach(json_object_get(*doc, "resourceSpans"), i, rs) {
+    json_array_foreach(json_object_get(*doc, "resourceSpans"), i, rs)
+    {
         if (!json_is_object(rs))
             continue;
         rc = correct_scopes(rs, resource_domain(rs, ctx), ctx);

@@ -55,7 +55,8 @@ static int attr_set_int(struct corrector *c, KeyValue ***attrs, size_t *n,
     if (!val)
         return -1;
     *val = (AnyValue)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
-    val->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+    val->value_case =
+        OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
     val->int_value = v;
     for (size_t i = 0; i < *n; i++) {
         if (strcmp((*attrs)[i]->key, key) == 0) {
@@ -110,8 +111,8 @@ static int correct_span(struct corrector *c, Span *sp, int id)
     c->stats->adjusted++;
     sp->start_time_unix_nano = (uint64_t)start_ref;
     sp->end_time_unix_nano = (uint64_t)end_ref;
-    if (attr_set_int(c, &sp->attributes, &sp->n_attributes,
-                     CORRECT_ATTR_OFFSET, start - start_ref) < 0 ||
+    if (attr_set_int(c, &sp->attributes, &sp->n_attributes, CORRECT_ATTR_OFFSET,
+                     start - start_ref) < 0 ||
         attr_set_int(c, &sp->attributes, &sp->n_attributes,
                      CORRECT_ATTR_ORIG_START, start) < 0 ||
         attr_set_int(c, &sp->attributes, &sp->n_attributes,
@@ -303,8 +304,8 @@ static json_t *json_any(const AnyValue *v)
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE: {
         json_t *l = json_object();
         ok = put(o, "kvlistValue", l) &&
-             put(l, "values", json_kvs(v->kvlist_value->values,
-                                       v->kvlist_value->n_values));
+             put(l, "values",
+                 json_kvs(v->kvlist_value->values, v->kvlist_value->n_values));
         break;
     }
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE:
@@ -411,7 +412,8 @@ static bool put_span_lists(json_t *o, const Span *sp)
             ok = push(a, json_event(sp->events[i]));
     }
     if (ok && sp->dropped_events_count)
-        ok = put(o, "droppedEventsCount", json_integer(sp->dropped_events_count));
+        ok = put(o, "droppedEventsCount",
+                 json_integer(sp->dropped_events_count));
     if (ok && sp->n_links) {
         ok = put(o, "links", a = json_array());
         for (size_t i = 0; ok && i < sp->n_links; i++)
@@ -446,8 +448,8 @@ static json_t *json_span(const Span *sp)
     return ok ? o : NULL;
 }
 
-static json_t *json_scope(
-    const Opentelemetry__Proto__Common__V1__InstrumentationScope *sc)
+static json_t *
+json_scope(const Opentelemetry__Proto__Common__V1__InstrumentationScope *sc)
 {
     json_t *o = json_object();
     bool ok = put_str(o, "name", sc->name) &&
@@ -472,7 +474,8 @@ static json_t *json_strings(char *const *s, size_t n)
     return ok ? a : NULL;
 }
 
-static json_t *json_resource(const Opentelemetry__Proto__Resource__V1__Resource *r)
+static json_t *
+json_resource(const Opentelemetry__Proto__Resource__V1__Resource *r)
 {
     json_t *o = json_object(), *a;
     bool ok = put_attrs(o, r->attributes, r->n_attributes,
@@ -514,8 +517,9 @@ static json_t *json_scope_spans(const ScopeSpans *ss)
 static json_t *json_resource_spans(const ResourceSpans *rs)
 {
     json_t *o = json_object(), *a = json_array();
-    bool ok = (!rs->resource || put(o, "resource", json_resource(rs->resource))) &&
-              put(o, "scopeSpans", a) && put_str(o, "schemaUrl", rs->schema_url);
+    bool ok =
+        (!rs->resource || put(o, "resource", json_resource(rs->resource))) &&
+        put(o, "scopeSpans", a) && put_str(o, "schemaUrl", rs->schema_url);
 
     if (!ok && a && !json_object_get(o, "scopeSpans"))
         json_decref(a);
@@ -568,8 +572,8 @@ static int proto_run(struct source *src, const struct correct_opts *opts,
                      const struct clock_model *model, FILE *out,
                      struct correct_stats *stats, char *err, size_t errlen)
 {
-    struct corrector c = {.opts = opts, .model = model, .stats = stats,
-                          .out = out};
+    struct corrector c = {
+        .opts = opts, .model = model, .stats = stats, .out = out};
     bool json = opts->out_format == TRACE_FORMAT_OTLP_JSON;
     struct otlp_proto_stream *st;
     Request *msg;
@@ -578,8 +582,9 @@ static int proto_run(struct source *src, const struct correct_opts *opts,
     memset(stats, 0, sizeof(*stats));
     if (!json && opts->out_format != TRACE_FORMAT_OTLP_PROTO &&
         opts->out_format != TRACE_FORMAT_AUTO) {
-        snprintf(err, errlen, "%s: OTLP protobuf input can be corrected into "
-                              "otlp-proto or otlp-json only",
+        snprintf(err, errlen,
+                 "%s: OTLP protobuf input can be corrected into "
+                 "otlp-proto or otlp-json only",
                  source_name(src));
         return CORRECT_E_FORMAT;
     }

@@ -30,7 +30,8 @@ static void span_domain(const json_t *span, const char *user,
 
     correct_json_domain_init(d);
     json_object_foreach((json_t *)json_object_get(span, "localEndpoint"), key,
-                        val) {
+                        val)
+    {
         correct_json_domain_offer(d, user, CLOCK_DOMAIN_ZIPKIN, key, val);
     }
     /* Span tags name the domain only through the user's attribute. */
@@ -93,7 +94,8 @@ static int map_annotations(json_t *span, int id, struct correct_json_ctx *ctx,
     size_t i;
     int rc;
 
-    json_array_foreach(json_object_get(span, "annotations"), i, ann) {
+    json_array_foreach(json_object_get(span, "annotations"), i, ann)
+    {
         struct correct_json_us t;
         bool present = false;
         char buf[32] = "";
@@ -163,7 +165,8 @@ static int zipkin_doc(json_t **doc, struct correct_json_ctx *ctx)
     if (!json_is_array(*doc))
         return correct_json_malformed(ctx, "expected a Zipkin JSON list "
                                            "of spans");
-    json_array_foreach(*doc, i, span) {
+    json_array_foreach(*doc, i, span)
+    {
         struct correct_json_domain d;
         if (!json_is_object(span))
             continue;
@@ -222,7 +225,8 @@ static json_t *shared_servers(const json_t *doc, struct correct_json_ctx *ctx)
     char key[512];
     size_t i;
 
-    json_array_foreach(doc, i, span) {
+    json_array_foreach(doc, i, span)
+    {
         if (set && is_shared_server(span) &&
             shared_key(span, "id", ctx, key, sizeof(key)) == 0 &&
             json_object_set_new(set, key, json_true()) != 0) {
@@ -235,8 +239,8 @@ static json_t *shared_servers(const json_t *doc, struct correct_json_ctx *ctx)
 
 static int kind_of(const json_t *span)
 {
-    static const char *const names[] = {"", "", "SERVER", "CLIENT",
-                                        "PRODUCER", "CONSUMER"};
+    static const char *const names[] = {"",       "",         "SERVER",
+                                        "CLIENT", "PRODUCER", "CONSUMER"};
     const char *k = json_string_value(json_object_get(span, "kind"));
 
     for (int kind = SPAN_KIND_SERVER; k && kind <= SPAN_KIND_CONSUMER; kind++)
@@ -268,8 +272,8 @@ static int convert_ids(const json_t *span, json_t *ospan, const json_t *shared,
     if (is_shared_server(span)) {
         parent = id;
         id ^= SHARED_FLIP;
-    } else if (parent && shared_key(span, "parentId", ctx, key,
-                                    sizeof(key)) == 0 &&
+    } else if (parent &&
+               shared_key(span, "parentId", ctx, key, sizeof(key)) == 0 &&
                json_object_get(shared, key)) {
         parent ^= SHARED_FLIP;
     }
@@ -293,8 +297,8 @@ static int convert_times(const json_t *span, json_t *ospan,
                          struct correct_json_ctx *ctx)
 {
     int64_t start_us, dur_us = 0, start, end;
-    int rc = correct_json_get_int(json_object_get(span, "timestamp"),
-                                  &start_us);
+    int rc =
+        correct_json_get_int(json_object_get(span, "timestamp"), &start_us);
 
     if (rc > 0)
         return 0;
@@ -317,7 +321,8 @@ static int set_str_attr(json_t *attrs, const char *key, const json_t *v)
 
     if (!v || !correct_json_scalar_text(v, buf, sizeof(buf), &s, &len))
         return 0;
-    return correct_json_otlp_attr_set(attrs, key, correct_json_otlp_str(s, len));
+    return correct_json_otlp_attr_set(attrs, key,
+                                      correct_json_otlp_str(s, len));
 }
 
 /* Tags (all strings in Zipkin) and the remote endpoint, named as the
@@ -329,7 +334,8 @@ static int convert_attrs(const json_t *span, json_t *attrs)
     const char *key;
     const json_t *v;
 
-    json_object_foreach((json_t *)json_object_get(span, "tags"), key, v) {
+    json_object_foreach((json_t *)json_object_get(span, "tags"), key, v)
+    {
         if (set_str_attr(attrs, key, v) != 0)
             return -1;
     }
@@ -341,9 +347,9 @@ static int convert_attrs(const json_t *span, json_t *attrs)
         return -1;
     v = json_object_get(remote, "port");
     if (json_is_integer(v) &&
-        correct_json_otlp_attr_set(attrs, "net.peer.port",
-                                   correct_json_otlp_int(
-                                       json_integer_value(v))) != 0)
+        correct_json_otlp_attr_set(
+            attrs, "net.peer.port",
+            correct_json_otlp_int(json_integer_value(v))) != 0)
         return -1;
     return 0;
 }
@@ -355,14 +361,15 @@ static int convert_annotations(const json_t *span, json_t *events,
     size_t i;
     int64_t us, ns;
 
-    json_array_foreach(json_object_get(span, "annotations"), i, ann) {
+    json_array_foreach(json_object_get(span, "annotations"), i, ann)
+    {
         const char *value = json_string_value(json_object_get(ann, "value"));
         if (correct_json_get_int(json_object_get(ann, "timestamp"), &us) ||
             correct_json_us_to_ns(us, &ns) != 0)
             return correct_json_malformed(ctx, "annotation without a valid "
                                                "timestamp");
-        json_t *ev = json_pack("{s:o,s:s}", "timeUnixNano", decimal(ns),
-                               "name", value ? value : "");
+        json_t *ev = json_pack("{s:o,s:s}", "timeUnixNano", decimal(ns), "name",
+                               value ? value : "");
         if (json_array_append_new(events, ev) != 0)
             return correct_json_nomem(ctx);
     }
@@ -452,7 +459,8 @@ static int convert_spans(const json_t *doc, json_t *resource_spans,
     size_t i;
     int rc;
 
-    json_array_foreach(doc, i, span) {
+    json_array_foreach(doc, i, span)
+    {
         if (!json_is_object(span))
             continue;
         json_t *ospan = convert_span(span, shared, ctx, &rc);
@@ -503,9 +511,9 @@ static int zipkin_run(struct source *src, const struct correct_opts *opts,
                       const struct clock_model *model, FILE *out,
                       struct correct_stats *stats, char *err, size_t errlen)
 {
-    correct_json_doc_fn fn =
-        opts->out_format == TRACE_FORMAT_OTLP_JSON ? zipkin_to_otlp
-                                                   : zipkin_doc;
+    correct_json_doc_fn fn = opts->out_format == TRACE_FORMAT_OTLP_JSON
+                                 ? zipkin_to_otlp
+                                 : zipkin_doc;
 
     return correct_json_run(src, opts, model, out, stats, err, errlen, fn);
 }

@@ -12,99 +12,23 @@
 #include <string.h>
 
 #include "model/span_store.h"
+#include "output/json_out.h"
 #include "util/ids.h"
 
-#define OUT_BUF 65536
 
 struct process {
     const char *host, *service;
 };
 
 struct trace_writer {
-    FILE *out;
-    int failed;
     size_t written; /* data[] elements */
-    size_t len;
     size_t *process_of; /* per span of the batch */
     size_t span_cap;
     struct process *procs;
     size_t nprocs, proc_cap;
-    char buf[OUT_BUF];
+    struct json_out o;
 };
 
-/* ---- buffered output (same helpers in every JSON backend) ---- */
-
-static void out_flush(struct trace_writer *w)
-{
-    if (w->len && fwrite(w->buf, 1, w->len, w->out) != w->len)
-        w->failed = 1;
-    w->len = 0;
-}
-
-static void out_put(struct trace_writer *w, const char *s, size_t n)
-{
-    if (n > OUT_BUF - w->len) {
-        out_flush(w);
-        if (n > OUT_BUF) {
-            if (fwrite(s, 1, n, w->out) != n)
-                w->failed = 1;
-            return;
-        }
-    }
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
-}
-
-#define OUT_LIT(w, lit) out_put((w), (lit), sizeof(lit) - 1)
-
-static void out_i64(struct trace_writer *w, int64_t v)
-{
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    out_put(w, p, (size_t)(tmp + sizeof tmp - p));
-}
-
-/* A JSON string with quotes; bytes >= 0x80 pass through (UTF-8 assumed). */
-static void out_str(struct trace_writer *w, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    const char *run = s;
-
-    OUT_LIT(w, "\"");
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        out_put(w, run, (size_t)(s - run));
-        run = s + 1;
-        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
-        size_t n = 2;
-        if (c == '\n')
-            esc[1] = 'n';
-        else if (c == '\t')
-            esc[1] = 't';
-        else if (c == '\r')
-            esc[1] = 'r';
-        else if (c < 0x20) {
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
-        }
-        out_put(w, esc, n);
-    }
-    if (s)
-        out_put(w, run, (size_t)(s - run));
-    OUT_LIT(w, "\"");
-}
 
 /* ---- Jaeger pieces ---- */
 
@@ -121,9 +45,9 @@ static void out_trace_id(struct trace_writer *w, const uint8_t id[16])
     char hex[33];
 
     id_format_trace(id, hex);
-    OUT_LIT(w, "\"");
-    out_put(w, hex, 32);
-    OUT_LIT(w, "\"");
+    JSON_OUT_LIT(&w->o, "\"");
+    json_out_put(&w->o, hex, 32);
+    JSON_OUT_LIT(&w->o, "\"");
 }
 
 static void out_span_id(struct trace_writer *w, uint64_t id)
@@ -131,18 +55,18 @@ static void out_span_id(struct trace_writer *w, uint64_t id)
     char hex[17];
 
     id_format_span(id, hex);
-    OUT_LIT(w, "\"");
-    out_put(w, hex, 16);
-    OUT_LIT(w, "\"");
+    JSON_OUT_LIT(&w->o, "\"");
+    json_out_put(&w->o, hex, 16);
+    JSON_OUT_LIT(&w->o, "\"");
 }
 
 static void out_tag(struct trace_writer *w, const char *key, const char *value)
 {
-    OUT_LIT(w, "{\"key\":");
-    out_str(w, key);
-    OUT_LIT(w, ",\"type\":\"string\",\"value\":");
-    out_str(w, value);
-    OUT_LIT(w, "}");
+    JSON_OUT_LIT(&w->o, "{\"key\":");
+    json_out_str(&w->o, key);
+    JSON_OUT_LIT(&w->o, ",\"type\":\"string\",\"value\":");
+    json_out_str(&w->o, value);
+    JSON_OUT_LIT(&w->o, "}");
 }
 
 static const char *kind_name(int kind)
@@ -166,60 +90,60 @@ static const char *kind_name(int kind)
 static void out_ref(struct trace_writer *w, const char *type,
                     const uint8_t trace_id[16], uint64_t span_id)
 {
-    OUT_LIT(w, "{\"refType\":\"");
-    out_put(w, type, strlen(type));
-    OUT_LIT(w, "\",\"traceID\":");
+    JSON_OUT_LIT(&w->o, "{\"refType\":\"");
+    json_out_put(&w->o, type, strlen(type));
+    JSON_OUT_LIT(&w->o, "\",\"traceID\":");
     out_trace_id(w, trace_id);
-    OUT_LIT(w, ",\"spanID\":");
+    JSON_OUT_LIT(&w->o, ",\"spanID\":");
     out_span_id(w, span_id);
-    OUT_LIT(w, "}");
+    JSON_OUT_LIT(&w->o, "}");
 }
 
 static void out_refs(struct trace_writer *w, const struct span_desc *sp)
 {
     bool first = true;
 
-    OUT_LIT(w, ",\"references\":[");
+    JSON_OUT_LIT(&w->o, ",\"references\":[");
     if (sp->parent_span_id) {
         out_ref(w, "CHILD_OF", sp->trace_id, sp->parent_span_id);
         first = false;
     }
     for (size_t i = 0; i < sp->nlinks; i++, first = false) {
         if (!first)
-            OUT_LIT(w, ",");
+            JSON_OUT_LIT(&w->o, ",");
         out_ref(w, "FOLLOWS_FROM", sp->links[i].trace_id, sp->links[i].span_id);
     }
-    OUT_LIT(w, "]");
+    JSON_OUT_LIT(&w->o, "]");
 }
 
 static void out_tags(struct trace_writer *w, const struct span_desc *sp)
 {
     const char *kind = kind_name(sp->kind);
 
-    OUT_LIT(w, ",\"tags\":[");
+    JSON_OUT_LIT(&w->o, ",\"tags\":[");
     if (kind)
         out_tag(w, "span.kind", kind);
     for (size_t i = 0; i < sp->nattrs; i++) {
         if (i || kind)
-            OUT_LIT(w, ",");
+            JSON_OUT_LIT(&w->o, ",");
         out_tag(w, sp->attrs[i].key, sp->attrs[i].value);
     }
-    OUT_LIT(w, "]");
+    JSON_OUT_LIT(&w->o, "]");
 }
 
 static void out_logs(struct trace_writer *w, const struct span_desc *sp)
 {
-    OUT_LIT(w, ",\"logs\":[");
+    JSON_OUT_LIT(&w->o, ",\"logs\":[");
     for (size_t i = 0; i < sp->nevents; i++) {
         if (i)
-            OUT_LIT(w, ",");
-        OUT_LIT(w, "{\"timestamp\":");
-        out_i64(w, to_us(sp->events[i].time_ns));
-        OUT_LIT(w, ",\"fields\":[");
+            JSON_OUT_LIT(&w->o, ",");
+        JSON_OUT_LIT(&w->o, "{\"timestamp\":");
+        json_out_i64(&w->o, to_us(sp->events[i].time_ns));
+        JSON_OUT_LIT(&w->o, ",\"fields\":[");
         out_tag(w, "event", sp->events[i].name);
-        OUT_LIT(w, "]}");
+        JSON_OUT_LIT(&w->o, "]}");
     }
-    OUT_LIT(w, "]");
+    JSON_OUT_LIT(&w->o, "]");
 }
 
 static void out_span(struct trace_writer *w, const struct span_desc *sp,
@@ -227,40 +151,40 @@ static void out_span(struct trace_writer *w, const struct span_desc *sp,
 {
     int64_t start_us = to_us(sp->start_ns);
 
-    OUT_LIT(w, "{\"traceID\":");
+    JSON_OUT_LIT(&w->o, "{\"traceID\":");
     out_trace_id(w, sp->trace_id);
-    OUT_LIT(w, ",\"spanID\":");
+    JSON_OUT_LIT(&w->o, ",\"spanID\":");
     out_span_id(w, sp->span_id);
-    OUT_LIT(w, ",\"operationName\":");
-    out_str(w, sp->name ? sp->name : "");
+    JSON_OUT_LIT(&w->o, ",\"operationName\":");
+    json_out_str(&w->o, sp->name ? sp->name : "");
     out_refs(w, sp);
-    OUT_LIT(w, ",\"flags\":1,\"startTime\":");
-    out_i64(w, start_us);
-    OUT_LIT(w, ",\"duration\":");
-    out_i64(w, to_us(sp->end_ns) - start_us);
+    JSON_OUT_LIT(&w->o, ",\"flags\":1,\"startTime\":");
+    json_out_i64(&w->o, start_us);
+    JSON_OUT_LIT(&w->o, ",\"duration\":");
+    json_out_i64(&w->o, to_us(sp->end_ns) - start_us);
     out_tags(w, sp);
     out_logs(w, sp);
-    OUT_LIT(w, ",\"processID\":\"p");
-    out_i64(w, (int64_t)process + 1);
-    OUT_LIT(w, "\",\"warnings\":null}");
+    JSON_OUT_LIT(&w->o, ",\"processID\":\"p");
+    json_out_i64(&w->o, (int64_t)process + 1);
+    JSON_OUT_LIT(&w->o, "\",\"warnings\":null}");
 }
 
 static void out_processes(struct trace_writer *w)
 {
-    OUT_LIT(w, ",\"processes\":{");
+    JSON_OUT_LIT(&w->o, ",\"processes\":{");
     for (size_t p = 0; p < w->nprocs; p++) {
         if (p)
-            OUT_LIT(w, ",");
-        OUT_LIT(w, "\"p");
-        out_i64(w, (int64_t)p + 1);
-        OUT_LIT(w, "\":{\"serviceName\":");
-        out_str(w, w->procs[p].service ? w->procs[p].service : "");
-        OUT_LIT(w, ",\"tags\":[");
+            JSON_OUT_LIT(&w->o, ",");
+        JSON_OUT_LIT(&w->o, "\"p");
+        json_out_i64(&w->o, (int64_t)p + 1);
+        JSON_OUT_LIT(&w->o, "\":{\"serviceName\":");
+        json_out_str(&w->o, w->procs[p].service ? w->procs[p].service : "");
+        JSON_OUT_LIT(&w->o, ",\"tags\":[");
         if (w->procs[p].host)
             out_tag(w, "hostname", w->procs[p].host);
-        OUT_LIT(w, "]}");
+        JSON_OUT_LIT(&w->o, "]}");
     }
-    OUT_LIT(w, "}");
+    JSON_OUT_LIT(&w->o, "}");
 }
 
 /* ---- processes of a batch ---- */
@@ -322,8 +246,8 @@ static struct trace_writer *jaeger_create(FILE *out, int lines)
     (void)lines;
     if (!w)
         return NULL;
-    w->out = out;
-    OUT_LIT(w, "{\"data\":[");
+    json_out_init(&w->o, out);
+    JSON_OUT_LIT(&w->o, "{\"data\":[");
     return w;
 }
 
@@ -335,28 +259,28 @@ static int jaeger_write_batch(struct trace_writer *w,
     if (assign_processes(w, spans, n) < 0)
         return -1;
     if (w->written++ > 0)
-        OUT_LIT(w, ",\n");
-    OUT_LIT(w, "{\"traceID\":");
+        JSON_OUT_LIT(&w->o, ",\n");
+    JSON_OUT_LIT(&w->o, "{\"traceID\":");
     out_trace_id(w, n ? spans[0].trace_id : zero_id);
-    OUT_LIT(w, ",\"spans\":[");
+    JSON_OUT_LIT(&w->o, ",\"spans\":[");
     for (size_t i = 0; i < n; i++) {
         if (i)
-            OUT_LIT(w, ",");
+            JSON_OUT_LIT(&w->o, ",");
         out_span(w, &spans[i], w->process_of[i]);
     }
-    OUT_LIT(w, "]");
+    JSON_OUT_LIT(&w->o, "]");
     out_processes(w);
-    OUT_LIT(w, ",\"warnings\":null}");
-    return w->failed ? -1 : 0;
+    JSON_OUT_LIT(&w->o, ",\"warnings\":null}");
+    return w->o.failed ? -1 : 0;
 }
 
 static int jaeger_finish(struct trace_writer *w)
 {
     int rc;
 
-    OUT_LIT(w, "],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}\n");
-    out_flush(w);
-    rc = w->failed || fflush(w->out) != 0 ? -1 : 0;
+    JSON_OUT_LIT(&w->o, "],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}\n");
+    json_out_flush(&w->o);
+    rc = w->o.failed || fflush(w->o.out) != 0 ? -1 : 0;
     free(w->process_of);
     free(w->procs);
     free(w);

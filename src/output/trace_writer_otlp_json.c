@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "output/json_out.h"
 #include "util/ids.h"
 
-#define OUT_BUF 65536
 
 struct resource_group {
     const char *host, *service;
@@ -21,93 +21,17 @@ struct resource_group {
 };
 
 struct trace_writer {
-    FILE *out;
     int lines;
-    int failed;
     size_t written; /* resourceSpans entries in the open document */
-    size_t len;
     /* per-batch scratch, grown on demand */
     size_t *order;
     size_t *group_of;
     size_t span_cap;
     struct resource_group *groups;
     size_t ngroups, group_cap;
-    char buf[OUT_BUF];
+    struct json_out o;
 };
 
-/* ---- buffered output (same helpers in every JSON backend) ---- */
-
-static void out_flush(struct trace_writer *w)
-{
-    if (w->len && fwrite(w->buf, 1, w->len, w->out) != w->len)
-        w->failed = 1;
-    w->len = 0;
-}
-
-static void out_put(struct trace_writer *w, const char *s, size_t n)
-{
-    if (n > OUT_BUF - w->len) {
-        out_flush(w);
-        if (n > OUT_BUF) {
-            if (fwrite(s, 1, n, w->out) != n)
-                w->failed = 1;
-            return;
-        }
-    }
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
-}
-
-#define OUT_LIT(w, lit) out_put((w), (lit), sizeof(lit) - 1)
-
-static void out_i64(struct trace_writer *w, int64_t v)
-{
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    out_put(w, p, (size_t)(tmp + sizeof tmp - p));
-}
-
-/* A JSON string with quotes; bytes >= 0x80 pass through (UTF-8 assumed). */
-static void out_str(struct trace_writer *w, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    const char *run = s;
-
-    OUT_LIT(w, "\"");
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        out_put(w, run, (size_t)(s - run));
-        run = s + 1;
-        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
-        size_t n = 2;
-        if (c == '\n')
-            esc[1] = 'n';
-        else if (c == '\t')
-            esc[1] = 't';
-        else if (c == '\r')
-            esc[1] = 'r';
-        else if (c < 0x20) {
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
-        }
-        out_put(w, esc, n);
-    }
-    if (s)
-        out_put(w, run, (size_t)(s - run));
-    OUT_LIT(w, "\"");
-}
 
 /* ---- OTLP pieces ---- */
 
@@ -116,9 +40,9 @@ static void out_trace_id(struct trace_writer *w, const uint8_t id[16])
     char hex[33];
 
     id_format_trace(id, hex);
-    OUT_LIT(w, "\"");
-    out_put(w, hex, 32);
-    OUT_LIT(w, "\"");
+    JSON_OUT_LIT(&w->o, "\"");
+    json_out_put(&w->o, hex, 32);
+    JSON_OUT_LIT(&w->o, "\"");
 }
 
 static void out_span_id(struct trace_writer *w, uint64_t id)
@@ -126,96 +50,96 @@ static void out_span_id(struct trace_writer *w, uint64_t id)
     char hex[17];
 
     id_format_span(id, hex);
-    OUT_LIT(w, "\"");
-    out_put(w, hex, 16);
-    OUT_LIT(w, "\"");
+    JSON_OUT_LIT(&w->o, "\"");
+    json_out_put(&w->o, hex, 16);
+    JSON_OUT_LIT(&w->o, "\"");
 }
 
 static void out_time(struct trace_writer *w, int64_t ns)
 {
-    OUT_LIT(w, "\"");
-    out_i64(w, ns);
-    OUT_LIT(w, "\"");
+    JSON_OUT_LIT(&w->o, "\"");
+    json_out_i64(&w->o, ns);
+    JSON_OUT_LIT(&w->o, "\"");
 }
 
 static void out_kv(struct trace_writer *w, const char *key, const char *value)
 {
-    OUT_LIT(w, "{\"key\":");
-    out_str(w, key);
-    OUT_LIT(w, ",\"value\":{\"stringValue\":");
-    out_str(w, value);
-    OUT_LIT(w, "}}");
+    JSON_OUT_LIT(&w->o, "{\"key\":");
+    json_out_str(&w->o, key);
+    JSON_OUT_LIT(&w->o, ",\"value\":{\"stringValue\":");
+    json_out_str(&w->o, value);
+    JSON_OUT_LIT(&w->o, "}}");
 }
 
 static void out_attrs(struct trace_writer *w, const struct span_kv *kv,
                       size_t n)
 {
-    OUT_LIT(w, "\"attributes\":[");
+    JSON_OUT_LIT(&w->o, "\"attributes\":[");
     for (size_t i = 0; i < n; i++) {
         if (i)
-            OUT_LIT(w, ",");
+            JSON_OUT_LIT(&w->o, ",");
         out_kv(w, kv[i].key, kv[i].value);
     }
-    OUT_LIT(w, "]");
+    JSON_OUT_LIT(&w->o, "]");
 }
 
 static void out_events(struct trace_writer *w, const struct span_desc *sp)
 {
-    OUT_LIT(w, ",\"events\":[");
+    JSON_OUT_LIT(&w->o, ",\"events\":[");
     for (size_t i = 0; i < sp->nevents; i++) {
         if (i)
-            OUT_LIT(w, ",");
-        OUT_LIT(w, "{\"timeUnixNano\":");
+            JSON_OUT_LIT(&w->o, ",");
+        JSON_OUT_LIT(&w->o, "{\"timeUnixNano\":");
         out_time(w, sp->events[i].time_ns);
-        OUT_LIT(w, ",\"name\":");
-        out_str(w, sp->events[i].name);
-        OUT_LIT(w, "}");
+        JSON_OUT_LIT(&w->o, ",\"name\":");
+        json_out_str(&w->o, sp->events[i].name);
+        JSON_OUT_LIT(&w->o, "}");
     }
-    OUT_LIT(w, "]");
+    JSON_OUT_LIT(&w->o, "]");
 }
 
 static void out_links(struct trace_writer *w, const struct span_desc *sp)
 {
-    OUT_LIT(w, ",\"links\":[");
+    JSON_OUT_LIT(&w->o, ",\"links\":[");
     for (size_t i = 0; i < sp->nlinks; i++) {
         if (i)
-            OUT_LIT(w, ",");
-        OUT_LIT(w, "{\"traceId\":");
+            JSON_OUT_LIT(&w->o, ",");
+        JSON_OUT_LIT(&w->o, "{\"traceId\":");
         out_trace_id(w, sp->links[i].trace_id);
-        OUT_LIT(w, ",\"spanId\":");
+        JSON_OUT_LIT(&w->o, ",\"spanId\":");
         out_span_id(w, sp->links[i].span_id);
-        OUT_LIT(w, "}");
+        JSON_OUT_LIT(&w->o, "}");
     }
-    OUT_LIT(w, "]");
+    JSON_OUT_LIT(&w->o, "]");
 }
 
 static void out_span(struct trace_writer *w, const struct span_desc *sp)
 {
-    OUT_LIT(w, "{\"traceId\":");
+    JSON_OUT_LIT(&w->o, "{\"traceId\":");
     out_trace_id(w, sp->trace_id);
-    OUT_LIT(w, ",\"spanId\":");
+    JSON_OUT_LIT(&w->o, ",\"spanId\":");
     out_span_id(w, sp->span_id);
     if (sp->parent_span_id) {
-        OUT_LIT(w, ",\"parentSpanId\":");
+        JSON_OUT_LIT(&w->o, ",\"parentSpanId\":");
         out_span_id(w, sp->parent_span_id);
     }
-    OUT_LIT(w, ",\"name\":");
-    out_str(w, sp->name ? sp->name : "");
-    OUT_LIT(w, ",\"kind\":");
-    out_i64(w, sp->kind);
-    OUT_LIT(w, ",\"startTimeUnixNano\":");
+    JSON_OUT_LIT(&w->o, ",\"name\":");
+    json_out_str(&w->o, sp->name ? sp->name : "");
+    JSON_OUT_LIT(&w->o, ",\"kind\":");
+    json_out_i64(&w->o, sp->kind);
+    JSON_OUT_LIT(&w->o, ",\"startTimeUnixNano\":");
     out_time(w, sp->start_ns);
-    OUT_LIT(w, ",\"endTimeUnixNano\":");
+    JSON_OUT_LIT(&w->o, ",\"endTimeUnixNano\":");
     out_time(w, sp->end_ns);
     if (sp->nattrs) {
-        OUT_LIT(w, ",");
+        JSON_OUT_LIT(&w->o, ",");
         out_attrs(w, sp->attrs, sp->nattrs);
     }
     if (sp->nevents)
         out_events(w, sp);
     if (sp->nlinks)
         out_links(w, sp);
-    OUT_LIT(w, "}");
+    JSON_OUT_LIT(&w->o, "}");
 }
 
 static void out_resource(struct trace_writer *w, const struct resource_group *g)
@@ -227,9 +151,9 @@ static void out_resource(struct trace_writer *w, const struct resource_group *g)
         kv[n++] = (struct span_kv){"host.name", g->host};
     if (g->service)
         kv[n++] = (struct span_kv){"service.name", g->service};
-    OUT_LIT(w, "{\"resource\":{");
+    JSON_OUT_LIT(&w->o, "{\"resource\":{");
     out_attrs(w, kv, n);
-    OUT_LIT(w, "},\"scopeSpans\":[{\"scope\":{\"name\":\"skewscope\"},"
+    JSON_OUT_LIT(&w->o, "},\"scopeSpans\":[{\"scope\":{\"name\":\"skewscope\"},"
                "\"spans\":[");
 }
 
@@ -315,10 +239,10 @@ static struct trace_writer *otlp_json_create(FILE *out, int lines)
 
     if (!w)
         return NULL;
-    w->out = out;
+    json_out_init(&w->o, out);
     w->lines = lines;
     if (!lines)
-        OUT_LIT(w, "{\"resourceSpans\":[");
+        JSON_OUT_LIT(&w->o, "{\"resourceSpans\":[");
     return w;
 }
 
@@ -330,23 +254,23 @@ static int otlp_json_write_batch(struct trace_writer *w,
     if (group_spans(w, spans, n) < 0)
         return -1;
     if (w->lines)
-        OUT_LIT(w, "{\"resourceSpans\":[");
+        JSON_OUT_LIT(&w->o, "{\"resourceSpans\":[");
     for (size_t g = 0; g < w->ngroups; g++) {
         if (w->written++ > 0)
-            OUT_LIT(w, ",");
+            JSON_OUT_LIT(&w->o, ",");
         out_resource(w, &w->groups[g]);
         for (size_t i = 0; i < w->groups[g].count; i++, k++) {
             if (i)
-                OUT_LIT(w, ",");
+                JSON_OUT_LIT(&w->o, ",");
             out_span(w, &spans[w->order[k]]);
         }
-        OUT_LIT(w, "]}]}");
+        JSON_OUT_LIT(&w->o, "]}]}");
     }
     if (w->lines) {
-        OUT_LIT(w, "]}\n");
+        JSON_OUT_LIT(&w->o, "]}\n");
         w->written = 0;
     }
-    return w->failed ? -1 : 0;
+    return w->o.failed ? -1 : 0;
 }
 
 static int otlp_json_finish(struct trace_writer *w)
@@ -354,9 +278,9 @@ static int otlp_json_finish(struct trace_writer *w)
     int rc;
 
     if (!w->lines)
-        OUT_LIT(w, "]}\n");
-    out_flush(w);
-    rc = w->failed || fflush(w->out) != 0 ? -1 : 0;
+        JSON_OUT_LIT(&w->o, "]}\n");
+    json_out_flush(&w->o);
+    rc = w->o.failed || fflush(w->o.out) != 0 ? -1 : 0;
     free(w->order);
     free(w->group_of);
     free(w->groups);

@@ -225,7 +225,8 @@ static ResourceSpans *make_resource_spans(struct trace_writer *w,
                                           struct group *g)
 {
     ResourceSpans *rs = wr_alloc(w, sizeof(*rs));
-    Opentelemetry__Proto__Resource__V1__Resource *res = wr_alloc(w, sizeof(*res));
+    Opentelemetry__Proto__Resource__V1__Resource *res =
+        wr_alloc(w, sizeof(*res));
     ScopeSpans *ss = wr_alloc(w, sizeof(*ss));
     Opentelemetry__Proto__Common__V1__InstrumentationScope *scope =
         wr_alloc(w, sizeof(*scope));
@@ -242,8 +243,8 @@ static ResourceSpans *make_resource_spans(struct trace_writer *w,
     *scope = (Opentelemetry__Proto__Common__V1__InstrumentationScope)
         OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
     scope->name = SCOPE_NAME;
-    if (g->host && !(attrs[res->n_attributes++] =
-                         kv_string(w, "host.name", g->host)))
+    if (g->host &&
+        !(attrs[res->n_attributes++] = kv_string(w, "host.name", g->host)))
         return NULL;
     if (g->service && !(attrs[res->n_attributes++] =
                             kv_string(w, "service.name", g->service)))
@@ -271,7 +272,8 @@ static Request *build_request(struct trace_writer *w,
         return NULL;
     *req = (Request)
         OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
-    req->resource_spans = wr_alloc(w, (ng ? (size_t)ng : 1) * sizeof(ResourceSpans *));
+    req->resource_spans =
+        wr_alloc(w, (ng ? (size_t)ng : 1) * sizeof(ResourceSpans *));
     if (!req->resource_spans)
         return NULL;
     for (long k = 0; k < ng; k++)

@@ -12,91 +12,15 @@
 #include <string.h>
 
 #include "model/span_store.h"
+#include "output/json_out.h"
 #include "util/ids.h"
 
-#define OUT_BUF 65536
 
 struct trace_writer {
-    FILE *out;
-    int failed;
     size_t written; /* list elements */
-    size_t len;
-    char buf[OUT_BUF];
+    struct json_out o;
 };
 
-/* ---- buffered output (same helpers in every JSON backend) ---- */
-
-static void out_flush(struct trace_writer *w)
-{
-    if (w->len && fwrite(w->buf, 1, w->len, w->out) != w->len)
-        w->failed = 1;
-    w->len = 0;
-}
-
-static void out_put(struct trace_writer *w, const char *s, size_t n)
-{
-    if (n > OUT_BUF - w->len) {
-        out_flush(w);
-        if (n > OUT_BUF) {
-            if (fwrite(s, 1, n, w->out) != n)
-                w->failed = 1;
-            return;
-        }
-    }
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
-}
-
-#define OUT_LIT(w, lit) out_put((w), (lit), sizeof(lit) - 1)
-
-static void out_i64(struct trace_writer *w, int64_t v)
-{
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    out_put(w, p, (size_t)(tmp + sizeof tmp - p));
-}
-
-/* A JSON string with quotes; bytes >= 0x80 pass through (UTF-8 assumed). */
-static void out_str(struct trace_writer *w, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    const char *run = s;
-
-    OUT_LIT(w, "\"");
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        out_put(w, run, (size_t)(s - run));
-        run = s + 1;
-        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
-        size_t n = 2;
-        if (c == '\n')
-            esc[1] = 'n';
-        else if (c == '\t')
-            esc[1] = 't';
-        else if (c == '\r')
-            esc[1] = 'r';
-        else if (c < 0x20) {
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
-        }
-        out_put(w, esc, n);
-    }
-    if (s)
-        out_put(w, run, (size_t)(s - run));
-    OUT_LIT(w, "\"");
-}
 
 /* ---- Zipkin pieces ---- */
 
@@ -111,10 +35,10 @@ static int64_t to_us(int64_t ns)
 static void out_hex_id(struct trace_writer *w, const char *key, const char *hex,
                        size_t n)
 {
-    out_put(w, key, strlen(key));
-    OUT_LIT(w, "\"");
-    out_put(w, hex, n);
-    OUT_LIT(w, "\"");
+    json_out_put(&w->o, key, strlen(key));
+    JSON_OUT_LIT(&w->o, "\"");
+    json_out_put(&w->o, hex, n);
+    JSON_OUT_LIT(&w->o, "\"");
 }
 
 static const char *kind_name(int kind)
@@ -135,13 +59,13 @@ static const char *kind_name(int kind)
 
 static void out_endpoint(struct trace_writer *w, const struct span_desc *sp)
 {
-    OUT_LIT(w, ",\"localEndpoint\":{\"serviceName\":");
-    out_str(w, sp->service_name ? sp->service_name : "");
+    JSON_OUT_LIT(&w->o, ",\"localEndpoint\":{\"serviceName\":");
+    json_out_str(&w->o, sp->service_name ? sp->service_name : "");
     if (sp->ipv4) {
-        OUT_LIT(w, ",\"ipv4\":");
-        out_str(w, sp->ipv4);
+        JSON_OUT_LIT(&w->o, ",\"ipv4\":");
+        json_out_str(&w->o, sp->ipv4);
     }
-    OUT_LIT(w, "}");
+    JSON_OUT_LIT(&w->o, "}");
 }
 
 static void out_tags(struct trace_writer *w, const struct span_desc *sp)
@@ -151,38 +75,38 @@ static void out_tags(struct trace_writer *w, const struct span_desc *sp)
 
     if (!sp->nattrs && !host)
         return;
-    OUT_LIT(w, ",\"tags\":{");
+    JSON_OUT_LIT(&w->o, ",\"tags\":{");
     for (size_t i = 0; i < sp->nattrs; i++) {
         if (i)
-            OUT_LIT(w, ",");
-        out_str(w, sp->attrs[i].key);
-        OUT_LIT(w, ":");
-        out_str(w, sp->attrs[i].value);
+            JSON_OUT_LIT(&w->o, ",");
+        json_out_str(&w->o, sp->attrs[i].key);
+        JSON_OUT_LIT(&w->o, ":");
+        json_out_str(&w->o, sp->attrs[i].value);
     }
     if (host) {
         if (sp->nattrs)
-            OUT_LIT(w, ",");
-        OUT_LIT(w, "\"host.name\":");
-        out_str(w, sp->host_name);
+            JSON_OUT_LIT(&w->o, ",");
+        JSON_OUT_LIT(&w->o, "\"host.name\":");
+        json_out_str(&w->o, sp->host_name);
     }
-    OUT_LIT(w, "}");
+    JSON_OUT_LIT(&w->o, "}");
 }
 
 static void out_annotations(struct trace_writer *w, const struct span_desc *sp)
 {
     if (!sp->nevents)
         return;
-    OUT_LIT(w, ",\"annotations\":[");
+    JSON_OUT_LIT(&w->o, ",\"annotations\":[");
     for (size_t i = 0; i < sp->nevents; i++) {
         if (i)
-            OUT_LIT(w, ",");
-        OUT_LIT(w, "{\"timestamp\":");
-        out_i64(w, to_us(sp->events[i].time_ns));
-        OUT_LIT(w, ",\"value\":");
-        out_str(w, sp->events[i].name);
-        OUT_LIT(w, "}");
+            JSON_OUT_LIT(&w->o, ",");
+        JSON_OUT_LIT(&w->o, "{\"timestamp\":");
+        json_out_i64(&w->o, to_us(sp->events[i].time_ns));
+        JSON_OUT_LIT(&w->o, ",\"value\":");
+        json_out_str(&w->o, sp->events[i].name);
+        JSON_OUT_LIT(&w->o, "}");
     }
-    OUT_LIT(w, "]");
+    JSON_OUT_LIT(&w->o, "]");
 }
 
 static void out_span(struct trace_writer *w, const struct span_desc *sp)
@@ -201,20 +125,20 @@ static void out_span(struct trace_writer *w, const struct span_desc *sp)
     }
     out_hex_id(w, ",\"id\":", id, 16);
     if (kind) {
-        OUT_LIT(w, ",\"kind\":\"");
-        out_put(w, kind, strlen(kind));
-        OUT_LIT(w, "\"");
+        JSON_OUT_LIT(&w->o, ",\"kind\":\"");
+        json_out_put(&w->o, kind, strlen(kind));
+        JSON_OUT_LIT(&w->o, "\"");
     }
-    OUT_LIT(w, ",\"name\":");
-    out_str(w, sp->name ? sp->name : "");
-    OUT_LIT(w, ",\"timestamp\":");
-    out_i64(w, start_us);
-    OUT_LIT(w, ",\"duration\":");
-    out_i64(w, to_us(sp->end_ns) - start_us);
+    JSON_OUT_LIT(&w->o, ",\"name\":");
+    json_out_str(&w->o, sp->name ? sp->name : "");
+    JSON_OUT_LIT(&w->o, ",\"timestamp\":");
+    json_out_i64(&w->o, start_us);
+    JSON_OUT_LIT(&w->o, ",\"duration\":");
+    json_out_i64(&w->o, to_us(sp->end_ns) - start_us);
     out_endpoint(w, sp);
     out_annotations(w, sp);
     out_tags(w, sp);
-    OUT_LIT(w, "}");
+    JSON_OUT_LIT(&w->o, "}");
 }
 
 /* ---- ops ---- */
@@ -226,8 +150,8 @@ static struct trace_writer *zipkin_create(FILE *out, int lines)
     (void)lines;
     if (!w)
         return NULL;
-    w->out = out;
-    OUT_LIT(w, "[");
+    json_out_init(&w->o, out);
+    JSON_OUT_LIT(&w->o, "[");
     return w;
 }
 
@@ -236,19 +160,19 @@ static int zipkin_write_batch(struct trace_writer *w,
 {
     for (size_t i = 0; i < n; i++) {
         if (w->written++ > 0)
-            OUT_LIT(w, ",\n");
+            JSON_OUT_LIT(&w->o, ",\n");
         out_span(w, &spans[i]);
     }
-    return w->failed ? -1 : 0;
+    return w->o.failed ? -1 : 0;
 }
 
 static int zipkin_finish(struct trace_writer *w)
 {
     int rc;
 
-    OUT_LIT(w, "]\n");
-    out_flush(w);
-    rc = w->failed || fflush(w->out) != 0 ? -1 : 0;
+    JSON_OUT_LIT(&w->o, "]\n");
+    json_out_flush(&w->o);
+    rc = w->o.failed || fflush(w->o.out) != 0 ? -1 : 0;
     free(w);
     return rc;
 }

@@ -1,0 +1,80 @@
+/* json_out: buffered hand-written JSON output. */
+#include "output/json_out.h"
+
+#include <string.h>
+
+void json_out_init(struct json_out *o, FILE *out)
+{
+    o->out = out;
+    o->failed = 0;
+    o->len = 0;
+}
+
+void json_out_flush(struct json_out *o)
+{
+    if (o->len && fwrite(o->buf, 1, o->len, o->out) != o->len)
+        o->failed = 1;
+    o->len = 0;
+}
+
+void json_out_put(struct json_out *o, const char *s, size_t n)
+{
+    if (n > JSON_OUT_BUF - o->len) {
+        json_out_flush(o);
+        if (n > JSON_OUT_BUF) {
+            if (fwrite(s, 1, n, o->out) != n)
+                o->failed = 1;
+            return;
+        }
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+}
+
+void json_out_i64(struct json_out *o, int64_t v)
+{
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    json_out_put(o, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void json_out_str(struct json_out *o, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *run = s;
+
+    JSON_OUT_LIT(o, "\"");
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        json_out_put(o, run, (size_t)(s - run));
+        run = s + 1;
+        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+        size_t n = 2;
+        if (c == '\n')
+            esc[1] = 'n';
+        else if (c == '\t')
+            esc[1] = 't';
+        else if (c == '\r')
+            esc[1] = 'r';
+        else if (c < 0x20) {
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        json_out_put(o, esc, n);
+    }
+    if (s)
+        json_out_put(o, run, (size_t)(s - run));
+    JSON_OUT_LIT(o, "\"");
+}

@@ -67,6 +67,9 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libskewscope.a
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libskewscope.a $(LIBS)
 
 # Unit and simulation tests (cmocka binaries), then the command-line tests.
+# Any sanitizer report fails the run.
+export UBSAN_OPTIONS = halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS = detect_leaks=1:abort_on_error=0
 check: unit integration
 unit: $(TEST_BINS) $(BUILD)/skewscope
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; SKEWSCOPE=$(BUILD)/skewscope $$t; done

@@ -208,9 +208,10 @@ static void test_lex_skip_any_bufsize(void **state)
 {
     /* Skipped subtree full of traps: escaped quotes, brackets in strings,
      * backslash runs at every position. */
-    const char *doc = "{\"skip\":{\"a\":\"]}\\\"[{\",\"b\":[\"\\\\\",\"\\\\\\\"\","
-                      "{\"c\":[1,2,{\"d\":\"\\\\\\\\\"}]}],\"e\":true},"
-                      "\"keep\":7}";
+    const char *doc =
+        "{\"skip\":{\"a\":\"]}\\\"[{\",\"b\":[\"\\\\\",\"\\\\\\\"\","
+        "{\"c\":[1,2,{\"d\":\"\\\\\\\\\"}]}],\"e\":true},"
+        "\"keep\":7}";
     char err[256];
 
     (void)state;
@@ -451,6 +452,20 @@ static void test_otlp_user_attr_and_unknown(void **state)
     assert_int_equal(run.rc, 0);
     assert_string_equal(domain_of(&run, 0), "unknown");
     run_done(&run);
+
+    /* An empty host.name does not count: service.name applies. */
+    run_str(&run, &ingest_otlp_json_ops,
+            "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":"
+            "\"host.name\",\"value\":{\"stringValue\":\"\"}},{\"key\":"
+            "\"service.name\",\"value\":{\"stringValue\":\"svc\"}}]},"
+            "\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+            "\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":"
+            "\"0102030405060708\",\"startTimeUnixNano\":1,"
+            "\"endTimeUnixNano\":2}]}]}]}",
+            NULL);
+    assert_int_equal(run.rc, 0);
+    assert_string_equal(domain_of(&run, 0), "svc");
+    run_done(&run);
 }
 
 static void test_otlp_snake_base64_lines(void **state)
@@ -507,6 +522,41 @@ static void test_otlp_gzip(void **state)
     run.store = st;
     run.rc = 0;
     check_otlp_doc(&run);
+    span_store_destroy(st);
+    unlink(path);
+}
+
+/* A read error (corrupt gzip stream) is -INGEST_E_NOINPUT, not malformed. */
+static void test_otlp_read_error(void **state)
+{
+    char path[] = "/tmp/skewscope-test-gz-XXXXXX";
+    int fd = mkstemp(path);
+    gzFile gz;
+    struct source *src;
+    struct span_store *st = span_store_create();
+    struct ingest_opts opts = {TRACE_FORMAT_OTLP_JSON, NULL};
+    char err[512] = "";
+    FILE *f;
+
+    (void)state;
+    assert_true(fd >= 0);
+    gz = gzdopen(fd, "wb");
+    assert_int_equal(gzwrite(gz, otlp_doc, sizeof(otlp_doc) - 1),
+                     (int)(sizeof(otlp_doc) - 1));
+    assert_int_equal(gzclose(gz), Z_OK);
+    /* First deflate byte after the 10-byte header: BTYPE=11 is invalid. */
+    f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 10, SEEK_SET), 0);
+    assert_int_equal(fputc(0xff, f), 0xff);
+    fclose(f);
+    src = source_open(path, err, sizeof(err));
+    assert_non_null(src);
+    assert_int_equal(
+        ingest_otlp_json_ops.read(src, st, &opts, err, sizeof(err)),
+        -INGEST_E_NOINPUT);
+    assert_non_null(strstr(err, path));
+    source_close(src);
     span_store_destroy(st);
     unlink(path);
 }
@@ -754,8 +804,7 @@ static void test_zipkin_malformed(void **state)
     assert_msg_at(&run, 1, "an id");
     run_done(&run);
 
-    run_str(&run, &ingest_zipkin_ops, "[{\"traceId\":\"abc\"}] garbage",
-            NULL);
+    run_str(&run, &ingest_zipkin_ops, "[{\"traceId\":\"abc\"}] garbage", NULL);
     assert_int_equal(run.rc, -INGEST_E_MALFORMED);
     run_done(&run);
 }
@@ -773,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_otlp_user_attr_and_unknown),
         cmocka_unit_test(test_otlp_snake_base64_lines),
         cmocka_unit_test(test_otlp_gzip),
+        cmocka_unit_test(test_otlp_read_error),
         cmocka_unit_test(test_otlp_malformed),
         cmocka_unit_test(test_otlp_sniff),
         cmocka_unit_test(test_jaeger_document),

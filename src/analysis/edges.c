@@ -163,7 +163,8 @@ static int sort_edges(struct edge_list *l, const struct span_store *s)
     for (size_t e = 0; e < l->nedges; e++)
         l->edges[e].pairs = e; /* remember the old index */
     sort_store = s;
-    qsort(l->edges, l->nedges, sizeof(*l->edges), edge_cmp);
+    if (l->nedges > 1)
+        qsort(l->edges, l->nedges, sizeof(*l->edges), edge_cmp);
     for (size_t e = 0; e < l->nedges; e++) {
         rank[l->edges[e].pairs] = (uint32_t)e;
         l->edges[e].pairs = 0;

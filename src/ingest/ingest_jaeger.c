@@ -126,8 +126,10 @@ static int kind_from_text(const char *s, size_t n)
     static const struct {
         const char *name;
         int kind;
-    } tab[] = {{"client", SPAN_KIND_CLIENT},     {"server", SPAN_KIND_SERVER},
-               {"producer", SPAN_KIND_PRODUCER}, {"consumer", SPAN_KIND_CONSUMER},
+    } tab[] = {{"client", SPAN_KIND_CLIENT},
+               {"server", SPAN_KIND_SERVER},
+               {"producer", SPAN_KIND_PRODUCER},
+               {"consumer", SPAN_KIND_CONSUMER},
                {"internal", SPAN_KIND_INTERNAL}};
     char low[16];
 
@@ -149,7 +151,8 @@ static int tag_apply(struct jaeger *c, enum tag_mode mode, int rank)
         return 0;
     }
     if (mode == TAG_PROCESS) {
-        if (c->best_rank >= 0 && rank >= c->best_rank)
+        /* An empty name would merge unrelated clocks. */
+        if ((c->best_rank >= 0 && rank >= c->best_rank) || c->tval.len == 0)
             return 0;
         c->best_rank = rank;
         return json_lex_copy(c->lx, &c->best, c->tval.p, c->tval.len);
@@ -178,8 +181,8 @@ static int tag(struct jaeger *c, enum tag_mode mode)
         } else if (JSON_KEY_IS(&k, "value") && !(have_key && rank < 0)) {
             if ((r = json_lex_text(c->lx, &t, &type)) < 0)
                 return r;
-            have_val = type != JSON_OBJECT && type != JSON_ARRAY &&
-                       type != JSON_NULL;
+            have_val =
+                type != JSON_OBJECT && type != JSON_ARRAY && type != JSON_NULL;
             r = json_lex_copy(c->lx, &c->tval, t.p, t.len);
         } else {
             r = json_lex_skip(c->lx);
@@ -240,7 +243,7 @@ static int process(struct jaeger *c, uint32_t *domain)
 }
 
 static const struct proc *proc_find(const struct jaeger *c, const char *id,
-                                     size_t len)
+                                    size_t len)
 {
     for (size_t i = 0; i < c->nprocs; i++)
         if (c->procs[i].len == len &&
@@ -387,11 +390,11 @@ static enum span_field span_field(const struct json_str *k)
         enum span_field f;
     } tab[] = {
 #define F(s, f) {s, sizeof(s) - 1, f}
-        F("traceID", F_TRACE),      F("spanID", F_SPAN),
-        F("references", F_REFS),    F("startTime", F_START),
-        F("duration", F_DURATION),  F("tags", F_TAGS),
-        F("processID", F_PID),      F("parentSpanID", F_PARENT),
-        F("process", F_PROCESS),    F("traceId", F_TRACE),
+        F("traceID", F_TRACE),     F("spanID", F_SPAN),
+        F("references", F_REFS),   F("startTime", F_START),
+        F("duration", F_DURATION), F("tags", F_TAGS),
+        F("processID", F_PID),     F("parentSpanID", F_PARENT),
+        F("process", F_PROCESS),   F("traceId", F_TRACE),
         F("spanId", F_SPAN),
 #undef F
     };
@@ -469,8 +472,8 @@ static int span_check(struct jaeger *c, struct span_rec *rec, int64_t dur,
     else if (dur > 0 && rec->start_ns > INT64_MAX - dur)
         miss = "a startTime + duration within 64 bits";
     if (miss)
-        return json_lex_fail_mark(c->lx, "%s in span %zu (starting here)",
-                                  miss, c->nspans);
+        return json_lex_fail_mark(c->lx, "%s in span %zu (starting here)", miss,
+                                  c->nspans);
     rec->end_ns = rec->start_ns + dur; /* a missing duration counts as 0 */
     return 0;
 }
@@ -578,7 +581,9 @@ static int trace_finish(struct jaeger *c)
 {
     for (size_t i = 0; i < c->npend; i++) {
         const struct pending *p = &c->pend[i];
-        const struct proc *pr = proc_find(c, c->names.p + p->off, p->len);
+        /* no processID at all leaves the name buffer unallocated */
+        const char *name = c->names.p ? c->names.p + p->off : "";
+        const struct proc *pr = proc_find(c, name, p->len);
         uint32_t d = pr ? pr->domain : unknown_domain(c);
 
         if (d == NO_DOMAIN)
@@ -658,8 +663,7 @@ static int document(struct jaeger *c)
 }
 
 static int jaeger_read(struct source *src, struct span_store *store,
-                       const struct ingest_opts *opts, char *err,
-                       size_t errlen)
+                       const struct ingest_opts *opts, char *err, size_t errlen)
 {
     struct jaeger c;
     int r;
@@ -695,8 +699,8 @@ static int jaeger_read(struct source *src, struct span_store *store,
 static bool jaeger_sniff(const unsigned char *data, size_t n)
 {
     int first = json_sniff_first(data, n);
-    bool trace = json_sniff_key(data, n, "traceID") &&
-                 json_sniff_key(data, n, "spans");
+    bool trace =
+        json_sniff_key(data, n, "traceID") && json_sniff_key(data, n, "spans");
 
     if (first == '{')
         return trace || json_sniff_key(data, n, "data");

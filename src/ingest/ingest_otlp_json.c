@@ -38,7 +38,7 @@ struct otlp {
     size_t rs_first;      /* store index of its first span */
     size_t rs_pending;    /* spans [rs_first, rs_pending) lack the domain */
     uint32_t rs_domain;   /* NO_DOMAIN until its resource is read */
-    struct json_buf best;     /* best clock domain candidate value so far */
+    struct json_buf best; /* best clock domain candidate value so far */
     int best_rank;
     /* Current span. */
     struct json_buf sys;
@@ -107,6 +107,8 @@ static int attr_offer(struct otlp *c, enum attr_mode mode, int rank)
 
     if (rank < 0 || (*best >= 0 && rank >= *best))
         return 0;
+    if (mode == ATTR_RESOURCE && c->aval.len == 0)
+        return 0; /* an empty name would merge unrelated clocks */
     *best = rank;
     return json_lex_copy(c->lx, b, c->aval.p, c->aval.len);
 }
@@ -264,18 +266,12 @@ static enum span_field span_field(const struct json_str *k)
         enum span_field f;
     } tab[] = {
 #define F(s, f) {s, sizeof(s) - 1, f}
-        F("traceId", F_TRACE),
-        F("spanId", F_SPAN),
-        F("parentSpanId", F_PARENT),
-        F("kind", F_KIND),
-        F("startTimeUnixNano", F_START),
-        F("endTimeUnixNano", F_END),
-        F("attributes", F_ATTRS),
-        F("links", F_LINKS),
-        F("trace_id", F_TRACE),
-        F("span_id", F_SPAN),
-        F("parent_span_id", F_PARENT),
-        F("start_time_unix_nano", F_START),
+        F("traceId", F_TRACE),           F("spanId", F_SPAN),
+        F("parentSpanId", F_PARENT),     F("kind", F_KIND),
+        F("startTimeUnixNano", F_START), F("endTimeUnixNano", F_END),
+        F("attributes", F_ATTRS),        F("links", F_LINKS),
+        F("trace_id", F_TRACE),          F("span_id", F_SPAN),
+        F("parent_span_id", F_PARENT),   F("start_time_unix_nano", F_START),
         F("end_time_unix_nano", F_END),
 #undef F
     };
@@ -317,8 +313,7 @@ static int span_member(struct otlp *c, const struct json_str *k,
     }
 }
 
-static int span_check(struct otlp *c, const struct span_rec *rec,
-                      unsigned seen)
+static int span_check(struct otlp *c, const struct span_rec *rec, unsigned seen)
 {
     const char *miss = NULL;
 
@@ -331,8 +326,8 @@ static int span_check(struct otlp *c, const struct span_rec *rec,
     else if (!(seen & 1u << F_END))
         miss = "an endTimeUnixNano";
     if (miss)
-        return json_lex_fail_mark(c->lx, "%s in span %zu (starting here)",
-                                  miss, c->nspans);
+        return json_lex_fail_mark(c->lx, "%s in span %zu (starting here)", miss,
+                                  c->nspans);
     return 0;
 }
 
@@ -447,11 +442,11 @@ static bool is_scope_spans_key(const struct json_str *k)
 /* Give spans read before their resource (or without one) their domain. */
 static int patch_domains(struct otlp *c)
 {
-    size_t end = c->rs_domain == NO_DOMAIN ? span_store_count(c->store)
-                                           : c->rs_pending;
+    size_t end =
+        c->rs_domain == NO_DOMAIN ? span_store_count(c->store) : c->rs_pending;
 
-    if (c->rs_domain == NO_DOMAIN && (c->rs_domain = unknown_domain(c)) ==
-                                         NO_DOMAIN)
+    if (c->rs_domain == NO_DOMAIN &&
+        (c->rs_domain = unknown_domain(c)) == NO_DOMAIN)
         return json_lex_nomem(c->lx);
     for (size_t i = c->rs_first; i < end; i++)
         span_store_at(c->store, i)->domain = c->rs_domain;

@@ -58,8 +58,8 @@ static int local_endpoint(struct zipkin *c)
         return r;
     while ((r = json_lex_next_key(c->lx, &k)) > 0) {
         rank = k.esc ? -1
-                     : clock_domain_rank(c->user_attr, CLOCK_DOMAIN_ZIPKIN,
-                                         k.p, k.len);
+                     : clock_domain_rank(c->user_attr, CLOCK_DOMAIN_ZIPKIN, k.p,
+                                         k.len);
         if (rank < 0) {
             r = json_lex_skip(c->lx);
         } else if ((r = json_lex_text(c->lx, &t, &type)) == 0 &&
@@ -85,8 +85,8 @@ static int tags(struct zipkin *c)
               : JSON_KEY_IS(&k, "rpc.system")     ? 1
                                                   : -1;
         dom = c->user_attr && !k.esc &&
-                      clock_domain_rank(c->user_attr, CLOCK_DOMAIN_ZIPKIN,
-                                        k.p, k.len) == 0
+                      clock_domain_rank(c->user_attr, CLOCK_DOMAIN_ZIPKIN, k.p,
+                                        k.len) == 0
                   ? 0
                   : -1;
         if (sys < 0 && dom < 0) {
@@ -105,8 +105,8 @@ static int tags(struct zipkin *c)
 
 static int read_kind(struct zipkin *c, uint8_t *kind)
 {
-    static const char *const names[] = {"", "", "SERVER", "CLIENT",
-                                        "PRODUCER", "CONSUMER"};
+    static const char *const names[] = {"",       "",         "SERVER",
+                                        "CLIENT", "PRODUCER", "CONSUMER"};
     struct json_str t;
     int type, r = json_lex_text(c->lx, &t, &type);
 
@@ -162,9 +162,9 @@ static enum span_field span_field(const struct json_str *k)
         enum span_field f;
     } tab[] = {
 #define F(s, f) {s, sizeof(s) - 1, f}
-        F("traceId", F_TRACE),      F("id", F_SPAN),
-        F("parentId", F_PARENT),    F("kind", F_KIND),
-        F("timestamp", F_START),    F("duration", F_DURATION),
+        F("traceId", F_TRACE),       F("id", F_SPAN),
+        F("parentId", F_PARENT),     F("kind", F_KIND),
+        F("timestamp", F_START),     F("duration", F_DURATION),
         F("localEndpoint", F_LOCAL), F("tags", F_TAGS),
         F("shared", F_SHARED),
 #undef F
@@ -187,8 +187,7 @@ static int span_member(struct zipkin *c, const struct json_str *k,
         return json_lex_trace_id(c->lx, rec->trace_id,
                                  "a traceId (16 or 32 hex digits)");
     case F_SPAN:
-        return json_lex_span_id(c->lx, &rec->span_id,
-                                "an id (16 hex digits)");
+        return json_lex_span_id(c->lx, &rec->span_id, "an id (16 hex digits)");
     case F_PARENT:
         return json_lex_span_id(c->lx, &rec->parent_id,
                                 "a parentId (16 hex digits)");
@@ -223,8 +222,8 @@ static int span_check(struct zipkin *c, struct span_rec *rec, int64_t dur,
     else if (dur > 0 && rec->start_ns > INT64_MAX - dur)
         miss = "a timestamp + duration within 64 bits";
     if (miss)
-        return json_lex_fail_mark(c->lx, "%s in span %zu (starting here)",
-                                  miss, c->nspans);
+        return json_lex_fail_mark(c->lx, "%s in span %zu (starting here)", miss,
+                                  c->nspans);
     rec->end_ns = rec->start_ns + dur; /* a missing duration counts as 0 */
     return 0;
 }
@@ -298,8 +297,7 @@ static int span_list(struct zipkin *c)
 }
 
 static int zipkin_read(struct source *src, struct span_store *store,
-                       const struct ingest_opts *opts, char *err,
-                       size_t errlen)
+                       const struct ingest_opts *opts, char *err, size_t errlen)
 {
     struct zipkin c;
     int r;

@@ -38,20 +38,20 @@ enum {
 };
 
 static const unsigned char cls[256] = {
-    [' '] = C_WS,       ['\t'] = C_WS,      ['\n'] = C_WS,     ['\r'] = C_WS,
-    ['0'] = C_ORD,      ['1'] = C_ORD,      ['2'] = C_ORD,     ['3'] = C_ORD,
-    ['4'] = C_ORD,      ['5'] = C_ORD,      ['6'] = C_ORD,     ['7'] = C_ORD,
-    ['8'] = C_ORD,      ['9'] = C_ORD,      ['-'] = C_ORD,     ['+'] = C_ORD,
-    ['.'] = C_ORD,      ['e'] = C_ORD,      ['E'] = C_ORD,     [','] = C_ORD,
-    [':'] = C_ORD,      ['t'] = C_ORD,      ['r'] = C_ORD,     ['u'] = C_ORD,
-    ['f'] = C_ORD,      ['a'] = C_ORD,      ['l'] = C_ORD,     ['s'] = C_ORD,
-    ['n'] = C_ORD,      ['"'] = C_QUOTE,    ['{'] = C_OPEN_O,  ['['] = C_OPEN_A,
-    ['}'] = C_CLOSE_O,  [']'] = C_CLOSE_A,
+    [' '] = C_WS,      ['\t'] = C_WS,     ['\n'] = C_WS,    ['\r'] = C_WS,
+    ['0'] = C_ORD,     ['1'] = C_ORD,     ['2'] = C_ORD,    ['3'] = C_ORD,
+    ['4'] = C_ORD,     ['5'] = C_ORD,     ['6'] = C_ORD,    ['7'] = C_ORD,
+    ['8'] = C_ORD,     ['9'] = C_ORD,     ['-'] = C_ORD,    ['+'] = C_ORD,
+    ['.'] = C_ORD,     ['e'] = C_ORD,     ['E'] = C_ORD,    [','] = C_ORD,
+    [':'] = C_ORD,     ['t'] = C_ORD,     ['r'] = C_ORD,    ['u'] = C_ORD,
+    ['f'] = C_ORD,     ['a'] = C_ORD,     ['l'] = C_ORD,    ['s'] = C_ORD,
+    ['n'] = C_ORD,     ['"'] = C_QUOTE,   ['{'] = C_OPEN_O, ['['] = C_OPEN_A,
+    ['}'] = C_CLOSE_O, [']'] = C_CLOSE_A,
 };
 
 struct json_lex {
     struct source *src;
-    char *buf;       /* cap + 1 bytes */
+    char *buf; /* cap + 1 bytes */
     size_t cap;
     char *p;         /* scan position; bytes before it may be discarded */
     char *e;         /* end of valid data; *e == '\0' */
@@ -213,6 +213,8 @@ static int fail_found(struct json_lex *lx, const char *q, const char *what)
 
 /* ---- buffer ----------------------------------------------------------- */
 
+/* Double the buffer. malloc + copy rather than realloc: growth is rare,
+ * and it keeps the pointer rebasing obviously correct. */
 static int grow(struct json_lex *lx)
 {
     size_t ncap = lx->cap * 2;
@@ -222,12 +224,13 @@ static int grow(struct json_lex *lx)
 
     if (e >= JSON_LEX_MAX_TOKEN)
         return fail_at(lx, offset_of(lx, lx->pin ? lx->pin : lx->p),
-                       "a token shorter than %u MiB",
-                       JSON_LEX_MAX_TOKEN >> 20);
-    nb = realloc(lx->buf, ncap + 1 + PAD);
+                       "a token shorter than %u MiB", JSON_LEX_MAX_TOKEN >> 20);
+    nb = malloc(ncap + 1 + PAD);
     if (!nb)
         return json_lex_nomem(lx);
-    memset(nb + ncap + 1, 0, PAD);
+    memcpy(nb, lx->buf, e);
+    memset(nb + e, 0, ncap + 1 + PAD - e);
+    free(lx->buf);
     lx->buf = nb;
     lx->cap = ncap;
     lx->p = nb + p;
@@ -345,8 +348,8 @@ struct json_lex *json_lex_create(struct source *src, size_t bufsize)
     }
     lx->p = lx->e = lx->buf;
     *lx->e = '\0';
-    if (source_peek(src, &head, 3) == 3 && head[0] == 0xef &&
-        head[1] == 0xbb && head[2] == 0xbf) {
+    if (source_peek(src, &head, 3) == 3 && head[0] == 0xef && head[1] == 0xbb &&
+        head[2] == 0xbf) {
         char bom[3];
         if (source_read(src, bom, 3) == 3)
             lx->base = lx->counted = lx->line_start = 3;
@@ -872,31 +875,6 @@ int json_lex_int64(struct json_lex *lx, int64_t *out, const char *expected)
     return 0;
 }
 
-/* Hex digit value + 1; 0 for anything else. */
-static const unsigned char hex1[256] = {
-    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
-    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
-    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12,
-    ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
-};
-
-/* Fast path for the common spelling: exactly 2*n hex digits (other
- * spellings go through util/ids.h). */
-static bool hex_exact(const char *s, size_t len, uint8_t *out, size_t n)
-{
-    unsigned bad = 0;
-
-    if (len != 2 * n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned hi = hex1[(unsigned char)s[2 * i]];
-        unsigned lo = hex1[(unsigned char)s[2 * i + 1]];
-        bad |= (hi == 0) | (lo == 0);
-        out[i] = (uint8_t)((hi - 1) << 4 | (lo - 1));
-    }
-    return !bad;
-}
-
 /* Next value as the text of an ID string: 1 with *s set, 0 for null. */
 static int id_text(struct json_lex *lx, struct json_str *s,
                    const char *expected)
@@ -930,7 +908,7 @@ int json_lex_trace_id(struct json_lex *lx, uint8_t out[16],
         memset(out, 0, 16);
         return r;
     }
-    if (hex_exact(s.p, s.len, out, 16) || id_parse_trace(s.p, s.len, out) == 0)
+    if (id_parse_trace(s.p, s.len, out) == 0)
         return 0;
     return fail_at(lx, lx->tok, "%s", expected);
 }
@@ -938,19 +916,11 @@ int json_lex_trace_id(struct json_lex *lx, uint8_t out[16],
 int json_lex_span_id(struct json_lex *lx, uint64_t *out, const char *expected)
 {
     struct json_str s;
-    uint8_t b[8];
     int r = id_text(lx, &s, expected);
 
     *out = 0;
     if (r <= 0)
         return r;
-    if (hex_exact(s.p, s.len, b, 8)) {
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++)
-            v = v << 8 | b[i];
-        *out = v;
-        return 0;
-    }
     if (id_parse_span(s.p, s.len, out) == 0)
         return 0;
     return fail_at(lx, lx->tok, "%s", expected);
@@ -1119,14 +1089,30 @@ long json_unescape(const char *s, size_t len, char *out)
         if (i + 1 >= len)
             return -1;
         switch (s[i + 1]) {
-        case '"': out[o++] = '"'; break;
-        case '\\': out[o++] = '\\'; break;
-        case '/': out[o++] = '/'; break;
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
-        case 'n': out[o++] = '\n'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 't': out[o++] = '\t'; break;
+        case '"':
+            out[o++] = '"';
+            break;
+        case '\\':
+            out[o++] = '\\';
+            break;
+        case '/':
+            out[o++] = '/';
+            break;
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
         case 'u':
             if ((n = unescape_u(s, len, &i, out + o)) < 0)
                 return -1;

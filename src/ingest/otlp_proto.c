@@ -251,6 +251,25 @@ static int wire_walk(const uint8_t *p, size_t n,
     return 0;
 }
 
+bool otlp_proto_nesting_ok(const uint8_t *p, size_t n,
+                           const ProtobufCMessageDescriptor *d, unsigned depth)
+{
+    return wire_walk(p, n, d, depth) == 0;
+}
+
+Request *otlp_proto_request_unpack(struct otlp_arena *a, const uint8_t *p,
+                                   size_t n)
+{
+    const ProtobufCMessageDescriptor *d =
+        &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor;
+
+    otlp_arena_reset(a);
+    if (wire_walk(p, n, d, 0) < 0)
+        return NULL;
+    return opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+        otlp_arena_allocator(a), n, p);
+}
+
 /* ---- message stream --------------------------------------------------- */
 
 #define STREAM_CHUNK (1024 * 1024)
@@ -266,6 +285,13 @@ struct otlp_proto_stream {
     uint64_t msg_off;     /* input offset of the last message */
     enum stream_mode mode;
     bool eof;
+    /* otlp_proto_stream_next_raw(): hand over bytes, decode only what the
+     * framing decision needs. cur* are the last message's bytes. */
+    bool raw, plain;
+    const uint8_t *cur;
+    size_t cur_len;
+    uint64_t cur_off;
+    char why[256]; /* why the input was read as one plain message */
 };
 
 struct otlp_proto_stream *otlp_proto_stream_open(struct source *src)
@@ -363,14 +389,17 @@ static int64_t stream_fill(struct otlp_proto_stream *st, size_t need, char *err,
 static Request *stream_decode(struct otlp_proto_stream *st, const uint8_t *p,
                               size_t n)
 {
-    const ProtobufCMessageDescriptor *d =
-        &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor;
+    return otlp_proto_request_unpack(st->arena, p, n);
+}
 
-    otlp_arena_reset(st->arena);
-    if (wire_walk(p, n, d, 0) < 0)
-        return NULL;
-    return opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
-        otlp_arena_allocator(st->arena), n, p);
+/* Remember the bytes of the message just accepted (k-byte prefix at buf
+ * offset pos, n bytes of message). */
+static void stream_set_cur(struct otlp_proto_stream *st, size_t pos, size_t k,
+                           size_t n)
+{
+    st->cur = st->buf + pos + k;
+    st->cur_len = n;
+    st->cur_off = st->base + pos + k;
 }
 
 /* Locate the next length-delimited message without consuming it: its
@@ -431,6 +460,11 @@ static int stream_next_delimited(struct otlp_proto_stream *st, Request **msg,
         return rc;
     }
     st->msg_off = st->base + st->pos;
+    stream_set_cur(st, st->pos, k, n);
+    if (st->raw) {
+        st->pos += k + n;
+        return 1;
+    }
     *msg = stream_decode(st, st->buf + st->pos + k, n);
     if (!*msg) {
         snprintf(err, errlen,
@@ -444,19 +478,22 @@ static int stream_next_delimited(struct otlp_proto_stream *st, Request **msg,
 }
 
 /* The whole input as one plain message. `why` says why the delimited
- * reading failed, for the message when this fails too. */
+ * reading failed, for the message when this fails too. Without `decode`
+ * (raw reading) the bytes are handed over unchecked. */
 static int stream_plain(struct otlp_proto_stream *st, Request **msg,
-                        const char *why, char *err, size_t errlen)
+                        const char *why, bool decode, char *err, size_t errlen)
 {
     int64_t avail = stream_fill(st, OTLP_PROTO_MAX_MESSAGE + 1, err, errlen);
+    bool ok;
 
     if (avail < 0)
         return (int)avail;
-    if ((uint64_t)avail > OTLP_PROTO_MAX_MESSAGE)
-        *msg = NULL;
-    else
+    ok = (uint64_t)avail <= OTLP_PROTO_MAX_MESSAGE;
+    if (ok && decode) {
         *msg = stream_decode(st, st->buf, st->len);
-    if (!*msg) {
+        ok = *msg != NULL;
+    }
+    if (!ok) {
         snprintf(err, errlen,
                  "%s: %s (nor does the whole input parse as one "
                  "ExportTraceServiceRequest)",
@@ -464,6 +501,9 @@ static int stream_plain(struct otlp_proto_stream *st, Request **msg,
         return -INGEST_E_MALFORMED;
     }
     st->msg_off = 0;
+    stream_set_cur(st, 0, 0, st->len);
+    st->plain = true;
+    snprintf(st->why, sizeof(st->why), "%s", why);
     st->pos = st->len;
     st->mode = MODE_DONE;
     return 1;
@@ -474,6 +514,7 @@ static int stream_accept_delimited(struct otlp_proto_stream *st, size_t k,
 {
     st->mode = MODE_DELIMITED;
     st->msg_off = 0;
+    stream_set_cur(st, 0, k, n);
     st->pos = k + n;
     return 1;
 }
@@ -504,7 +545,7 @@ static int stream_detect(struct otlp_proto_stream *st, Request **msg, char *err,
         if (*msg) {
             /* Parses only with unknown fields: prefer a plain reading,
              * else take the framing after all. */
-            rc = stream_plain(st, msg, "", err, errlen);
+            rc = stream_plain(st, msg, "", true, err, errlen);
             if (rc != -INGEST_E_MALFORMED)
                 return rc;
             *msg = stream_decode(st, st->buf + k, n);
@@ -516,7 +557,7 @@ static int stream_detect(struct otlp_proto_stream *st, Request **msg, char *err,
                  "%zu bytes after its length prefix",
                  n);
     }
-    return stream_plain(st, msg, why, err, errlen);
+    return stream_plain(st, msg, why, !st->raw, err, errlen);
 }
 
 int otlp_proto_stream_next(struct otlp_proto_stream *st, Request **msg,
@@ -532,6 +573,32 @@ int otlp_proto_stream_next(struct otlp_proto_stream *st, Request **msg,
         break;
     }
     return 0;
+}
+
+int otlp_proto_stream_next_raw(struct otlp_proto_stream *st,
+                               const uint8_t **data, size_t *len,
+                               uint64_t *offset, char *err, size_t errlen)
+{
+    Request *msg;
+    int rc;
+
+    st->raw = true;
+    rc = otlp_proto_stream_next(st, &msg, err, errlen);
+    /* Only telling the framing apart decodes; nothing needs the arena
+     * after that. */
+    if (st->arena->head)
+        arena_free_blocks(st->arena);
+    if (rc > 0) {
+        *data = st->cur;
+        *len = st->cur_len;
+        *offset = st->cur_off;
+    }
+    return rc;
+}
+
+const char *otlp_proto_stream_plain_why(const struct otlp_proto_stream *st)
+{
+    return st->plain ? st->why : NULL;
 }
 
 /* ---- resource clock domain -------------------------------------------- */

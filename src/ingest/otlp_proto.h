@@ -13,11 +13,13 @@
 #ifndef SKEWSCOPE_OTLP_PROTO_H
 #define SKEWSCOPE_OTLP_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct source;
 struct ProtobufCAllocator;
+struct ProtobufCMessageDescriptor;
 struct Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest;
 struct Opentelemetry__Proto__Resource__V1__Resource;
 struct Opentelemetry__Proto__Common__V1__AnyValue;
@@ -61,12 +63,41 @@ int otlp_proto_stream_next(
     struct Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
         **msg,
     char *err, size_t errlen);
+/* Like otlp_proto_stream_next(), but hand over the next message's bytes
+ * (*len bytes at *data, without the length prefix; *offset is where they
+ * start in the decompressed input) instead of decoding them. The bytes stay
+ * valid until the next call. Only the first message is decoded, to tell
+ * length-delimited input from one plain message the same way; a plain
+ * message is handed over unchecked (see otlp_proto_stream_plain_why()).
+ * Do not mix with otlp_proto_stream_next() on one stream. Returns 1, 0 at
+ * the end, or a negated enum ingest_status with err filled. */
+int otlp_proto_stream_next_raw(struct otlp_proto_stream *st,
+                               const uint8_t **data, size_t *len,
+                               uint64_t *offset, char *err, size_t errlen);
+/* NULL while the input reads as length-delimited messages; once it was
+ * taken as one plain message, why the delimited reading failed ("" when it
+ * only had unknown fields). Owned by the stream. */
+const char *otlp_proto_stream_plain_why(const struct otlp_proto_stream *st);
 /* Byte offset (decompressed input) where the last returned message starts,
  * counting its length prefix. */
 uint64_t otlp_proto_stream_offset(const struct otlp_proto_stream *st);
 struct otlp_arena *otlp_proto_stream_arena(struct otlp_proto_stream *st);
 /* Heap bytes held by the stream (read buffer and arena). */
 size_t otlp_proto_stream_memory(const struct otlp_proto_stream *st);
+
+/* Decode one ExportTraceServiceRequest (n bytes at p, no length prefix)
+ * into arena a (reset first), refusing nesting deeper than
+ * OTLP_PROTO_MAX_DEPTH. Returns NULL when it does not parse. */
+struct Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *
+otlp_proto_request_unpack(struct otlp_arena *a, const uint8_t *p, size_t n);
+
+/* Whether the n bytes at p, a message of type d at nesting depth `depth`
+ * (0 = the request), are wire format whose message-typed fields nest at
+ * most OTLP_PROTO_MAX_DEPTH deep. Sub-messages too short to go that deep
+ * are not looked at, so this is cheap unless n > 2 * (MAX_DEPTH - depth). */
+bool otlp_proto_nesting_ok(const uint8_t *p, size_t n,
+                           const struct ProtobufCMessageDescriptor *d,
+                           unsigned depth);
 
 /* Clock domain name of a resource (may be NULL): the value of the attribute
  * with the lowest clock_domain_rank(user_attr, CLOCK_DOMAIN_OTLP_RESOURCE,

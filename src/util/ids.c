@@ -3,14 +3,32 @@
 
 #include <string.h>
 
+/* Hex digit value + 1; 0 for anything else. */
+static const unsigned char hex1[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12,
+    ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
 static int hex_value(unsigned char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    return (int)hex1[c] - 1;
+}
+
+/* The common spelling, exactly 2*n hex digits, without branches per digit
+ * (IDs are parsed for every span: this is on the ingest hot path). */
+static bool hex_exact(const char *s, uint8_t *out, size_t n)
+{
+    unsigned bad = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned hi = hex1[(unsigned char)s[2 * i]];
+        unsigned lo = hex1[(unsigned char)s[2 * i + 1]];
+        bad |= (hi == 0) | (lo == 0);
+        out[i] = (uint8_t)((hi - 1) << 4 | (lo - 1));
+    }
+    return !bad;
 }
 
 static int b64_value(unsigned char c)
@@ -78,6 +96,8 @@ static bool all_hex(const char *s, size_t len)
 
 int id_parse_trace(const char *s, size_t len, uint8_t out[16])
 {
+    if (len == 32 && hex_exact(s, out, 16))
+        return 0;
     if (len == 0) {
         memset(out, 0, 16);
         return 0;
@@ -93,7 +113,9 @@ int id_parse_span(const char *s, size_t len, uint64_t *out)
 {
     uint8_t b[8];
 
-    if (len <= 16 && all_hex(s, len)) {
+    if (len == 16 && hex_exact(s, b, 8)) {
+        /* decoded */
+    } else if (len <= 16 && all_hex(s, len)) {
         if (hex_decode(s, len, b, 8) < 0)
             return -1;
     } else if (len == 12 || len == 11) {

@@ -36,9 +36,10 @@ static void build_tree(struct tree *t, const struct span_store *s)
     t->parent = malloc((t->n + 1) * sizeof(int64_t));
     for (size_t i = 0; i < t->n; i++) {
         const struct span_rec *r = span_store_at(s, i);
-        t->parent[i] = r->flags & SPAN_F_HAS_PARENT
-                           ? span_store_find(s, r->trace_id, r->parent_id, false)
-                           : -1;
+        t->parent[i] =
+            r->flags & SPAN_F_HAS_PARENT
+                ? span_store_find(s, r->trace_id, r->parent_id, false)
+                : -1;
         if (t->parent[i] >= 0)
             t->first[t->parent[i] + 2]++;
     }
@@ -98,12 +99,12 @@ static void test_joint_estimate_beats_edge_by_edge(void **state)
 
     sim_config_init(&cfg);
     cfg.requests = 300;
-    assert_int_equal(sim_config_parse_clock(&cfg, SIM_CLOCK_SKEW,
-                                            "prefill=5ms", err, sizeof(err)),
+    assert_int_equal(sim_config_parse_clock(&cfg, SIM_CLOCK_SKEW, "prefill=5ms",
+                                            err, sizeof(err)),
                      0);
-    assert_int_equal(sim_run(&cfg, &trace_writer_otlp_json_ops, f, NULL, err,
-                             sizeof(err)),
-                     0);
+    assert_int_equal(
+        sim_run(&cfg, &trace_writer_otlp_json_ops, f, NULL, err, sizeof(err)),
+        0);
     fflush(f);
     char path[64];
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fileno(f));
@@ -127,8 +128,8 @@ static void test_joint_estimate_beats_edge_by_edge(void **state)
     int64_t worst_jaeger = 0, worst_skewscope = 0;
     for (size_t i = 0; i < t.n; i++) {
         const struct span_rec *r = span_store_at(s, i);
-        bool prefill = !strcmp(span_store_domain_name(s, r->domain),
-                               "node-prefill");
+        bool prefill =
+            !strcmp(span_store_domain_name(s, r->domain), "node-prefill");
         int64_t truth = prefill ? 5 * MS : 0;
         /* corrected = recorded - offset, and should be recorded - truth */
         int64_t ej = llabs(shift[i] + truth);

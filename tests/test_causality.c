@@ -219,7 +219,8 @@ static void test_ids(void **state)
     uint64_t sp;
     char buf[33];
 
-    assert_int_equal(id_parse_trace("5b8efff798038103d269b633813fc60c", 32, t), 0);
+    assert_int_equal(id_parse_trace("5b8efff798038103d269b633813fc60c", 32, t),
+                     0);
     id_format_trace(t, buf);
     assert_string_equal(buf, "5b8efff798038103d269b633813fc60c");
     /* base64 of the same 16 bytes */
@@ -236,7 +237,8 @@ static void test_ids(void **state)
     assert_int_equal(id_parse_span("", 0, &sp), 0);
     assert_true(sp == 0);
     assert_int_equal(id_parse_span("xyz", 3, &sp), -1);
-    assert_int_equal(id_parse_trace("5b8efff798038103d269b633813fc60", 31, t), -1);
+    assert_int_equal(id_parse_trace("5b8efff798038103d269b633813fc60", 31, t),
+                     -1);
 }
 
 int main(void)

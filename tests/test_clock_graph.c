@@ -39,8 +39,8 @@ static int64_t jitter(int64_t mean)
 
 static int64_t offset_at(const struct truth *t, uint32_t d, int64_t true_ns)
 {
-    int64_t o = t->skew[d] +
-                (int64_t)llround(t->drift_ppm[d] * 1e-6 * (double)(true_ns - T0));
+    int64_t o = t->skew[d] + (int64_t)llround(t->drift_ppm[d] * 1e-6 *
+                                              (double)(true_ns - T0));
     if (t->step[d] && true_ns >= t->step_at)
         o += t->step[d];
     return o;
@@ -91,7 +91,8 @@ static struct clock_obs *ring(const struct truth *t, size_t requests,
     size_t k = 0;
 
     for (size_t r = 0; r < requests; r++) {
-        int64_t now = T0 + (int64_t)(span_s * 1e9 * (double)r / (double)requests);
+        int64_t now =
+            T0 + (int64_t)(span_s * 1e9 * (double)r / (double)requests);
         for (uint32_t d = 0; d < t->nd; d++) {
             uint32_t next = (uint32_t)((d + 1) % t->nd);
             if (next == 0 && !close)
@@ -195,8 +196,7 @@ static void test_oneway_ring_names_skewed_stage(void **state)
                     100 * US);
     /* The bounds alone are loose (about the hop latency): the point
      * estimate is what names the stage. */
-    assert_true(e.nodes[2].bound.upper_ns - e.nodes[2].bound.lower_ns >
-                1 * MS);
+    assert_true(e.nodes[2].bound.upper_ns - e.nodes[2].bound.lower_ns > 1 * MS);
     clock_estimate_free(&e);
     free(o);
 }
@@ -243,8 +243,8 @@ static void test_rpc_within_half_round_trip(void **state)
         /* smallest round-trip slack on the path from the reference */
         int64_t rtt = INT64_MAX;
         for (size_t i = 0; i < n; i++) {
-            int64_t s = (o[i].c_start - o[i].p_start) +
-                        (o[i].p_end - o[i].c_end);
+            int64_t s =
+                (o[i].c_start - o[i].p_start) + (o[i].p_end - o[i].c_end);
             if (o[i].to == v && s < rtt)
                 rtt = s;
         }
@@ -283,7 +283,8 @@ static void test_drift_tracked(void **state)
     /* the track follows the drift: first and last windows differ by about
      * 40 ppm of the time between them */
     const struct clock_track_point *first = &e.track[3 * e.nwindows];
-    const struct clock_track_point *last = &e.track[3 * e.nwindows + e.nwindows - 1];
+    const struct clock_track_point *last =
+        &e.track[3 * e.nwindows + e.nwindows - 1];
     double dt = (double)(e.windows[e.nwindows - 1].at_ns - e.windows[0].at_ns);
     double expect = 40e-6 * dt;
     assert_true(fabs((double)(last->offset_ns - first->offset_ns) - expect) <
@@ -323,10 +324,20 @@ static void test_inconsistent_names_cycle(void **state)
      * x0 - x1 <= ... build a direct contradiction: two one-way edges whose
      * slacks sum to a negative number. */
     struct clock_obs o[2] = {
-        {.p_start = T0, .p_end = T0 + MS, .c_start = T0 - 2 * MS,
-         .c_end = T0, .from = 0, .to = 1, .cls = 7},
-        {.p_start = T0, .p_end = T0 + MS, .c_start = T0 + 1 * MS,
-         .c_end = T0 + 2 * MS, .from = 1, .to = 0, .cls = 7},
+        {.p_start = T0,
+         .p_end = T0 + MS,
+         .c_start = T0 - 2 * MS,
+         .c_end = T0,
+         .from = 0,
+         .to = 1,
+         .cls = 7},
+        {.p_start = T0,
+         .p_end = T0 + MS,
+         .c_start = T0 + 1 * MS,
+         .c_end = T0 + 2 * MS,
+         .from = 1,
+         .to = 0,
+         .cls = 7},
     };
     struct clock_graph_opts opts = {.reference = 0, .no_drift = true};
     struct clock_estimate e;

@@ -88,8 +88,7 @@ static void add_edges(const struct cg_problem *p, const struct layout *lo,
     }
 }
 
-static double offset_of(const struct layout *lo, const gsl_vector *z,
-                        size_t v)
+static double offset_of(const struct layout *lo, const gsl_vector *z, size_t v)
 {
     return lo->xi[v] < 0 ? 0.0 : gsl_vector_get(z, (size_t)lo->xi[v]);
 }

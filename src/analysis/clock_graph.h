@@ -105,8 +105,8 @@ struct clock_estimate {
  * or -1 when out of memory; free *out with clock_estimate_free() in both
  * cases. With no observations every offset is 0 and unbounded. */
 int clock_graph_estimate(struct clock_estimate *out,
-                         const struct clock_obs *obs, size_t n,
-                         size_t ndomains, const struct clock_graph_opts *opts);
+                         const struct clock_obs *obs, size_t n, size_t ndomains,
+                         const struct clock_graph_opts *opts);
 void clock_estimate_free(struct clock_estimate *e);
 
 #endif

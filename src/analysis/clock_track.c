@@ -12,7 +12,7 @@
 
 #define MAX_WINDOWS 64
 #define AUTO_WINDOWS 8
-#define PAIRS_PER_GROUP_WINDOW 30 /* for the automatic window count */
+#define PAIRS_PER_GROUP_WINDOW 30      /* for the automatic window count */
 #define MIN_DRIFT_SPAN_NS 2000000000LL /* shorter inputs: no drift fit */
 #define MIN_STEP_NS 20000.0            /* smaller jumps are noise */
 #define MIN_DRIFT_PPM 0.05             /* smaller drifts are not reported */
@@ -23,8 +23,8 @@ struct track_ctx {
     uint32_t ref;
     struct cg_group *groups;
     size_t ngroups, nclasses;
-    uint32_t *gid;   /* per obs */
-    uint16_t *wid;   /* per obs */
+    uint32_t *gid; /* per obs */
+    uint16_t *wid; /* per obs */
     struct cg_minima *min;
     double *drift_ppm; /* per domain */
     int64_t at_ns;
@@ -86,10 +86,10 @@ static void compute_minima(struct track_ctx *t, unsigned w0, unsigned w1)
             continue;
         const struct clock_obs *o = &t->obs[i];
         struct cg_minima *m = &t->min[t->gid[i]];
-        int64_t fwd = detrend(t, o->to, o->c_start) -
-                      detrend(t, o->from, o->p_start);
-        int64_t back = detrend(t, o->from, o->p_end) -
-                       detrend(t, o->to, o->c_end);
+        int64_t fwd =
+            detrend(t, o->to, o->c_start) - detrend(t, o->from, o->p_start);
+        int64_t back =
+            detrend(t, o->from, o->p_end) - detrend(t, o->to, o->c_end);
         if (m->count == 0 || fwd < m->fwd)
             m->fwd = fwd;
         if (m->count == 0 || back < m->back)
@@ -391,8 +391,8 @@ static int final_solve(struct track_ctx *t, struct clock_estimate *e,
     return 0;
 }
 
-static void time_range(const struct track_ctx *t, int64_t *tmin,
-                       int64_t *tmax, int64_t *at)
+static void time_range(const struct track_ctx *t, int64_t *tmin, int64_t *tmax,
+                       int64_t *at)
 {
     bool ref_seen = false;
 
@@ -414,8 +414,8 @@ int clock_graph_estimate(struct clock_estimate *e, const struct clock_obs *obs,
                          size_t n, size_t ndomains,
                          const struct clock_graph_opts *opts)
 {
-    struct track_ctx t = {.obs = obs, .n = n, .ndomains = ndomains,
-                          .ref = opts->reference};
+    struct track_ctx t = {
+        .obs = obs, .n = n, .ndomains = ndomains, .ref = opts->reference};
     int64_t tmin, tmax;
     unsigned first_window = 0;
     int rc = -1;

@@ -35,8 +35,8 @@ int cli_parse_uint(const char *opt, const char *value, unsigned *out)
     unsigned long v = strtoul(value, &end, 10);
 
     if (errno || *end || end == value || value[0] == '-' || v > 1000000) {
-        fprintf(stderr, "skewscope: %s expects a whole number, got '%s'\n",
-                opt, value);
+        fprintf(stderr, "skewscope: %s expects a whole number, got '%s'\n", opt,
+                value);
         return -1;
     }
     *out = (unsigned)v;
@@ -67,8 +67,7 @@ int cli_load(char **files, int nfiles, const struct ingest_opts *opts,
     for (int i = 0; i < nfiles; i++) {
         int rc = ingest_file(s, files[i], opts, err, sizeof(err));
         if (rc < 0) {
-            fprintf(stderr, "skewscope: %s\n",
-                    err[0] ? err : "out of memory");
+            fprintf(stderr, "skewscope: %s\n", err[0] ? err : "out of memory");
             span_store_destroy(s);
             return exit_for(rc);
         }

@@ -75,21 +75,35 @@ static int parse_args(int argc, char **argv, struct correct_args *a)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'o': a->out_path = optarg; break;
-        case 'f': a->out_format = optarg; break;
+        case 'o':
+            a->out_path = optarg;
+            break;
+        case 'f':
+            a->out_format = optarg;
+            break;
         case 'i':
             if (cli_parse_format(optarg, &a->io.format) < 0)
                 return -1;
             break;
-        case 'r': a->eo.reference = optarg; break;
+        case 'r':
+            a->eo.reference = optarg;
+            break;
         case 'w':
             if (cli_parse_uint("--windows", optarg, &a->eo.windows) < 0)
                 return -1;
             break;
-        case 'n': a->eo.no_drift = true; break;
-        case 'c': a->io.clock_domain_attr = optarg; break;
-        case 'h': correct_usage(stdout); return 1;
-        default: correct_usage(stderr); return -1;
+        case 'n':
+            a->eo.no_drift = true;
+            break;
+        case 'c':
+            a->io.clock_domain_attr = optarg;
+            break;
+        case 'h':
+            correct_usage(stdout);
+            return 1;
+        default:
+            correct_usage(stderr);
+            return -1;
         }
     }
     if (argc - optind != 1) {

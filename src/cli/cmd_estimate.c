@@ -65,21 +65,35 @@ static int parse_args(int argc, char **argv, struct estimate_args *a)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'j': a->json = true; break;
-        case 'r': a->eo.reference = optarg; break;
+        case 'j':
+            a->json = true;
+            break;
+        case 'r':
+            a->eo.reference = optarg;
+            break;
         case 'w':
             if (cli_parse_uint("--windows", optarg, &a->eo.windows) < 0)
                 return -1;
             break;
-        case 'n': a->eo.no_drift = true; break;
-        case 't': a->track = true; break;
+        case 'n':
+            a->eo.no_drift = true;
+            break;
+        case 't':
+            a->track = true;
+            break;
         case 'f':
             if (cli_parse_format(optarg, &a->io.format) < 0)
                 return -1;
             break;
-        case 'c': a->io.clock_domain_attr = optarg; break;
-        case 'h': estimate_usage(stdout); return 1;
-        default: estimate_usage(stderr); return -1;
+        case 'c':
+            a->io.clock_domain_attr = optarg;
+            break;
+        case 'h':
+            estimate_usage(stdout);
+            return 1;
+        default:
+            estimate_usage(stderr);
+            return -1;
         }
     }
     if (optind >= argc) {

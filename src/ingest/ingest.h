@@ -30,7 +30,7 @@ enum ingest_status {
 };
 
 struct ingest_opts {
-    enum trace_format format;     /* TRACE_FORMAT_AUTO to detect */
+    enum trace_format format;      /* TRACE_FORMAT_AUTO to detect */
     const char *clock_domain_attr; /* --clock-domain ATTR, or NULL */
 };
 

@@ -22,7 +22,7 @@ struct source {
     bool failed;
     char *name;
     z_stream z;
-    unsigned char *raw; /* compressed input buffer (gzip only) */
+    unsigned char *raw;  /* compressed input buffer (gzip only) */
     unsigned char *peek; /* look-ahead of decompressed bytes */
     size_t peek_len, peek_pos;
     char error[256];
@@ -93,8 +93,8 @@ static ssize_t fill_peek(struct source *src, size_t n)
         src->peek_pos = 0;
     }
     while (src->peek_len < n) {
-        ssize_t r = read_stream(src, src->peek + src->peek_len,
-                                n - src->peek_len);
+        ssize_t r =
+            read_stream(src, src->peek + src->peek_len, n - src->peek_len);
         if (r < 0)
             return -1;
         if (r == 0)

@@ -3,13 +3,11 @@
 
 #include <string.h>
 
-static const char *const otlp_chain[] = {"host.id", "host.name",
-                                         "service.instance.id", "service.name",
-                                         NULL};
+static const char *const otlp_chain[] = {
+    "host.id", "host.name", "service.instance.id", "service.name", NULL};
 static const char *const jaeger_chain[] = {"hostname", "ip", "serviceName",
                                            NULL};
-static const char *const zipkin_chain[] = {"ipv4", "ipv6", "serviceName",
-                                           NULL};
+static const char *const zipkin_chain[] = {"ipv4", "ipv6", "serviceName", NULL};
 
 static int key_is(const char *key, size_t len, const char *name)
 {

@@ -96,8 +96,7 @@ int64_t clock_model_to_reference(const struct clock_model *m, int id,
     return clock_model_map(e->offset_ns, e->drift_ppm, e->at_ns, t_ns);
 }
 
-int64_t clock_model_offset_at(const struct clock_model *m, int id,
-                              int64_t t_ns)
+int64_t clock_model_offset_at(const struct clock_model *m, int id, int64_t t_ns)
 {
     return t_ns - clock_model_to_reference(m, id, t_ns);
 }

@@ -347,7 +347,8 @@ size_t span_store_memory(const struct span_store *s)
 {
     size_t bytes = sizeof(*s);
 
-    bytes += s->nblocks * (sizeof(void *) + BLOCK_SPANS * sizeof(struct span_rec));
+    bytes +=
+        s->nblocks * (sizeof(void *) + BLOCK_SPANS * sizeof(struct span_rec));
     bytes += s->nlink_blocks *
              (sizeof(void *) + LINK_BLOCK * sizeof(struct span_link));
     if (s->index)

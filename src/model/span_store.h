@@ -29,7 +29,8 @@ enum span_kind {
  * The reader sets parent_id = span_id and this flag, which keeps the two
  * halves distinct keys in the index. */
 #define SPAN_F_SHARED 0x02
-#define SPAN_F_DUPLICATE 0x04 /* set by span_store_index(): same key seen before */
+#define SPAN_F_DUPLICATE                                                       \
+    0x04 /* set by span_store_index(): same key seen before */
 
 #define SPAN_NO_LINK UINT32_MAX
 

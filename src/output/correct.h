@@ -37,8 +37,8 @@ struct source;
     "skewscope.original_annotation_times_unix_nano"
 
 struct correct_opts {
-    enum trace_format in_format;  /* TRACE_FORMAT_AUTO: detect */
-    enum trace_format out_format; /* TRACE_FORMAT_OTLP_JSON or the input's */
+    enum trace_format in_format;   /* TRACE_FORMAT_AUTO: detect */
+    enum trace_format out_format;  /* TRACE_FORMAT_OTLP_JSON or the input's */
     const char *clock_domain_attr; /* --clock-domain ATTR or NULL */
 };
 

@@ -42,15 +42,15 @@ int report_check_json(FILE *out, const struct causality_report *r,
     for (size_t i = 0; edges && i < r->nedges; i++)
         json_array_append_new(edges, check_edge_json(&r->edges[i], s));
     json_t *doc = json_pack(
-        "{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:o, s:I, s:I, s:I}",
-        "spans", (json_int_t)r->spans, "traces", (json_int_t)r->traces,
-        "pairs", (json_int_t)r->pairs, "violating_pairs",
-        (json_int_t)r->violating_pairs, "by_kind", "starts_before_parent",
-        (json_int_t)r->starts_before_parent, "ends_after_parent",
-        (json_int_t)r->ends_after_parent, "negative_duration",
-        (json_int_t)r->negative_duration, "edges", edges, "orphans",
-        (json_int_t)r->orphans, "duplicate_spans", (json_int_t)r->duplicates,
-        "dangling_links", (json_int_t)r->dangling_links);
+        "{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:o, s:I, s:I, s:I}", "spans",
+        (json_int_t)r->spans, "traces", (json_int_t)r->traces, "pairs",
+        (json_int_t)r->pairs, "violating_pairs", (json_int_t)r->violating_pairs,
+        "by_kind", "starts_before_parent", (json_int_t)r->starts_before_parent,
+        "ends_after_parent", (json_int_t)r->ends_after_parent,
+        "negative_duration", (json_int_t)r->negative_duration, "edges", edges,
+        "orphans", (json_int_t)r->orphans, "duplicate_spans",
+        (json_int_t)r->duplicates, "dangling_links",
+        (json_int_t)r->dangling_links);
     return dump(out, doc);
 }
 
@@ -188,8 +188,7 @@ int report_estimate_json(FILE *out, const struct clock_estimate *e,
     return dump(out, doc);
 }
 
-static const char *fmt_bound(char *buf, size_t n, bool ok, bool has,
-                             int64_t v)
+static const char *fmt_bound(char *buf, size_t n, bool ok, bool has, int64_t v)
 {
     if (!ok || !has)
         return "unbounded";
@@ -254,8 +253,7 @@ int report_estimate_text(FILE *out, const struct clock_estimate *e,
                 n->drift_ppm, n->edges, n->pairs);
         if (n->has_step)
             fprintf(out, "    step of %s at %lld\n",
-                    fmt_ms(a, sizeof(a), n->step_ns),
-                    (long long)n->step_at_ns);
+                    fmt_ms(a, sizeof(a), n->step_ns), (long long)n->step_at_ns);
         if (track)
             text_track(out, e, v);
     }

@@ -36,7 +36,7 @@ struct span_desc {
     uint64_t span_id;
     uint64_t parent_span_id; /* 0 = root */
     const char *name;
-    int kind; /* enum span_kind (OTLP numbering) */
+    int kind;                 /* enum span_kind (OTLP numbering) */
     int64_t start_ns, end_ns; /* unix ns as the span's own clock read them */
     const char *host_name;
     const char *service_name;

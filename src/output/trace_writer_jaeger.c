@@ -15,20 +15,18 @@
 #include "output/json_out.h"
 #include "util/ids.h"
 
-
 struct process {
     const char *host, *service;
 };
 
 struct trace_writer {
-    size_t written; /* data[] elements */
+    size_t written;     /* data[] elements */
     size_t *process_of; /* per span of the batch */
     size_t span_cap;
     struct process *procs;
     size_t nprocs, proc_cap;
     struct json_out o;
 };
-
 
 /* ---- Jaeger pieces ---- */
 
@@ -278,7 +276,8 @@ static int jaeger_finish(struct trace_writer *w)
 {
     int rc;
 
-    JSON_OUT_LIT(&w->o, "],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}\n");
+    JSON_OUT_LIT(&w->o,
+                 "],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}\n");
     json_out_flush(&w->o);
     rc = w->o.failed || fflush(w->o.out) != 0 ? -1 : 0;
     free(w->process_of);

@@ -14,7 +14,6 @@
 #include "output/json_out.h"
 #include "util/ids.h"
 
-
 struct resource_group {
     const char *host, *service;
     size_t count, pos;
@@ -31,7 +30,6 @@ struct trace_writer {
     size_t ngroups, group_cap;
     struct json_out o;
 };
-
 
 /* ---- OTLP pieces ---- */
 
@@ -154,7 +152,7 @@ static void out_resource(struct trace_writer *w, const struct resource_group *g)
     JSON_OUT_LIT(&w->o, "{\"resource\":{");
     out_attrs(w, kv, n);
     JSON_OUT_LIT(&w->o, "},\"scopeSpans\":[{\"scope\":{\"name\":\"skewscope\"},"
-               "\"spans\":[");
+                        "\"spans\":[");
 }
 
 /* ---- grouping spans by resource ---- */

@@ -15,12 +15,10 @@
 #include "output/json_out.h"
 #include "util/ids.h"
 
-
 struct trace_writer {
     size_t written; /* list elements */
     struct json_out o;
 };
-
 
 /* ---- Zipkin pieces ---- */
 

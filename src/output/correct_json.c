@@ -1,13 +1,10 @@
 /* correct_json: document-at-a-time reading and the helpers the JSON
  * rewriters of `correct` share (see correct_json.h).
  *
- * Reading: jansson pulls bytes through json_load_callback() and, with
- * JSON_DISABLE_EOF_CHECK, stops right after the closing bracket of a
- * document and reports how many bytes it consumed (json_error_t.position).
- * It only asks for more bytes once it has used up the previous chunk, so
- * the bytes it fetched but did not consume are always the tail of the last
- * chunk we handed it, still in our buffer: we step back over them and the
- * next document starts there. */
+ * Reading: output/json_split hands over one document at a time, or, for a
+ * document larger than correct_json_split_max, one part of it (whole
+ * resourceSpans / traces / Zipkin spans); each is loaded with json_loadb(),
+ * so memory stays bounded whatever the size of the file. */
 #include "output/correct_json.h"
 
 #include <errno.h>
@@ -20,135 +17,35 @@
 
 #include "ingest/source.h"
 #include "model/clock_model.h"
+#include "output/json_split.h"
 #include "util/ids.h"
 
-#define READ_CHUNK 65536
+/* Top-level arrays that may be cut between elements when a document is
+ * too large to load whole: OTLP's resourceSpans, Jaeger's data (a bare
+ * top-level array, Zipkin's list, is always a candidate). */
+static const char *const split_keys[] = {"resourceSpans", "resource_spans",
+                                         "data", NULL};
 
-struct doc_reader {
-    struct source *src;
-    char *buf;
-    size_t pos, len;
-    const char *chunk; /* last chunk handed to jansson, not yet counted */
-    size_t chunk_len;
-    size_t handed;  /* bytes handed to jansson for the current document */
-    long line, col; /* position of buf[pos]: line 1-based, col 0-based */
-    bool eof, read_error;
-};
+size_t correct_json_split_max = JSON_SPLIT_DEFAULT_MAX;
 
-/* Move the line/column counters over n consumed bytes. */
-static void reader_count(struct doc_reader *r, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '\n') {
-            r->line++;
-            r->col = 0;
-        } else {
-            r->col++;
-        }
-    }
-}
-
-/* Refill the buffer when empty. Returns bytes available (0 at EOF or on a
- * read error, which read_error tells apart). */
-static size_t reader_fill(struct doc_reader *r)
-{
-    if (r->pos < r->len)
-        return r->len - r->pos;
-    r->pos = r->len = 0;
-    if (r->eof)
-        return 0;
-    ssize_t n = source_read(r->src, r->buf, READ_CHUNK);
-    if (n < 0)
-        r->read_error = true;
-    if (n <= 0) {
-        r->eof = true;
-        return 0;
-    }
-    r->len = (size_t)n;
-    return r->len;
-}
-
-static size_t reader_callback(void *buffer, size_t buflen, void *data)
-{
-    struct doc_reader *r = data;
-
-    /* Jansson has consumed the whole previous chunk: count it. */
-    reader_count(r, r->chunk, r->chunk_len);
-    r->chunk_len = 0;
-    size_t avail = reader_fill(r);
-    if (avail == 0)
-        return r->read_error ? (size_t)-1 : 0;
-    size_t n = avail < buflen ? avail : buflen;
-    memcpy(buffer, r->buf + r->pos, n);
-    r->chunk = r->buf + r->pos;
-    r->chunk_len = n;
-    r->pos += n;
-    r->handed += n;
-    return n;
-}
-
-/* Skip whitespace between documents. Returns true when a document follows. */
-static bool reader_skip_space(struct doc_reader *r)
-{
-    while (reader_fill(r) > 0) {
-        char c = r->buf[r->pos];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            return true;
-        reader_count(r, &c, 1);
-        r->pos++;
-    }
-    return false;
-}
-
-/* After a successful parse: give back what jansson fetched beyond the
- * document and count the part of the last chunk it used. */
-static void reader_settle(struct doc_reader *r, size_t unused)
-{
-    if (unused > r->chunk_len)
-        unused = r->chunk_len; /* cannot happen; stay in bounds anyway */
-    reader_count(r, r->chunk, r->chunk_len - unused);
-    r->pos -= unused;
-    r->chunk_len = 0;
-}
-
-static int reader_error(struct correct_json_ctx *ctx, struct doc_reader *r,
-                        const json_error_t *je)
-{
-    if (r->read_error) {
-        snprintf(ctx->err, ctx->errlen, "%s: read error: %s", ctx->name,
-                 source_error(r->src));
-        return -INGEST_E_NOINPUT;
-    }
-    if (json_error_code(je) == json_error_out_of_memory)
-        return correct_json_nomem(ctx);
-    long line = ctx->line + (je->line > 0 ? je->line - 1 : 0);
-    long col = je->line <= 1 ? ctx->col - 1 + je->column : je->column;
-    snprintf(ctx->err, ctx->errlen, "%s:%ld:%ld: %s", ctx->name, line, col,
-             je->text);
-    return -INGEST_E_MALFORMED;
-}
-
-/* Next document into *doc. Returns 1, 0 at end of input, or an error. */
-static int reader_next(struct doc_reader *r, struct correct_json_ctx *ctx,
-                       json_t **doc)
+static int load_piece(const struct json_piece *p, struct correct_json_ctx *ctx,
+                      json_t **doc)
 {
     json_error_t je;
 
-    memset(&je, 0, sizeof(je));
-    if (!reader_skip_space(r))
-        return r->read_error ? reader_error(ctx, r, &je) : 0;
-    ctx->line = r->line;
-    ctx->col = r->col + 1;
-    r->chunk_len = 0;
-    r->handed = 0;
-    *doc = json_load_callback(reader_callback, r,
-                              JSON_DISABLE_EOF_CHECK | JSON_ALLOW_NUL, &je);
-    if (!*doc)
-        return reader_error(ctx, r, &je);
-    /* position counts the bytes of this document (jansson resets it per
-     * call), so the rest of what it was handed goes back. */
-    reader_settle(r, r->handed - (size_t)je.position);
-    return 1;
+    ctx->line = p->line;
+    ctx->col = p->col;
+    ctx->doc_index = p->document;
+    *doc = json_loadb(p->text, p->len, JSON_ALLOW_NUL, &je);
+    if (*doc)
+        return 0;
+    if (json_error_code(&je) == json_error_out_of_memory)
+        return correct_json_nomem(ctx);
+    long line = p->line + (je.line > 0 ? je.line - 1 : 0);
+    long col = je.line <= 1 ? p->col - 1 + je.column : je.column;
+    snprintf(ctx->err, ctx->errlen, "%s:%ld:%ld: %s", ctx->name, line, col,
+             je.text);
+    return -INGEST_E_MALFORMED;
 }
 
 static int write_doc(json_t *doc, FILE *out, struct correct_json_ctx *ctx)
@@ -161,23 +58,40 @@ static int write_doc(json_t *doc, FILE *out, struct correct_json_ctx *ctx)
     return 0;
 }
 
-static int run_docs(struct doc_reader *r, FILE *out,
-                    struct correct_json_ctx *ctx, correct_json_doc_fn fn)
+/* Map json_split_next()'s failures onto ingest status codes. */
+static int split_error(int r, struct source *src, struct correct_json_ctx *ctx,
+                       const char *msg)
 {
-    json_t *doc = NULL;
-    int rc;
+    if (r == -2) {
+        snprintf(ctx->err, ctx->errlen, "%s: read error: %s", ctx->name,
+                 source_error(src));
+        return -INGEST_E_NOINPUT;
+    }
+    if (r == -3)
+        return correct_json_nomem(ctx);
+    snprintf(ctx->err, ctx->errlen, "%s:%s", ctx->name, msg);
+    return -INGEST_E_MALFORMED;
+}
 
-    while ((rc = reader_next(r, ctx, &doc)) == 1) {
-        rc = fn(&doc, ctx);
+static int run_pieces(struct json_split *sp, struct source *src, FILE *out,
+                      struct correct_json_ctx *ctx, correct_json_doc_fn fn)
+{
+    struct json_piece piece;
+    char msg[256];
+    int r;
+
+    while ((r = json_split_next(sp, &piece, msg, sizeof(msg))) == 1) {
+        json_t *doc = NULL;
+        int rc = load_piece(&piece, ctx, &doc);
+        if (rc == 0)
+            rc = fn(&doc, ctx);
         if (rc == 0)
             rc = write_doc(doc, out, ctx);
         json_decref(doc);
-        doc = NULL;
         if (rc != 0)
             return rc;
-        ctx->doc_index++;
     }
-    return rc;
+    return r == 0 ? 0 : split_error(r, src, ctx, msg);
 }
 
 int correct_json_run(struct source *src, const struct correct_opts *opts,
@@ -195,19 +109,18 @@ int correct_json_run(struct source *src, const struct correct_opts *opts,
         .err = err,
         .errlen = errlen,
     };
-    struct doc_reader r = {.src = src, .line = 1};
-    int rc;
+    struct json_split *sp =
+        json_split_create(src, split_keys, correct_json_split_max);
 
-    r.buf = malloc(READ_CHUNK);
-    if (!r.buf)
+    if (!sp)
         return correct_json_nomem(&ctx);
-    rc = run_docs(&r, out, &ctx, fn);
+    int rc = run_pieces(sp, src, out, &ctx, fn);
     if (rc == 0 && fflush(out) != 0) {
         snprintf(err, errlen, "%s: writing the corrected output: %s", ctx.name,
                  strerror(errno));
         rc = -INGEST_E_NOINPUT;
     }
-    free(r.buf);
+    json_split_destroy(sp);
     return rc;
 }
 

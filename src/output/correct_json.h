@@ -6,7 +6,10 @@
  * hold one document, one per line as the Collector file exporter writes, or
  * several concatenated), hands each DOM to a per-format callback that
  * rewrites it in place (or replaces it), and writes the result compactly on
- * one line. Memory is bounded by the largest single document.
+ * one line. A document larger than correct_json_split_max bytes is handed
+ * over in parts, each a valid document of the same format holding whole
+ * resourceSpans, traces or spans (output/json_split.h), and written as one
+ * line per part; memory stays bounded by that size plus the largest part.
  *
  * Times: every helper takes and returns int64 nanoseconds since the Unix
  * epoch on the clock named; microsecond formats convert with us * 1000 and
@@ -42,6 +45,10 @@ struct correct_json_ctx {
  * json_decref the old one). Returns 0 or a negated enum ingest_status with
  * a message in ctx->err (see correct_json_malformed()). */
 typedef int (*correct_json_doc_fn)(json_t **doc, struct correct_json_ctx *ctx);
+
+/* Documents larger than this are cut into parts (default 8 MiB; tests
+ * lower it). */
+extern size_t correct_json_split_max;
 
 /* Read every document of src, apply fn, write each result followed by '\n'
  * to out. Returns 0, -INGEST_E_MALFORMED ("NAME:LINE:COL: message" from the

@@ -89,8 +89,8 @@ build-fuzz/src/%.o: src/%.c $(GEN_HDRS)
 build-fuzz/gen/%.o: $(GEN)/%.c $(GEN_HDRS)
 	@mkdir -p $(@D)
 	clang $(CPPFLAGS) $(STD) $(FUZZ_FLAGS) -w -c -o $@ $<
-build-fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJS)
-	clang $(CPPFLAGS) $(STD) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
+build-fuzz/%: fuzz/%.c fuzz/*.h $(FUZZ_LIB_OBJS)
+	clang $(CPPFLAGS) -Ifuzz $(STD) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
 fuzz: $(FUZZ_BINS)
 # Run every target briefly over its seed corpus (FUZZ_SECONDS each).
 FUZZ_SECONDS ?= 20
@@ -100,7 +100,7 @@ fuzz-run: fuzz
 	  echo "== $$f ($(FUZZ_SECONDS)s)"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build-fuzz/corpus/$$n fuzz/corpus/$$n; done
 
-FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h tests/*.c tests/*.h bench/*.c fuzz/*.c)
+FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h tests/*.c tests/*.h bench/*.c fuzz/*.c fuzz/*.h)
 format:
 	clang-format -i $(FORMAT_SRCS)
 format-check:

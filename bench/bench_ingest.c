@@ -85,8 +85,8 @@ static int run_jansson(const char *path, size_t *spans, double *t0)
     *spans = 0;
     *t0 = now_s();
     for (size_t off = 0; off < len;) {
-        json_t *doc = json_loadb(buf + off, len - off, JSON_DISABLE_EOF_CHECK,
-                                 &err);
+        json_t *doc =
+            json_loadb(buf + off, len - off, JSON_DISABLE_EOF_CHECK, &err);
         if (!doc)
             break;
         *spans += count_spans(doc);

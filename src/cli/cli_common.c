@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analysis/edges.h"
+#include "analysis/estimate.h"
 #include "cli/exit_codes.h"
 #include "model/span_store.h"
 
@@ -41,6 +42,26 @@ int cli_parse_uint(const char *opt, const char *value, unsigned *out)
     }
     *out = (unsigned)v;
     return 0;
+}
+
+int cli_estimate_option(int opt, const char *arg, struct estimate_opts *eo,
+                        struct ingest_opts *io)
+{
+    switch (opt) {
+    case 'r':
+        eo->reference = arg;
+        return 1;
+    case 'w':
+        return cli_parse_uint("--windows", arg, &eo->windows) < 0 ? -1 : 1;
+    case 'n':
+        eo->no_drift = true;
+        return 1;
+    case 'c':
+        io->clock_domain_attr = arg;
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 static int exit_for(int rc)

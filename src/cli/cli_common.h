@@ -21,6 +21,25 @@ int cli_parse_format(const char *name, enum trace_format *fmt);
 int cli_load(char **files, int nfiles, const struct ingest_opts *opts,
              struct span_store **out, struct edge_list *edges);
 
+/* The options that control the clock estimate, shared by `estimate` and
+ * `correct`: list CLI_ESTIMATE_LONGOPTS in the getopt_long table and hand
+ * each option to cli_estimate_option() first. */
+#define CLI_ESTIMATE_LONGOPTS                                                  \
+    {"reference", required_argument, NULL, 'r'},                               \
+        {"windows", required_argument, NULL, 'w'},                             \
+        {"no-drift", no_argument, NULL, 'n'},                                  \
+    {                                                                          \
+        "clock-domain", required_argument, NULL, 'c'                           \
+    }
+
+struct estimate_opts;
+
+/* Apply option `opt` (with optarg `arg`) if it is one of
+ * CLI_ESTIMATE_LONGOPTS. Returns 1 when applied, 0 when the option is not
+ * one of them, -1 on a bad value (message printed). */
+int cli_estimate_option(int opt, const char *arg, struct estimate_opts *eo,
+                        struct ingest_opts *io);
+
 /* Parse a non-negative integer option value; prints an error, returns -1. */
 int cli_parse_uint(const char *opt, const char *value, unsigned *out);
 

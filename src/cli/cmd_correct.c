@@ -63,17 +63,19 @@ static int parse_args(int argc, char **argv, struct correct_args *a)
         {"output", required_argument, NULL, 'o'},
         {"format", required_argument, NULL, 'f'},
         {"input-format", required_argument, NULL, 'i'},
-        {"reference", required_argument, NULL, 'r'},
-        {"windows", required_argument, NULL, 'w'},
-        {"no-drift", no_argument, NULL, 'n'},
-        {"clock-domain", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
+        CLI_ESTIMATE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     int opt;
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+        int used = cli_estimate_option(opt, optarg, &a->eo, &a->io);
+        if (used < 0)
+            return -1;
+        if (used)
+            continue;
         switch (opt) {
         case 'o':
             a->out_path = optarg;
@@ -84,19 +86,6 @@ static int parse_args(int argc, char **argv, struct correct_args *a)
         case 'i':
             if (cli_parse_format(optarg, &a->io.format) < 0)
                 return -1;
-            break;
-        case 'r':
-            a->eo.reference = optarg;
-            break;
-        case 'w':
-            if (cli_parse_uint("--windows", optarg, &a->eo.windows) < 0)
-                return -1;
-            break;
-        case 'n':
-            a->eo.no_drift = true;
-            break;
-        case 'c':
-            a->io.clock_domain_attr = optarg;
             break;
         case 'h':
             correct_usage(stdout);

@@ -51,32 +51,24 @@ static int parse_args(int argc, char **argv, struct estimate_args *a)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},
-        {"reference", required_argument, NULL, 'r'},
-        {"windows", required_argument, NULL, 'w'},
-        {"no-drift", no_argument, NULL, 'n'},
         {"track", no_argument, NULL, 't'},
         {"format", required_argument, NULL, 'f'},
-        {"clock-domain", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
+        CLI_ESTIMATE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     int opt;
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int used = cli_estimate_option(opt, optarg, &a->eo, &a->io);
+        if (used < 0)
+            return -1;
+        if (used)
+            continue;
         switch (opt) {
         case 'j':
             a->json = true;
-            break;
-        case 'r':
-            a->eo.reference = optarg;
-            break;
-        case 'w':
-            if (cli_parse_uint("--windows", optarg, &a->eo.windows) < 0)
-                return -1;
-            break;
-        case 'n':
-            a->eo.no_drift = true;
             break;
         case 't':
             a->track = true;
@@ -84,9 +76,6 @@ static int parse_args(int argc, char **argv, struct estimate_args *a)
         case 'f':
             if (cli_parse_format(optarg, &a->io.format) < 0)
                 return -1;
-            break;
-        case 'c':
-            a->io.clock_domain_attr = optarg;
             break;
         case 'h':
             estimate_usage(stdout);

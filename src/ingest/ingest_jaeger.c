@@ -17,13 +17,13 @@
 #include <string.h>
 
 #include "ingest/json_lex.h"
+#include "ingest/json_span.h"
 #include "ingest/source.h"
 #include "model/clock_domain.h"
 #include "model/span_store.h"
 #include "util/ids.h"
 
 #define NO_DOMAIN UINT32_MAX
-#define US_MAX (INT64_MAX / 1000) /* largest microsecond time we can scale */
 
 struct link_tmp {
     uint8_t trace_id[16];
@@ -384,38 +384,22 @@ enum span_field {
 
 static enum span_field span_field(const struct json_str *k)
 {
-    static const struct {
-        const char *name;
-        size_t len;
-        enum span_field f;
-    } tab[] = {
-#define F(s, f) {s, sizeof(s) - 1, f}
-        F("traceID", F_TRACE),     F("spanID", F_SPAN),
-        F("references", F_REFS),   F("startTime", F_START),
-        F("duration", F_DURATION), F("tags", F_TAGS),
-        F("processID", F_PID),     F("parentSpanID", F_PARENT),
-        F("process", F_PROCESS),   F("traceId", F_TRACE),
-        F("spanId", F_SPAN),
-#undef F
+    static const struct json_key_map tab[] = {
+        JSON_KEY_MAP("traceID", F_TRACE),
+        JSON_KEY_MAP("spanID", F_SPAN),
+        JSON_KEY_MAP("references", F_REFS),
+        JSON_KEY_MAP("startTime", F_START),
+        JSON_KEY_MAP("duration", F_DURATION),
+        JSON_KEY_MAP("tags", F_TAGS),
+        JSON_KEY_MAP("processID", F_PID),
+        JSON_KEY_MAP("parentSpanID", F_PARENT),
+        JSON_KEY_MAP("process", F_PROCESS),
+        JSON_KEY_MAP("traceId", F_TRACE),
+        JSON_KEY_MAP("spanId", F_SPAN),
     };
 
-    for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
-        if (json_key_is(k, tab[i].name, tab[i].len))
-            return tab[i].f;
-    return F_OTHER;
-}
-
-static int read_us(struct jaeger *c, int64_t *ns, const char *what)
-{
-    int64_t us;
-    int r = json_lex_int64(c->lx, &us, what);
-
-    if (r < 0)
-        return r;
-    if (us > US_MAX || us < -US_MAX)
-        return json_lex_fail(c->lx, "%s", what);
-    *ns = us * 1000;
-    return 0;
+    return (enum span_field)json_key_lookup(
+        k, tab, sizeof(tab) / sizeof(tab[0]), F_OTHER);
 }
 
 static int read_pid(struct jaeger *c)
@@ -444,9 +428,10 @@ static int span_member(struct jaeger *c, const struct json_str *k,
     case F_REFS:
         return references(c, rec);
     case F_START:
-        return read_us(c, &rec->start_ns, "startTime in microseconds");
+        return json_span_read_us(c->lx, &rec->start_ns,
+                                 "startTime in microseconds");
     case F_DURATION:
-        return read_us(c, dur, "duration in microseconds");
+        return json_span_read_us(c->lx, dur, "duration in microseconds");
     case F_TAGS:
         return tags(c, TAG_SPAN);
     case F_PID:
@@ -461,21 +446,12 @@ static int span_member(struct jaeger *c, const struct json_str *k,
 static int span_check(struct jaeger *c, struct span_rec *rec, int64_t dur,
                       unsigned seen)
 {
-    const char *miss = NULL;
+    static const struct json_span_names names = {"a traceID", "a spanID",
+                                                 "a startTime"};
 
-    if (!(seen & 1u << F_TRACE) || id_trace_is_zero(rec->trace_id))
-        miss = "a traceID";
-    else if (!(seen & 1u << F_SPAN) || rec->span_id == 0)
-        miss = "a spanID";
-    else if (!(seen & 1u << F_START))
-        miss = "a startTime";
-    else if (dur > 0 && rec->start_ns > INT64_MAX - dur)
-        miss = "a startTime + duration within 64 bits";
-    if (miss)
-        return json_lex_fail_mark(c->lx, "%s in span %zu (starting here)", miss,
-                                  c->nspans);
-    rec->end_ns = rec->start_ns + dur; /* a missing duration counts as 0 */
-    return 0;
+    return json_span_finish_us(c->lx, rec, dur, seen & 1u << F_TRACE,
+                               seen & 1u << F_SPAN, seen & 1u << F_START,
+                               &names, c->nspans);
 }
 
 /* Domain of the span just read, or NO_DOMAIN when its process comes later

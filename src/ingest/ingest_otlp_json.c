@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ingest/json_lex.h"
+#include "ingest/json_span.h"
 #include "ingest/source.h"
 #include "model/clock_domain.h"
 #include "model/span_store.h"
@@ -260,26 +261,24 @@ enum span_field {
 
 static enum span_field span_field(const struct json_str *k)
 {
-    static const struct {
-        const char *name;
-        size_t len;
-        enum span_field f;
-    } tab[] = {
-#define F(s, f) {s, sizeof(s) - 1, f}
-        F("traceId", F_TRACE),           F("spanId", F_SPAN),
-        F("parentSpanId", F_PARENT),     F("kind", F_KIND),
-        F("startTimeUnixNano", F_START), F("endTimeUnixNano", F_END),
-        F("attributes", F_ATTRS),        F("links", F_LINKS),
-        F("trace_id", F_TRACE),          F("span_id", F_SPAN),
-        F("parent_span_id", F_PARENT),   F("start_time_unix_nano", F_START),
-        F("end_time_unix_nano", F_END),
-#undef F
+    static const struct json_key_map tab[] = {
+        JSON_KEY_MAP("traceId", F_TRACE),
+        JSON_KEY_MAP("spanId", F_SPAN),
+        JSON_KEY_MAP("parentSpanId", F_PARENT),
+        JSON_KEY_MAP("kind", F_KIND),
+        JSON_KEY_MAP("startTimeUnixNano", F_START),
+        JSON_KEY_MAP("endTimeUnixNano", F_END),
+        JSON_KEY_MAP("attributes", F_ATTRS),
+        JSON_KEY_MAP("links", F_LINKS),
+        JSON_KEY_MAP("trace_id", F_TRACE),
+        JSON_KEY_MAP("span_id", F_SPAN),
+        JSON_KEY_MAP("parent_span_id", F_PARENT),
+        JSON_KEY_MAP("start_time_unix_nano", F_START),
+        JSON_KEY_MAP("end_time_unix_nano", F_END),
     };
 
-    for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
-        if (json_key_is(k, tab[i].name, tab[i].len))
-            return tab[i].f;
-    return F_OTHER;
+    return (enum span_field)json_key_lookup(
+        k, tab, sizeof(tab) / sizeof(tab[0]), F_OTHER);
 }
 
 /* Read one span member into rec; *seen collects which were present. */

@@ -16,13 +16,13 @@
 #include <string.h>
 
 #include "ingest/json_lex.h"
+#include "ingest/json_span.h"
 #include "ingest/source.h"
 #include "model/clock_domain.h"
 #include "model/span_store.h"
 #include "util/ids.h"
 
 #define NO_DOMAIN UINT32_MAX
-#define US_MAX (INT64_MAX / 1000)
 
 struct zipkin {
     struct json_lex *lx;
@@ -119,19 +119,6 @@ static int read_kind(struct zipkin *c, uint8_t *kind)
     return 0;
 }
 
-static int read_us(struct zipkin *c, int64_t *ns, const char *what)
-{
-    int64_t us;
-    int r = json_lex_int64(c->lx, &us, what);
-
-    if (r < 0)
-        return r;
-    if (us > US_MAX || us < -US_MAX)
-        return json_lex_fail(c->lx, "%s", what);
-    *ns = us * 1000;
-    return 0;
-}
-
 static int read_bool(struct zipkin *c, bool *out)
 {
     struct json_str t;
@@ -156,24 +143,20 @@ enum span_field {
 
 static enum span_field span_field(const struct json_str *k)
 {
-    static const struct {
-        const char *name;
-        size_t len;
-        enum span_field f;
-    } tab[] = {
-#define F(s, f) {s, sizeof(s) - 1, f}
-        F("traceId", F_TRACE),       F("id", F_SPAN),
-        F("parentId", F_PARENT),     F("kind", F_KIND),
-        F("timestamp", F_START),     F("duration", F_DURATION),
-        F("localEndpoint", F_LOCAL), F("tags", F_TAGS),
-        F("shared", F_SHARED),
-#undef F
+    static const struct json_key_map tab[] = {
+        JSON_KEY_MAP("traceId", F_TRACE),
+        JSON_KEY_MAP("id", F_SPAN),
+        JSON_KEY_MAP("parentId", F_PARENT),
+        JSON_KEY_MAP("kind", F_KIND),
+        JSON_KEY_MAP("timestamp", F_START),
+        JSON_KEY_MAP("duration", F_DURATION),
+        JSON_KEY_MAP("localEndpoint", F_LOCAL),
+        JSON_KEY_MAP("tags", F_TAGS),
+        JSON_KEY_MAP("shared", F_SHARED),
     };
 
-    for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
-        if (json_key_is(k, tab[i].name, tab[i].len))
-            return tab[i].f;
-    return F_OTHER;
+    return (enum span_field)json_key_lookup(
+        k, tab, sizeof(tab) / sizeof(tab[0]), F_OTHER);
 }
 
 static int span_member(struct zipkin *c, const struct json_str *k,
@@ -194,9 +177,10 @@ static int span_member(struct zipkin *c, const struct json_str *k,
     case F_KIND:
         return read_kind(c, &rec->kind);
     case F_START:
-        return read_us(c, &rec->start_ns, "timestamp in microseconds");
+        return json_span_read_us(c->lx, &rec->start_ns,
+                                 "timestamp in microseconds");
     case F_DURATION:
-        return read_us(c, dur, "duration in microseconds");
+        return json_span_read_us(c->lx, dur, "duration in microseconds");
     case F_LOCAL:
         return local_endpoint(c);
     case F_TAGS:
@@ -211,21 +195,12 @@ static int span_member(struct zipkin *c, const struct json_str *k,
 static int span_check(struct zipkin *c, struct span_rec *rec, int64_t dur,
                       unsigned seen)
 {
-    const char *miss = NULL;
+    static const struct json_span_names names = {"a traceId", "an id",
+                                                 "a timestamp"};
 
-    if (!(seen & 1u << F_TRACE) || id_trace_is_zero(rec->trace_id))
-        miss = "a traceId";
-    else if (!(seen & 1u << F_SPAN) || rec->span_id == 0)
-        miss = "an id";
-    else if (!(seen & 1u << F_START))
-        miss = "a timestamp";
-    else if (dur > 0 && rec->start_ns > INT64_MAX - dur)
-        miss = "a timestamp + duration within 64 bits";
-    if (miss)
-        return json_lex_fail_mark(c->lx, "%s in span %zu (starting here)", miss,
-                                  c->nspans);
-    rec->end_ns = rec->start_ns + dur; /* a missing duration counts as 0 */
-    return 0;
+    return json_span_finish_us(c->lx, rec, dur, seen & 1u << F_TRACE,
+                               seen & 1u << F_SPAN, seen & 1u << F_START,
+                               &names, c->nspans);
 }
 
 static uint32_t domain_of(struct zipkin *c)

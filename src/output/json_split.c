@@ -290,8 +290,9 @@ int json_split_next(struct json_split *s, struct json_piece *p, char *err,
         if (c == -1) {
             if (!s->started)
                 return 0;
-            return fail(s, err, errlen, "unexpected end of input inside a "
-                                        "document");
+            return fail(s, err, errlen,
+                        "unexpected end of input inside a "
+                        "document");
         }
         if (!s->started) {
             if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {

@@ -25,8 +25,7 @@ struct json_split;
  * list must outlive the splitter). max_bytes: the size beyond which a
  * document is cut. Returns NULL when out of memory. */
 struct json_split *json_split_create(struct source *src,
-                                     const char *const *keys,
-                                     size_t max_bytes);
+                                     const char *const *keys, size_t max_bytes);
 void json_split_destroy(struct json_split *s);
 
 struct json_piece {

@@ -12,6 +12,7 @@
 #include "model/span_store.h"
 #include "output/correct.h"
 #include "output/correct_json.h"
+#include "util/units.h"
 
 /* Reference instant of the drifting domain: node-b runs 10 ppm fast from
  * T0 on, so t maps to t - round(1e-5 * (t - T0)). node-a and 10.0.0.1 run
@@ -435,11 +436,11 @@ static void test_errors(void **state)
 static void test_floor_us(void **state)
 {
     (void)state;
-    assert_int_equal(correct_json_floor_us(1999), 1);
-    assert_int_equal(correct_json_floor_us(2000), 2);
-    assert_int_equal(correct_json_floor_us(-1), -1);
-    assert_int_equal(correct_json_floor_us(-1000), -1);
-    assert_int_equal(correct_json_floor_us(-1001), -2);
+    assert_int_equal(units_floor_us(1999), 1);
+    assert_int_equal(units_floor_us(2000), 2);
+    assert_int_equal(units_floor_us(-1), -1);
+    assert_int_equal(units_floor_us(-1000), -1);
+    assert_int_equal(units_floor_us(-1001), -2);
 }
 
 /* ---- Jaeger ------------------------------------------------------------ */

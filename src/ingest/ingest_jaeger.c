@@ -638,6 +638,13 @@ static int document(struct jaeger *c)
     return r;
 }
 
+static int each_value(void *ctx, int kind)
+{
+    struct jaeger *c = ctx;
+
+    return kind == JSON_ARRAY ? trace_array(c) : document(c);
+}
+
 static int jaeger_read(struct source *src, struct span_store *store,
                        const struct ingest_opts *opts, char *err, size_t errlen)
 {
@@ -648,18 +655,7 @@ static int jaeger_read(struct source *src, struct span_store *store,
     c.store = store;
     c.user_attr = opts ? opts->clock_domain_attr : NULL;
     c.unknown = NO_DOMAIN;
-    c.lx = json_lex_create(src, 0);
-    if (!c.lx) {
-        snprintf(err, errlen, "%s: out of memory", source_name(src));
-        return -INGEST_E_NOMEM;
-    }
-    while ((r = json_lex_peek(c.lx)) > 0) {
-        r = r == JSON_ARRAY ? trace_array(&c) : document(&c);
-        if (r < 0)
-            break;
-    }
-    if (r < 0)
-        snprintf(err, errlen, "%s", json_lex_message(c.lx));
+    r = json_span_read_all(src, &c.lx, each_value, &c, err, errlen);
     free(c.names.p);
     free(c.procs);
     free(c.pend);
@@ -668,8 +664,7 @@ static int jaeger_read(struct source *src, struct span_store *store,
     free(c.links);
     free(c.best.p);
     free(c.tval.p);
-    json_lex_destroy(c.lx);
-    return r < 0 ? r : 0;
+    return r;
 }
 
 static bool jaeger_sniff(const unsigned char *data, size_t n)

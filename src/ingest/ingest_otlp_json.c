@@ -502,6 +502,14 @@ static int document(struct otlp *c)
     return r;
 }
 
+static int each_value(void *ctx, int kind)
+{
+    struct otlp *c = ctx;
+
+    (void)kind;
+    return document(c);
+}
+
 static int otlp_read(struct source *src, struct span_store *store,
                      const struct ingest_opts *opts, char *err, size_t errlen)
 {
@@ -512,22 +520,12 @@ static int otlp_read(struct source *src, struct span_store *store,
     c.store = store;
     c.user_attr = opts ? opts->clock_domain_attr : NULL;
     c.unknown = NO_DOMAIN;
-    c.lx = json_lex_create(src, 0);
-    if (!c.lx) {
-        snprintf(err, errlen, "%s: out of memory", source_name(src));
-        return -INGEST_E_NOMEM;
-    }
-    while ((r = json_lex_peek(c.lx)) > 0)
-        if ((r = document(&c)) < 0)
-            break;
-    if (r < 0)
-        snprintf(err, errlen, "%s", json_lex_message(c.lx));
+    r = json_span_read_all(src, &c.lx, each_value, &c, err, errlen);
     free(c.best.p);
     free(c.sys.p);
     free(c.aval.p);
     free(c.links);
-    json_lex_destroy(c.lx);
-    return r < 0 ? r : 0;
+    return r;
 }
 
 static bool otlp_sniff(const unsigned char *data, size_t n)

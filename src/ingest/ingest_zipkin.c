@@ -271,6 +271,13 @@ static int span_list(struct zipkin *c)
     return r;
 }
 
+static int each_value(void *ctx, int kind)
+{
+    struct zipkin *c = ctx;
+
+    return kind == JSON_OBJECT ? span(c) : span_list(c);
+}
+
 static int zipkin_read(struct source *src, struct span_store *store,
                        const struct ingest_opts *opts, char *err, size_t errlen)
 {
@@ -281,23 +288,11 @@ static int zipkin_read(struct source *src, struct span_store *store,
     c.store = store;
     c.user_attr = opts ? opts->clock_domain_attr : NULL;
     c.last_domain = NO_DOMAIN;
-    c.lx = json_lex_create(src, 0);
-    if (!c.lx) {
-        snprintf(err, errlen, "%s: out of memory", source_name(src));
-        return -INGEST_E_NOMEM;
-    }
-    while ((r = json_lex_peek(c.lx)) > 0) {
-        r = r == JSON_OBJECT ? span(&c) : span_list(&c);
-        if (r < 0)
-            break;
-    }
-    if (r < 0)
-        snprintf(err, errlen, "%s", json_lex_message(c.lx));
+    r = json_span_read_all(src, &c.lx, each_value, &c, err, errlen);
     free(c.last_name.p);
     free(c.best.p);
     free(c.sys.p);
-    json_lex_destroy(c.lx);
-    return r < 0 ? r : 0;
+    return r;
 }
 
 static bool zipkin_sniff(const unsigned char *data, size_t n)

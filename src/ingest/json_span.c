@@ -1,7 +1,11 @@
 /* json_span: member tables and span checks shared by the JSON readers. */
 #include "ingest/json_span.h"
 
+#include <stdio.h>
+
+#include "ingest/ingest.h"
 #include "ingest/json_lex.h"
+#include "ingest/source.h"
 #include "model/span_store.h"
 #include "util/ids.h"
 
@@ -49,4 +53,25 @@ int json_span_finish_us(struct json_lex *lx, struct span_rec *rec,
                                   index);
     rec->end_ns = rec->start_ns + dur_ns;
     return 0;
+}
+
+int json_span_read_all(struct source *src, struct json_lex **lxp,
+                       int (*each)(void *ctx, int kind), void *ctx, char *err,
+                       size_t errlen)
+{
+    int r;
+
+    *lxp = json_lex_create(src, 0);
+    if (!*lxp) {
+        snprintf(err, errlen, "%s: out of memory", source_name(src));
+        return -INGEST_E_NOMEM;
+    }
+    while ((r = json_lex_peek(*lxp)) > 0)
+        if ((r = each(ctx, r)) < 0)
+            break;
+    if (r < 0)
+        snprintf(err, errlen, "%s", json_lex_message(*lxp));
+    json_lex_destroy(*lxp);
+    *lxp = NULL;
+    return r < 0 ? r : 0;
 }

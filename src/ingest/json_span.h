@@ -10,7 +10,17 @@
 
 struct json_lex;
 struct json_str;
+struct source;
 struct span_rec;
+
+/* Drive a reader over every top-level value of src: create the scanner
+ * (stored in *lxp for the reader's use), call each(ctx, kind) with the kind
+ * json_lex_peek() reported for every value until the end of input or an
+ * error, copy the scanner's message into err on error, and destroy the
+ * scanner. Returns 0 or a negated enum ingest_status. */
+int json_span_read_all(struct source *src, struct json_lex **lxp,
+                       int (*each)(void *ctx, int kind), void *ctx, char *err,
+                       size_t errlen);
 
 struct json_key_map {
     const char *name;

@@ -19,6 +19,7 @@
 #include "model/clock_model.h"
 #include "output/json_split.h"
 #include "util/ids.h"
+#include "util/units.h"
 
 /* Top-level arrays that may be cut between elements when a document is
  * too large to load whole: OTLP's resourceSpans, Jaeger's data (a bare
@@ -180,13 +181,6 @@ int correct_json_get_int(const json_t *v, int64_t *out)
     return -1;
 }
 
-int64_t correct_json_floor_us(int64_t ns)
-{
-    int64_t q = ns / 1000;
-
-    return (ns % 1000 < 0) ? q - 1 : q;
-}
-
 bool correct_json_scalar_text(const json_t *v, char *buf, size_t buflen,
                               const char **s, size_t *len)
 {
@@ -346,7 +340,7 @@ int correct_json_map_us(const struct clock_model *model, int id, int64_t us,
     if (correct_json_us_to_ns(us, &t->orig_ns) != 0)
         return -1;
     t->ref_ns = clock_model_to_reference(model, id, t->orig_ns);
-    t->ref_us = correct_json_floor_us(t->ref_ns);
+    t->ref_us = units_floor_us(t->ref_ns);
     return 0;
 }
 

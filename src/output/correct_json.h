@@ -72,9 +72,6 @@ int correct_json_nomem(struct correct_json_ctx *ctx);
  * integer in int64 range. */
 int correct_json_get_int(const json_t *v, int64_t *out);
 
-/* floor(a / 1000) for any sign. */
-int64_t correct_json_floor_us(int64_t ns);
-
 /* us * 1000 into *ns. Returns 0, or -1 when that overflows int64. */
 int correct_json_us_to_ns(int64_t us, int64_t *ns);
 

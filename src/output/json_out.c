@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "util/ids.h"
+
 void json_out_init(struct json_out *o, FILE *out)
 {
     o->out = out;
@@ -76,5 +78,25 @@ void json_out_str(struct json_out *o, const char *s)
     }
     if (s)
         json_out_put(o, run, (size_t)(s - run));
+    JSON_OUT_LIT(o, "\"");
+}
+
+void json_out_trace_id(struct json_out *o, const uint8_t id[16])
+{
+    char hex[33];
+
+    id_format_trace(id, hex);
+    JSON_OUT_LIT(o, "\"");
+    json_out_put(o, hex, 32);
+    JSON_OUT_LIT(o, "\"");
+}
+
+void json_out_span_id(struct json_out *o, uint64_t id)
+{
+    char hex[17];
+
+    id_format_span(id, hex);
+    JSON_OUT_LIT(o, "\"");
+    json_out_put(o, hex, 16);
     JSON_OUT_LIT(o, "\"");
 }

@@ -25,6 +25,9 @@ void json_out_put(struct json_out *o, const char *s, size_t n);
 #define JSON_OUT_LIT(o, lit) json_out_put((o), (lit), sizeof(lit) - 1)
 /* A decimal integer. */
 void json_out_i64(struct json_out *o, int64_t v);
+/* A trace ID as 32 quoted hex digits; a span ID as 16. */
+void json_out_trace_id(struct json_out *o, const uint8_t id[16]);
+void json_out_span_id(struct json_out *o, uint64_t id);
 /* A quoted JSON string; NULL writes "". Bytes >= 0x80 pass through
  * (UTF-8 assumed). */
 void json_out_str(struct json_out *o, const char *s);

@@ -13,6 +13,7 @@
 
 #include "model/span_store.h"
 #include "output/json_out.h"
+#include "util/units.h"
 #include "util/ids.h"
 
 struct process {
@@ -29,34 +30,6 @@ struct trace_writer {
 };
 
 /* ---- Jaeger pieces ---- */
-
-/* Floor division: µs of a ns timestamp, also for times before 1970. */
-static int64_t to_us(int64_t ns)
-{
-    int64_t q = ns / 1000;
-
-    return ns % 1000 < 0 ? q - 1 : q;
-}
-
-static void out_trace_id(struct trace_writer *w, const uint8_t id[16])
-{
-    char hex[33];
-
-    id_format_trace(id, hex);
-    JSON_OUT_LIT(&w->o, "\"");
-    json_out_put(&w->o, hex, 32);
-    JSON_OUT_LIT(&w->o, "\"");
-}
-
-static void out_span_id(struct trace_writer *w, uint64_t id)
-{
-    char hex[17];
-
-    id_format_span(id, hex);
-    JSON_OUT_LIT(&w->o, "\"");
-    json_out_put(&w->o, hex, 16);
-    JSON_OUT_LIT(&w->o, "\"");
-}
 
 static void out_tag(struct trace_writer *w, const char *key, const char *value)
 {
@@ -91,9 +64,9 @@ static void out_ref(struct trace_writer *w, const char *type,
     JSON_OUT_LIT(&w->o, "{\"refType\":\"");
     json_out_put(&w->o, type, strlen(type));
     JSON_OUT_LIT(&w->o, "\",\"traceID\":");
-    out_trace_id(w, trace_id);
+    json_out_trace_id(&w->o, trace_id);
     JSON_OUT_LIT(&w->o, ",\"spanID\":");
-    out_span_id(w, span_id);
+    json_out_span_id(&w->o, span_id);
     JSON_OUT_LIT(&w->o, "}");
 }
 
@@ -136,7 +109,7 @@ static void out_logs(struct trace_writer *w, const struct span_desc *sp)
         if (i)
             JSON_OUT_LIT(&w->o, ",");
         JSON_OUT_LIT(&w->o, "{\"timestamp\":");
-        json_out_i64(&w->o, to_us(sp->events[i].time_ns));
+        json_out_i64(&w->o, units_floor_us(sp->events[i].time_ns));
         JSON_OUT_LIT(&w->o, ",\"fields\":[");
         out_tag(w, "event", sp->events[i].name);
         JSON_OUT_LIT(&w->o, "]}");
@@ -147,19 +120,19 @@ static void out_logs(struct trace_writer *w, const struct span_desc *sp)
 static void out_span(struct trace_writer *w, const struct span_desc *sp,
                      size_t process)
 {
-    int64_t start_us = to_us(sp->start_ns);
+    int64_t start_us = units_floor_us(sp->start_ns);
 
     JSON_OUT_LIT(&w->o, "{\"traceID\":");
-    out_trace_id(w, sp->trace_id);
+    json_out_trace_id(&w->o, sp->trace_id);
     JSON_OUT_LIT(&w->o, ",\"spanID\":");
-    out_span_id(w, sp->span_id);
+    json_out_span_id(&w->o, sp->span_id);
     JSON_OUT_LIT(&w->o, ",\"operationName\":");
     json_out_str(&w->o, sp->name ? sp->name : "");
     out_refs(w, sp);
     JSON_OUT_LIT(&w->o, ",\"flags\":1,\"startTime\":");
     json_out_i64(&w->o, start_us);
     JSON_OUT_LIT(&w->o, ",\"duration\":");
-    json_out_i64(&w->o, to_us(sp->end_ns) - start_us);
+    json_out_i64(&w->o, units_floor_us(sp->end_ns) - start_us);
     out_tags(w, sp);
     out_logs(w, sp);
     JSON_OUT_LIT(&w->o, ",\"processID\":\"p");
@@ -259,7 +232,7 @@ static int jaeger_write_batch(struct trace_writer *w,
     if (w->written++ > 0)
         JSON_OUT_LIT(&w->o, ",\n");
     JSON_OUT_LIT(&w->o, "{\"traceID\":");
-    out_trace_id(w, n ? spans[0].trace_id : zero_id);
+    json_out_trace_id(&w->o, n ? spans[0].trace_id : zero_id);
     JSON_OUT_LIT(&w->o, ",\"spans\":[");
     for (size_t i = 0; i < n; i++) {
         if (i)

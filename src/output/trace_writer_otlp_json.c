@@ -33,26 +33,6 @@ struct trace_writer {
 
 /* ---- OTLP pieces ---- */
 
-static void out_trace_id(struct trace_writer *w, const uint8_t id[16])
-{
-    char hex[33];
-
-    id_format_trace(id, hex);
-    JSON_OUT_LIT(&w->o, "\"");
-    json_out_put(&w->o, hex, 32);
-    JSON_OUT_LIT(&w->o, "\"");
-}
-
-static void out_span_id(struct trace_writer *w, uint64_t id)
-{
-    char hex[17];
-
-    id_format_span(id, hex);
-    JSON_OUT_LIT(&w->o, "\"");
-    json_out_put(&w->o, hex, 16);
-    JSON_OUT_LIT(&w->o, "\"");
-}
-
 static void out_time(struct trace_writer *w, int64_t ns)
 {
     JSON_OUT_LIT(&w->o, "\"");
@@ -103,9 +83,9 @@ static void out_links(struct trace_writer *w, const struct span_desc *sp)
         if (i)
             JSON_OUT_LIT(&w->o, ",");
         JSON_OUT_LIT(&w->o, "{\"traceId\":");
-        out_trace_id(w, sp->links[i].trace_id);
+        json_out_trace_id(&w->o, sp->links[i].trace_id);
         JSON_OUT_LIT(&w->o, ",\"spanId\":");
-        out_span_id(w, sp->links[i].span_id);
+        json_out_span_id(&w->o, sp->links[i].span_id);
         JSON_OUT_LIT(&w->o, "}");
     }
     JSON_OUT_LIT(&w->o, "]");
@@ -114,12 +94,12 @@ static void out_links(struct trace_writer *w, const struct span_desc *sp)
 static void out_span(struct trace_writer *w, const struct span_desc *sp)
 {
     JSON_OUT_LIT(&w->o, "{\"traceId\":");
-    out_trace_id(w, sp->trace_id);
+    json_out_trace_id(&w->o, sp->trace_id);
     JSON_OUT_LIT(&w->o, ",\"spanId\":");
-    out_span_id(w, sp->span_id);
+    json_out_span_id(&w->o, sp->span_id);
     if (sp->parent_span_id) {
         JSON_OUT_LIT(&w->o, ",\"parentSpanId\":");
-        out_span_id(w, sp->parent_span_id);
+        json_out_span_id(&w->o, sp->parent_span_id);
     }
     JSON_OUT_LIT(&w->o, ",\"name\":");
     json_out_str(&w->o, sp->name ? sp->name : "");

@@ -13,6 +13,7 @@
 
 #include "model/span_store.h"
 #include "output/json_out.h"
+#include "util/units.h"
 #include "util/ids.h"
 
 struct trace_writer {
@@ -21,14 +22,6 @@ struct trace_writer {
 };
 
 /* ---- Zipkin pieces ---- */
-
-/* Floor division: µs of a ns timestamp, also for times before 1970. */
-static int64_t to_us(int64_t ns)
-{
-    int64_t q = ns / 1000;
-
-    return ns % 1000 < 0 ? q - 1 : q;
-}
 
 static void out_hex_id(struct trace_writer *w, const char *key, const char *hex,
                        size_t n)
@@ -99,7 +92,7 @@ static void out_annotations(struct trace_writer *w, const struct span_desc *sp)
         if (i)
             JSON_OUT_LIT(&w->o, ",");
         JSON_OUT_LIT(&w->o, "{\"timestamp\":");
-        json_out_i64(&w->o, to_us(sp->events[i].time_ns));
+        json_out_i64(&w->o, units_floor_us(sp->events[i].time_ns));
         JSON_OUT_LIT(&w->o, ",\"value\":");
         json_out_str(&w->o, sp->events[i].name);
         JSON_OUT_LIT(&w->o, "}");
@@ -111,7 +104,7 @@ static void out_span(struct trace_writer *w, const struct span_desc *sp)
 {
     char trace[33], id[17];
     const char *kind = kind_name(sp->kind);
-    int64_t start_us = to_us(sp->start_ns);
+    int64_t start_us = units_floor_us(sp->start_ns);
 
     id_format_trace(sp->trace_id, trace);
     id_format_span(sp->span_id, id);
@@ -132,7 +125,7 @@ static void out_span(struct trace_writer *w, const struct span_desc *sp)
     JSON_OUT_LIT(&w->o, ",\"timestamp\":");
     json_out_i64(&w->o, start_us);
     JSON_OUT_LIT(&w->o, ",\"duration\":");
-    json_out_i64(&w->o, to_us(sp->end_ns) - start_us);
+    json_out_i64(&w->o, units_floor_us(sp->end_ns) - start_us);
     out_endpoint(w, sp);
     out_annotations(w, sp);
     out_tags(w, sp);

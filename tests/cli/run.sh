@@ -119,6 +119,31 @@ expect "step: found at the tokenizer" jq -e '.nodes[] | select(.node == "node-to
 e=$(est_err "$f.est" "$f.truth" node-tokenizer)
 expect "step: offset after the step within 100us (err ${e}ns)" jq -e -n "$e <= 100000"
 
+# ---- inconsistent constraints: name the edges -------------------------------
+# A -> B proves offset(B) - offset(A) <= -2 ms, B -> A proves
+# offset(A) - offset(B) <= +1 ms: together a negative cycle (-1 ms).
+span() { # trace span parent kind start_ms end_ms
+  printf '{"traceId":"%s","spanId":"%s","parentSpanId":"%s","kind":%s,"startTimeUnixNano":"%s","endTimeUnixNano":"%s"}' \
+    "$1" "$2" "$3" "$4" "$((1790000000000000000 + $5 * 1000000))" "$((1790000000000000000 + $6 * 1000000))"
+}
+res() { printf '{"resource":{"attributes":[{"key":"host.name","value":{"stringValue":"%s"}}]},"scopeSpans":[{"spans":[%s]}]}' "$1" "$2"; }
+t1=0af7651916cd43dd8448eb211c80319c
+t2=1af7651916cd43dd8448eb211c80319c
+{
+  printf '{"resourceSpans":['
+  res A "$(span $t1 00f067aa0ba902b7 "" 4 10 11),$(span $t2 00f067aa0ba902b9 00f067aa0ba902b8 5 21 22)"
+  printf ','
+  res B "$(span $t1 00f067aa0ba902b8 00f067aa0ba902b7 5 8 9),$(span $t2 00f067aa0ba902b8 "" 4 20 21)"
+  printf ']}\n'
+} >"$T/cycle.json"
+"$S" estimate --json --reference A "$T/cycle.json" >"$T/cycle.est" 2>"$T/err"; rc=$?
+expect "inconsistent: exit 0 with a warning" [ "$rc" = 0 ]
+expect "inconsistent: warning on stderr" grep -q inconsistent "$T/err"
+expect "inconsistent: consistent is false, no bounds" \
+  jq -e '.consistent == false and all(.nodes[]; .lower_ns == null and .upper_ns == null)' "$T/cycle.est"
+expect "inconsistent: the cycle names both edges" \
+  jq -e '([.cycle[] | .from + ">" + .to] | sort) == ["A>B", "B>A"] and ([.cycle[].bound_ns] | add) == -1000000' "$T/cycle.est"
+
 # ---- correct ----------------------------------------------------------------
 # offsets applied per node, from the attributes correct adds (OTLP JSON)
 applied_ok() { # fixed.json truth.json: every applied offset within 100us of truth

@@ -120,11 +120,14 @@ static void test_structural_errors(void **state)
     split("{\"data\":[1,2", 1 << 20, &r);
     assert_int_equal(r.rc, -1);
     assert_non_null(strstr(r.text, "end of input"));
+    json_decref(r.pieces);
     split("\n  x", 1 << 20, &r);
     assert_int_equal(r.rc, -1);
     assert_non_null(strstr(r.text, "2:3:"));
+    json_decref(r.pieces);
     split("{}]", 1 << 20, &r);
     assert_int_equal(r.rc, -1);
+    json_decref(r.pieces);
 }
 
 int main(void)

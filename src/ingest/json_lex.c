@@ -570,7 +570,7 @@ static int scan_literal(struct json_lex *lx, struct json_str *out)
 /* lx->p at '{' or '[': consume the whole container without decoding it. */
 static int skip_container(struct json_lex *lx)
 {
-    uint64_t is_obj[JSON_LEX_MAX_DEPTH / 64 + 1];
+    uint64_t is_obj[JSON_LEX_MAX_DEPTH / 64 + 1] = {0};
     int d = 0, maxd = JSON_LEX_MAX_DEPTH - lx->depth;
     const unsigned char *q = (const unsigned char *)lx->p;
     int r;

@@ -27,11 +27,22 @@ static json_t *decimal(int64_t v)
     return json_string(buf);
 }
 
-/* Map obj.field onto the reference clock and write it back as a decimal
- * string. Absent fields are left alone. */
-static int map_field(json_t *obj, const char *field, int id,
+/* The member name obj uses: lowerCamelCase (the OTLP JSON mapping), or the
+ * proto field name, which protobuf JSON parsers and skewscope's reader also
+ * accept. */
+static const char *spelling(const json_t *obj, const char *camel,
+                            const char *snake)
+{
+    return !json_object_get(obj, camel) && json_object_get(obj, snake) ? snake
+                                                                       : camel;
+}
+
+/* Map obj.field (either spelling) onto the reference clock and write it
+ * back as a decimal string. Absent fields are left alone. */
+static int map_field(json_t *obj, const char *camel, const char *snake, int id,
                      struct correct_json_ctx *ctx, struct mapped_time *t)
 {
+    const char *field = spelling(obj, camel, snake);
     int rc = correct_json_get_int(json_object_get(obj, field), &t->orig);
 
     t->present = rc == 0;
@@ -70,7 +81,8 @@ static int correct_events(json_t *span, int id, struct correct_json_ctx *ctx,
         struct mapped_time t;
         if (!json_is_object(ev))
             continue;
-        if ((rc = map_field(ev, "timeUnixNano", id, ctx, &t)) != 0)
+        if ((rc = map_field(ev, "timeUnixNano", "time_unix_nano", id, ctx,
+                            &t)) != 0)
             return rc;
         if (!t.present || t.ref == t.orig)
             continue;
@@ -103,8 +115,10 @@ static int correct_span(json_t *span, int id, struct correct_json_ctx *ctx)
     bool changed = false;
     int rc;
 
-    if ((rc = map_field(span, "startTimeUnixNano", id, ctx, &start)) != 0 ||
-        (rc = map_field(span, "endTimeUnixNano", id, ctx, &end)) != 0 ||
+    if ((rc = map_field(span, "startTimeUnixNano", "start_time_unix_nano", id,
+                        ctx, &start)) != 0 ||
+        (rc = map_field(span, "endTimeUnixNano", "end_time_unix_nano", id, ctx,
+                        &end)) != 0 ||
         (rc = correct_events(span, id, ctx, &changed)) != 0)
         return rc;
     changed = changed || (start.present && start.ref != start.orig) ||
@@ -170,11 +184,13 @@ static int correct_spans(json_t *spans, int id, struct correct_json_ctx *ctx)
     return 0;
 }
 
-/* scopeSpans, or instrumentationLibrarySpans from before OTLP 0.15. */
+/* scopeSpans, or instrumentationLibrarySpans from before OTLP 0.15, in
+ * either spelling. */
 static int correct_scopes(json_t *rs, int id, struct correct_json_ctx *ctx)
 {
-    static const char *const fields[] = {"scopeSpans",
-                                         "instrumentationLibrarySpans"};
+    static const char *const fields[] = {
+        "scopeSpans", "instrumentationLibrarySpans", "scope_spans",
+        "instrumentation_library_spans"};
     json_t *ss;
     size_t i;
     int rc;
@@ -199,7 +215,9 @@ int correct_json_otlp_doc(json_t **doc, struct correct_json_ctx *ctx)
     if (!json_is_object(*doc))
         return correct_json_malformed(ctx, "expected an OTLP JSON object "
                                            "with resourceSpans");
-    json_array_foreach(json_object_get(*doc, "resourceSpans"), i, rs)
+    const char *key = spelling(*doc, "resourceSpans", "resource_spans");
+
+    json_array_foreach(json_object_get(*doc, key), i, rs)
     {
         if (!json_is_object(rs))
             continue;

@@ -181,6 +181,15 @@ expect "correcting in parts keeps every span and pair" diff "$T/drift.before" "$
 "$S" check "$T/rpc.fixed" >/dev/null
 expect "correct from stdin to stdout, rpc: no violations after" [ $? = 0 ]
 
+# protobuf's own JSON field names (snake_case) are read and corrected too
+D=$(dirname "$0")
+"$S" check "$D/snake_case.json" >/dev/null
+expect "snake_case OTLP JSON: the violation is seen" [ $? = 1 ]
+"$S" correct --reference A "$D/snake_case.json" -o "$T/snake.fixed" 2>/dev/null
+"$S" check "$T/snake.fixed" >/dev/null
+expect "snake_case OTLP JSON: corrected in place" [ $? = 0 ]
+expect "snake_case OTLP JSON: spelling kept" grep -q '"start_time_unix_nano"' "$T/snake.fixed"
+
 # ---- errors and exit codes ---------------------------------------------------
 "$S" check "$T/nope.json" 2>"$T/err"; rc=$?
 expect "missing file: exit 66" [ "$rc" = 66 ]

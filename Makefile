@@ -21,11 +21,11 @@ WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Werror
 CPPFLAGS += -Isrc -I$(GEN)
 CFLAGS ?=
 ALL_CFLAGS = $(STD) $(OPT) $(WARN) $(SANFLAGS) $(CFLAGS)
-PKGS := libprotobuf-c jansson zlib gsl
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lprotobuf-c -ljansson -lz -lgsl -lgslcblas) -lm
+PKGS := libprotobuf-c jansson zlib gsl libzmq rdkafka libcurl
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lprotobuf-c -ljansson -lz -lgsl -lgslcblas -lzmq -lrdkafka -lcurl) -lm
 
 LIB_SRCS := $(sort $(wildcard src/util/*.c src/ingest/*.c src/model/*.c \
-              src/analysis/*.c src/output/*.c src/sim/*.c))
+              src/analysis/*.c src/output/*.c src/sim/*.c src/testbed/*.c))
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))
 GEN_SRCS :=
 GEN_HDRS :=
@@ -70,6 +70,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libskewscope.a
 # Any sanitizer report fails the run.
 export UBSAN_OPTIONS = halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS = detect_leaks=1:abort_on_error=0
+export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 check: unit integration
 unit: $(TEST_BINS) $(BUILD)/skewscope
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; SKEWSCOPE=$(BUILD)/skewscope $$t; done

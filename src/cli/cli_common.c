@@ -2,6 +2,8 @@
 #include "cli/cli_common.h"
 
 #include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,43 @@ int cli_estimate_option(int opt, const char *arg, struct estimate_opts *eo,
     default:
         return 0;
     }
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "skewscope %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see skewscope %s --help)\n", cmd);
+    return EXIT_USAGE;
+}
+
+int cli_getopt(int argc, char **argv, const char *cmd, const char *optstring,
+               const struct option *longopts, const char *usage_text,
+               int (*each)(int opt, const char *arg, void *ctx), void *ctx)
+{
+    int opt, rc;
+
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage_text, stdout);
+            return -1;
+        }
+        if (opt == '?')
+            return cli_usage_error(cmd, "unknown option '%s'",
+                                   argv[optind - 1]);
+        if (opt == ':')
+            return cli_usage_error(cmd, "option '%s' needs a value",
+                                   argv[optind - 1]);
+        if ((rc = each(opt, optarg, ctx)) != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int exit_for(int rc)

@@ -40,6 +40,23 @@ struct estimate_opts;
 int cli_estimate_option(int opt, const char *arg, struct estimate_opts *eo,
                         struct ingest_opts *io);
 
+struct option;
+
+/* Print "skewscope CMD: <message>" and a pointer to --help on stderr;
+ * returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* getopt_long over argv (optind reset; optstring should start with ':'
+ * or "+:"): -h/--help prints usage_text and returns -1; an unknown option
+ * or a missing value is a usage error (EXIT_USAGE returned); every other
+ * option goes to each(opt, optarg, ctx), which returns 0 or an exit code
+ * that stops the loop. Returns 0 when every option was accepted; optind
+ * then indexes the first operand. */
+int cli_getopt(int argc, char **argv, const char *cmd, const char *optstring,
+               const struct option *longopts, const char *usage_text,
+               int (*each)(int opt, const char *arg, void *ctx), void *ctx);
+
 /* Parse a non-negative integer option value; prints an error, returns -1. */
 int cli_parse_uint(const char *opt, const char *value, unsigned *out);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_common.h"
 #include "cli/command.h"
 #include "cli/exit_codes.h"
 #include "output/trace_writer.h"
@@ -80,14 +81,6 @@ struct simulate_args {
     const char *out_path, *truth_path;
 };
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "skewscope simulate: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n(see skewscope simulate --help)\n");
-    return EXIT_USAGE;
-}
-
 static int parse_uint(const char *s, unsigned long long max,
                       unsigned long long *out)
 {
@@ -146,27 +139,31 @@ static int parse_number(int opt, const char *v, struct sim_config *cfg)
     switch (opt) {
     case 'r':
         if (parse_uint(v, 100000000, &u) < 0)
-            return usage_error("--requests wants 0..100000000, got '%s'", v);
+            return cli_usage_error(
+                "simulate", "--requests wants 0..100000000, got '%s'", v);
         cfg->requests = (unsigned)u;
         return 0;
     case 'p':
         if (parse_uint(v, SIM_MAX_TP, &u) < 0 || u == 0)
-            return usage_error("--tp wants 1..64, got '%s'", v);
+            return cli_usage_error("simulate", "--tp wants 1..64, got '%s'", v);
         cfg->tp = (unsigned)u;
         return 0;
     case 'k':
         if (parse_uint(v, 100000, &u) < 0)
-            return usage_error("--steps wants 0..100000, got '%s'", v);
+            return cli_usage_error("simulate",
+                                   "--steps wants 0..100000, got '%s'", v);
         cfg->steps = (unsigned)u;
         return 0;
     case 's':
         if (parse_uint(v, UINT64_MAX, &u) < 0)
-            return usage_error("--seed wants an unsigned integer, got '%s'", v);
+            return cli_usage_error(
+                "simulate", "--seed wants an unsigned integer, got '%s'", v);
         cfg->seed = u;
         return 0;
     case 'b':
         if (parse_uint(v, 9000000000ULL, &u) < 0)
-            return usage_error("--start wants unix seconds, got '%s'", v);
+            return cli_usage_error("simulate",
+                                   "--start wants unix seconds, got '%s'", v);
         cfg->start_unix_ns = (int64_t)u * 1000000000LL;
         return 0;
     default: /* 'd' */
@@ -174,8 +171,8 @@ static int parse_number(int opt, const char *v, struct sim_config *cfg)
         cfg->duration_s = strtod(v, &end);
         if (errno || end == v || (*end && strcmp(end, "s") != 0) ||
             !(cfg->duration_s >= 0 && cfg->duration_s <= 1e7))
-            return usage_error("--duration wants seconds (0..1e7), got '%s'",
-                               v);
+            return cli_usage_error(
+                "simulate", "--duration wants seconds (0..1e7), got '%s'", v);
         return 0;
     }
 }
@@ -185,11 +182,12 @@ static int parse_latency(int opt, const char *v, struct sim_config *cfg)
     int64_t *dst = opt == 'm' ? &cfg->hop_min_ns : &cfg->hop_jitter_ns;
 
     if (sim_parse_duration(v, 0, dst) < 0 || *dst < 0)
-        return usage_error(
-            "%s", opt == 'm' ? "--hop-min wants a duration >= 0 with a unit, "
-                               "e.g. 2ms"
-                             : "--hop-jitter wants a duration >= 0 with a "
-                               "unit, e.g. 500us");
+        return cli_usage_error(
+            "simulate", "%s",
+            opt == 'm' ? "--hop-min wants a duration >= 0 with a unit, "
+                         "e.g. 2ms"
+                       : "--hop-jitter wants a duration >= 0 with a "
+                         "unit, e.g. 500us");
     return 0;
 }
 
@@ -201,12 +199,14 @@ static int parse_clock(int opt, const char *v, struct sim_config *cfg)
                                           : SIM_CLOCK_STEP;
 
     if (sim_config_parse_clock(cfg, p, v, err, sizeof err) < 0)
-        return usage_error("%s", err);
+        return cli_usage_error("simulate", "%s", err);
     return 0;
 }
 
-static int parse_one(int opt, const char *v, struct simulate_args *a)
+static int parse_one(int opt, const char *v, void *ctx)
 {
+    struct simulate_args *a = ctx;
+
     switch (opt) {
     case 'l':
         a->cfg.links = true;
@@ -215,7 +215,8 @@ static int parse_one(int opt, const char *v, struct simulate_args *a)
     case 'a':
     case 'y':
         if (parse_choice(opt, v, &a->cfg) < 0)
-            return usage_error("bad value '%s' (see the choices in --help)", v);
+            return cli_usage_error(
+                "simulate", "bad value '%s' (see the choices in --help)", v);
         return 0;
     case 'm':
     case 'j':
@@ -226,9 +227,11 @@ static int parse_one(int opt, const char *v, struct simulate_args *a)
         return parse_clock(opt, v, &a->cfg);
     case 'f':
         if (parse_format(a, v) < 0)
-            return usage_error("unknown --format '%s' (otlp-json, "
-                               "otlp-json-lines, otlp-proto, jaeger, zipkin)",
-                               v);
+            return cli_usage_error(
+                "simulate",
+                "unknown --format '%s' (otlp-json, "
+                "otlp-json-lines, otlp-proto, jaeger, zipkin)",
+                v);
         return 0;
     case 'o':
         a->out_path = v;
@@ -245,30 +248,22 @@ static int parse_one(int opt, const char *v, struct simulate_args *a)
 static int parse_args(int argc, char **argv, struct simulate_args *a)
 {
     char err[512];
-    int opt, rc;
+    int rc;
 
     sim_config_init(&a->cfg);
     a->ops = &trace_writer_otlp_json_ops;
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":ho:", long_opts, NULL)) != -1) {
-        if (opt == 'h') {
-            fputs(usage_text, stdout);
-            return -1;
-        }
-        if (opt == '?')
-            return usage_error("unknown option '%s'", argv[optind - 1]);
-        if (opt == ':')
-            return usage_error("option '%s' needs a value", argv[optind - 1]);
-        if ((rc = parse_one(opt, optarg, a)) != 0)
-            return rc;
-    }
+    rc = cli_getopt(argc, argv, "simulate", ":ho:", long_opts, usage_text,
+                    parse_one, a);
+    if (rc != 0)
+        return rc;
     if (optind < argc)
-        return usage_error("unexpected argument '%s'", argv[optind]);
+        return cli_usage_error("simulate", "unexpected argument '%s'",
+                               argv[optind]);
     if (a->cfg.links && a->cfg.transport == SIM_TRANSPORT_RPC)
-        return usage_error("%s", "--links applies to --transport oneway only");
+        return cli_usage_error("simulate", "%s",
+                               "--links applies to --transport oneway only");
     if (sim_config_check(&a->cfg, err, sizeof err) < 0)
-        return usage_error("%s", err);
+        return cli_usage_error("simulate", "%s", err);
     if (a->cfg.links && a->ops == &trace_writer_zipkin_ops)
         fprintf(stderr, "skewscope simulate: warning: Zipkin has no span "
                         "links; consumers get neither parent nor link\n");

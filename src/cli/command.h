@@ -17,5 +17,6 @@ extern const struct command cmd_check;
 extern const struct command cmd_estimate;
 extern const struct command cmd_correct;
 extern const struct command cmd_simulate;
+extern const struct command cmd_inject;
 
 #endif

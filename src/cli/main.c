@@ -7,10 +7,7 @@
 #include "cli/exit_codes.h"
 
 static const struct command *const commands[] = {
-    &cmd_check,
-    &cmd_estimate,
-    &cmd_correct,
-    &cmd_simulate,
+    &cmd_check, &cmd_estimate, &cmd_correct, &cmd_simulate, &cmd_inject,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -16,6 +16,7 @@
 #define PRIOR_WEIGHT 1e-3 /* per µs of L1 distance; tiny next to the edges */
 #define PRIOR_EPS_US 1e-3 /* 1 ns: the IRLS weight cap */
 #define IRLS_ITERATIONS 80
+#define IRLS_CONVERGED_US 1e-4 /* stop once no unknown moves by 0.1 ns */
 #define RIDGE 1e-9
 
 /* Unknowns: x(v) for v != ref, L(class) for classes with one-way groups,
@@ -120,7 +121,7 @@ int cg_fit(const struct cg_problem *p, double *y_ns)
 {
     struct layout lo = {0};
     gsl_matrix *ata = NULL;
-    gsl_vector *aty = NULL, *z = NULL;
+    gsl_vector *aty = NULL, *z = NULL, *prev = NULL;
     int rc = -1;
 
     gsl_set_error_handler_off();
@@ -129,11 +130,18 @@ int cg_fit(const struct cg_problem *p, double *y_ns)
     ata = gsl_matrix_alloc(lo.m, lo.m);
     aty = gsl_vector_alloc(lo.m);
     z = gsl_vector_calloc(lo.m);
-    if (!ata || !aty || !z)
+    prev = gsl_vector_alloc(lo.m);
+    if (!ata || !aty || !z || !prev)
         goto out;
-    for (int it = 0; it < IRLS_ITERATIONS; it++)
+    for (int it = 0; it < IRLS_ITERATIONS; it++) {
+        gsl_vector_memcpy(prev, z);
         if (irls_step(p, &lo, z, ata, aty) < 0)
             goto out;
+        gsl_vector_sub(prev, z);
+        if (it > 0 && gsl_vector_max(prev) < IRLS_CONVERGED_US &&
+            gsl_vector_min(prev) > -IRLS_CONVERGED_US)
+            break;
+    }
     for (size_t v = 0; v < p->ndomains; v++)
         y_ns[v] = offset_of(&lo, z, v) * 1e3;
     rc = 0;
@@ -141,6 +149,7 @@ out:
     gsl_matrix_free(ata);
     gsl_vector_free(aty);
     gsl_vector_free(z);
+    gsl_vector_free(prev);
     layout_free(&lo);
     return rc;
 }

@@ -112,6 +112,24 @@ static void test_top_level_array_and_other_keys(void **state)
     json_decref(r.pieces);
 }
 
+static void test_only_the_first_array_is_cut(void **state)
+{
+    (void)state;
+    struct run r;
+
+    /* a second member with a cut-able name (found by fuzzing) must not be
+     * cut with the first one's opening */
+    split("{\"data\":[{\"n\":1},{\"n\":2},{\"n\":3}],\"x\":0,"
+          "\"data\":[{\"m\":1},{\"m\":2},{\"m\":3},{\"m\":4}]}",
+          12, &r);
+    assert_int_equal(r.rc, 0);
+    assert_true(json_array_size(r.pieces) >= 3);
+    json_t *last = json_array_get(r.pieces, json_array_size(r.pieces) - 1);
+    /* jansson keeps the last of duplicate keys: the whole second array */
+    assert_int_equal(json_array_size(json_object_get(last, "data")), 4);
+    json_decref(r.pieces);
+}
+
 static void test_structural_errors(void **state)
 {
     (void)state;
@@ -136,6 +154,7 @@ int main(void)
         cmocka_unit_test(test_small_documents_verbatim),
         cmocka_unit_test(test_large_document_cut_between_elements),
         cmocka_unit_test(test_top_level_array_and_other_keys),
+        cmocka_unit_test(test_only_the_first_array_is_cut),
         cmocka_unit_test(test_structural_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,7 +171,10 @@ static int structure(struct json_split *s, int c, char *err, size_t errlen)
         if (s->depth == 1 && c == '[') {
             s->split_depth = 1;
             s->prefix_len = s->region_start = s->len;
-        } else if (s->depth == 2 && c == '[' && s->armed) {
+        } else if (s->depth == 2 && c == '[' && s->armed &&
+                   s->split_depth == 0) {
+            /* only the first such array is cut: the opening kept for every
+             * piece must not contain elements already emitted */
             s->split_depth = 2;
             s->prefix_len = s->region_start = s->len;
         }

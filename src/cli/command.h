@@ -18,5 +18,6 @@ extern const struct command cmd_estimate;
 extern const struct command cmd_correct;
 extern const struct command cmd_simulate;
 extern const struct command cmd_inject;
+extern const struct command cmd_testbed;
 
 #endif

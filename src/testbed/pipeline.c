@@ -1,0 +1,766 @@
+/* pipeline: the testbed orchestrator (see pipeline.h): configuration,
+ * starting the stage processes (fork, or exec under libfaketime) and the
+ * embedded Kafka broker in one process group, watching them with a
+ * deadline, stopping and reaping them, and checking the gateway's tokens
+ * against the single-process reference. The stages are in stage_*.c. */
+#include "testbed/pipeline.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sim/sim.h"
+#include "testbed/faketime.h"
+#include "testbed/kafka_mock.h"
+#include "testbed/llm.h"
+#include "testbed/stage.h"
+
+#define MAX_CHILDREN (PIPELINE_MAX_TP + 5)
+
+struct child {
+    pid_t pid;
+    char name[PIPELINE_STAGE_NAME_MAX];
+    bool reaped;
+    int status;
+};
+
+struct run {
+    const struct pipeline_config *cfg;
+    char dir[64];
+    char run_id[48];
+    char brokers[512];
+    pid_t pgid;
+    struct child kids[MAX_CHILDREN];
+    size_t nkids;
+    int broker; /* index in kids, or -1 */
+    int result_rd, result_wr;
+    unsigned char *result;
+    size_t result_len, result_cap;
+};
+
+static volatile sig_atomic_t pipeline_signal;
+
+static void on_signal(int sig)
+{
+    pipeline_signal = sig;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- configuration ---- */
+
+void pipeline_config_init(struct pipeline_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->transport = "zmq";
+    cfg->requests = 10;
+    cfg->tp = 2;
+    cfg->max_new = 16;
+    cfg->concurrency = 4;
+    cfg->seed = 1;
+    cfg->timeout_ms = 60000;
+}
+
+static struct pipeline_clock *clock_for(struct pipeline_config *cfg,
+                                        const char *stage)
+{
+    for (size_t i = 0; i < cfg->nclocks; i++)
+        if (strcmp(cfg->clocks[i].stage, stage) == 0)
+            return &cfg->clocks[i];
+    if (cfg->nclocks == PIPELINE_MAX_CLOCKS)
+        return NULL;
+    struct pipeline_clock *c = &cfg->clocks[cfg->nclocks++];
+    memset(c, 0, sizeof *c);
+    snprintf(c->stage, sizeof c->stage, "%s", stage);
+    return c;
+}
+
+static int parse_ppm(const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+
+    if (errno || end == v || (*end && strcmp(end, "ppm") != 0))
+        return -1;
+    *out = d;
+    return 0;
+}
+
+int pipeline_config_add_clock(struct pipeline_config *cfg, bool is_drift,
+                              const char *spec, char *err, size_t errlen)
+{
+    const char *eq = strchr(spec, '=');
+    char stage[PIPELINE_STAGE_NAME_MAX];
+    int64_t skew = 0;
+    double ppm = 0;
+
+    if (!eq || eq == spec) {
+        snprintf(err, errlen, "'%s': expected STAGE=VALUE", spec);
+        return -1;
+    }
+    if (strncmp(spec, "node-", 5) == 0)
+        spec += 5;
+    size_t n = (size_t)(eq - spec);
+    if (n == 0 || n >= sizeof stage) {
+        snprintf(err, errlen, "'%s': bad stage name", spec);
+        return -1;
+    }
+    memcpy(stage, spec, n);
+    stage[n] = '\0';
+    if (is_drift ? parse_ppm(eq + 1, &ppm)
+                 : sim_parse_duration(eq + 1, 0, &skew)) {
+        snprintf(err, errlen, "'%s': expected %s", eq + 1,
+                 is_drift ? "a drift like 40ppm" : "a duration like 5ms");
+        return -1;
+    }
+    struct pipeline_clock *c = clock_for(cfg, stage);
+    if (!c) {
+        snprintf(err, errlen, "too many --skew/--drift stages");
+        return -1;
+    }
+    if (is_drift)
+        c->drift_ppm = ppm;
+    else
+        c->skew_ns = skew;
+    return 0;
+}
+
+size_t pipeline_prompt(uint64_t seed, unsigned i, char *out, size_t outlen)
+{
+    static const char *const words[] = {
+        "the",   "quick", "brown", "fox",  "jumps", "over",  "lazy",  "dog",
+        "clock", "skew",  "trace", "span", "token", "cache", "layer", "head",
+    };
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + i;
+    int len = snprintf(out, outlen, "request %u:", i);
+
+    for (int w = 0; w < 4; w++) {
+        x += 0x9e3779b97f4a7c15ull;
+        uint64_t z = x;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        len += snprintf(out + len, outlen - (size_t)len, " %s", words[z % 16]);
+    }
+    return (size_t)len;
+}
+
+static int check_config(const struct pipeline_config *cfg, char *err,
+                        size_t errlen)
+{
+    struct llm_config mc;
+    enum stage_kind kind;
+    unsigned rank;
+
+    if (strcmp(cfg->transport, "zmq") != 0 &&
+        strcmp(cfg->transport, "kafka") != 0) {
+        snprintf(err, errlen, "unknown transport '%s' (zmq or kafka)",
+                 cfg->transport);
+        return -1;
+    }
+    if (cfg->tp < 1 || cfg->tp > PIPELINE_MAX_TP || cfg->requests < 1 ||
+        cfg->max_new < 1 || cfg->timeout_ms < 100) {
+        snprintf(err, errlen,
+                 "need 1 <= tp <= %d, requests >= 1, max-new >= "
+                 "1, timeout >= 100 ms",
+                 PIPELINE_MAX_TP);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->nclocks; i++)
+        if (stage_parse_name(cfg->clocks[i].stage, cfg->tp, &kind, &rank)) {
+            snprintf(err, errlen,
+                     "no stage '%s' (gateway, tokenizer, "
+                     "prefill, decode-0..%u, detokenizer)",
+                     cfg->clocks[i].stage, cfg->tp - 1);
+            return -1;
+        }
+    stage_model_config(cfg, &mc);
+    return llm_config_check(&mc, cfg->tp, err, errlen) ? -1 : 0;
+}
+
+static const struct pipeline_clock *
+find_clock(const struct pipeline_config *cfg, const char *stage)
+{
+    for (size_t i = 0; i < cfg->nclocks; i++)
+        if (strcmp(cfg->clocks[i].stage, stage) == 0)
+            return &cfg->clocks[i];
+    return NULL;
+}
+
+/* ---- child processes ---- */
+
+/* In a new child: join the run's process group, die with the parent. */
+static void child_init(struct run *r)
+{
+    setpgid(0, r->pgid);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    stage_install_signals();
+}
+
+static struct child *add_child(struct run *r, pid_t pid, const char *name)
+{
+    struct child *c = &r->kids[r->nkids++];
+
+    c->pid = pid;
+    c->reaped = false;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    if (r->pgid == 0)
+        r->pgid = pid;
+    setpgid(pid, r->pgid); /* also in the child: whichever runs first */
+    return c;
+}
+
+static int kafka_topics(struct kafka_mock *m, const struct run *r, char *err,
+                        size_t errlen)
+{
+    char topic[128];
+    const char *fixed[] = {"tokenize", "prefill", "detokenize", "response"};
+
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(topic, sizeof topic, "skewscope-%s.%s", r->run_id, fixed[i]);
+        if (kafka_mock_create_topic(m, topic, 1, err, errlen) < 0)
+            return -1;
+    }
+    for (unsigned k = 0; k < r->cfg->tp; k++) {
+        snprintf(topic, sizeof topic, "skewscope-%s.decode.%u", r->run_id, k);
+        if (kafka_mock_create_topic(m, topic, 1, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The broker child: start the mock, tell the parent where it is, hold it
+ * until SIGTERM. */
+static void broker_main(struct run *r, int wfd)
+{
+    char err[256] = "";
+    struct kafka_mock *m = kafka_mock_create(1, err, sizeof err);
+
+    if (!m || kafka_topics(m, r, err, sizeof err) < 0) {
+        fprintf(stderr, "skewscope testbed: kafka mock: %s\n", err);
+        _exit(70);
+    }
+    dprintf(wfd, "%s\n", kafka_mock_bootstraps(m));
+    close(wfd);
+    while (!stage_stop_requested())
+        usleep(20000);
+    kafka_mock_destroy(m);
+    _exit(0);
+}
+
+static int read_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+    size_t n = 0;
+    int64_t deadline = mono_ns() + (int64_t)timeout_ms * 1000000;
+
+    while (n + 1 < len) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int left = (int)((deadline - mono_ns()) / 1000000);
+        if (left <= 0 || pipeline_signal ||
+            poll(&p, 1, left > 100 ? 100 : left) < 0)
+            return errno == EINTR || pipeline_signal ? -1
+                                                     : (left <= 0 ? -1 : 0);
+        if (!(p.revents & (POLLIN | POLLHUP)))
+            continue;
+        ssize_t k = read(fd, buf + n, 1);
+        if (k <= 0)
+            return -1;
+        if (buf[n] == '\n')
+            break;
+        n++;
+    }
+    buf[n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
+static int start_broker(struct run *r, char *err, size_t errlen)
+{
+    int fds[2];
+
+    if (pipe(fds) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        child_init(r);
+        broker_main(r, fds[1]);
+    }
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        return -1;
+    }
+    r->broker = (int)r->nkids;
+    add_child(r, pid, "kafka-broker");
+    int rc = read_line(fds[0], r->brokers, sizeof r->brokers, 15000);
+    close(fds[0]);
+    if (rc < 0)
+        snprintf(err, errlen, "the embedded Kafka broker did not start");
+    return rc;
+}
+
+/* argv of an exec'ed stage; strings live in `store` (n bytes). */
+static void build_argv(const struct run *r, const char *name, char **argv,
+                       char *store, size_t n)
+{
+    const struct pipeline_config *c = r->cfg;
+    size_t off = 0;
+    int argc = 0;
+#define ARG(...)                                                               \
+    do {                                                                       \
+        argv[argc++] = store + off;                                            \
+        off += (size_t)snprintf(store + off, n - off, __VA_ARGS__) + 1;        \
+    } while (0)
+    ARG("%s", c->self_exe ? c->self_exe : "/proc/self/exe");
+    ARG("testbed");
+    ARG("--stage=%s", name);
+    ARG("--stage-dir=%s", r->dir);
+    ARG("--stage-run=%s", r->run_id);
+    ARG("--stage-result-fd=%d", r->result_wr);
+    ARG("--transport=%s", c->transport);
+    ARG("--brokers=%s", r->brokers);
+    ARG("--tp=%u", c->tp);
+    ARG("--requests=%u", c->requests);
+    ARG("--max-new=%u", c->max_new);
+    ARG("--concurrency=%u", c->concurrency);
+    ARG("--seed=%" PRIu64, c->seed);
+    ARG("--model-layers=%u", c->model_layers);
+    ARG("--model-dim=%u", c->model_dim);
+    ARG("--hop-delay=%" PRId64 "ns", c->hop_delay_ns);
+    ARG("--timeout=%ums", c->timeout_ms);
+    if (c->out_path)
+        ARG("--out=%s", c->out_path);
+    if (c->otlp_endpoint)
+        ARG("--otlp-endpoint=%s", c->otlp_endpoint);
+#undef ARG
+    argv[argc] = NULL;
+}
+
+static int exec_stage(struct run *r, const char *name,
+                      const struct pipeline_clock *clk, char *err,
+                      size_t errlen)
+{
+    struct faketime_config fc = {.offset_ns = clk->skew_ns,
+                                 .drift_ppm = clk->drift_ppm};
+    char **env = faketime_env_create(&fc, NULL, err, errlen);
+    char *argv[32], store[4096];
+
+    if (!env)
+        return -1;
+    build_argv(r, name, argv, store, sizeof store);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        child_init(r);
+        close(r->result_rd);
+        execve(argv[0], argv, env);
+        fprintf(stderr, "skewscope testbed: exec %s: %s\n", argv[0],
+                strerror(errno));
+        _exit(70);
+    }
+    faketime_env_destroy(env);
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        return -1;
+    }
+    add_child(r, pid, name);
+    return 0;
+}
+
+static void fork_stage_child(struct run *r, const struct stage_env *env,
+                             const char *name)
+{
+    char err[512] = "";
+
+    child_init(r);
+    close(r->result_rd);
+    if (env->kind != STAGE_GATEWAY)
+        close(r->result_wr);
+    int rc = stage_main(env, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "skewscope testbed: stage %s: %s\n", name, err);
+    _exit(rc < 0 ? 70 : 0);
+}
+
+static int start_stage(struct run *r, enum stage_kind kind, unsigned rank,
+                       char *err, size_t errlen)
+{
+    char name[PIPELINE_STAGE_NAME_MAX];
+    const struct pipeline_clock *clk;
+
+    stage_name(kind, rank, name, sizeof name);
+    clk = find_clock(r->cfg, name);
+    if (clk && r->cfg->skew_mode == PIPELINE_SKEW_FAKETIME)
+        return exec_stage(r, name, clk, err, errlen);
+    struct stage_env env = {
+        .cfg = r->cfg,
+        .kind = kind,
+        .rank = rank,
+        .dir = r->dir,
+        .brokers = r->brokers,
+        .run_id = r->run_id,
+        .result_fd = kind == STAGE_GATEWAY ? r->result_wr : -1,
+        .skew_ns = clk ? clk->skew_ns : 0,
+        .drift_ppm = clk ? clk->drift_ppm : 0,
+    };
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        fork_stage_child(r, &env, name);
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        return -1;
+    }
+    add_child(r, pid, name);
+    return 0;
+}
+
+static int start_stages(struct run *r, char *err, size_t errlen)
+{
+    if (start_stage(r, STAGE_DETOKENIZER, 0, err, errlen) < 0)
+        return -1;
+    for (unsigned k = 0; k < r->cfg->tp; k++)
+        if (start_stage(r, STAGE_DECODE, k, err, errlen) < 0)
+            return -1;
+    if (start_stage(r, STAGE_PREFILL, 0, err, errlen) < 0 ||
+        start_stage(r, STAGE_TOKENIZER, 0, err, errlen) < 0)
+        return -1;
+    return start_stage(r, STAGE_GATEWAY, 0, err, errlen);
+}
+
+/* ---- watching, stopping, reaping ---- */
+
+static void drain_results(struct run *r)
+{
+    unsigned char buf[4096];
+    ssize_t k;
+
+    while ((k = read(r->result_rd, buf, sizeof buf)) > 0) {
+        if (r->result_len + (size_t)k > r->result_cap) {
+            size_t cap = (r->result_cap + (size_t)k) * 2;
+            unsigned char *p = realloc(r->result, cap);
+            if (!p)
+                return;
+            r->result = p;
+            r->result_cap = cap;
+        }
+        memcpy(r->result + r->result_len, buf, (size_t)k);
+        r->result_len += (size_t)k;
+    }
+}
+
+static struct child *reap_one(struct run *r, pid_t pid, int status)
+{
+    for (size_t i = 0; i < r->nkids; i++)
+        if (r->kids[i].pid == pid) {
+            r->kids[i].reaped = true;
+            r->kids[i].status = status;
+            return &r->kids[i];
+        }
+    return NULL;
+}
+
+static size_t running_stages(const struct run *r)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->nkids; i++)
+        if (!r->kids[i].reaped && (int)i != r->broker)
+            n++;
+    return n;
+}
+
+static void describe_exit(const struct child *c, char *err, size_t errlen)
+{
+    if (WIFSIGNALED(c->status))
+        snprintf(err, errlen, "stage %s killed by signal %d", c->name,
+                 WTERMSIG(c->status));
+    else
+        snprintf(err, errlen,
+                 "stage %s failed (exit status %d; see its "
+                 "message above)",
+                 c->name, WEXITSTATUS(c->status));
+}
+
+/* Wait until every stage exited. 0, or a negative errno code (err). */
+static int watch(struct run *r, int64_t deadline, char *err, size_t errlen)
+{
+    while (running_stages(r) > 0) {
+        struct pollfd p = {.fd = r->result_rd, .events = POLLIN};
+        poll(&p, 1, 10);
+        drain_results(r);
+        int st;
+        pid_t pid;
+        while ((pid = waitpid(-r->pgid, &st, WNOHANG)) > 0) {
+            struct child *c = reap_one(r, pid, st);
+            if (c && (!WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
+                describe_exit(c, err, errlen);
+                return -EIO;
+            }
+            if (c && (int)(c - r->kids) == r->broker) {
+                snprintf(err, errlen, "the Kafka broker exited early");
+                return -EIO;
+            }
+        }
+        if (pipeline_signal) {
+            snprintf(err, errlen, "interrupted by signal %d",
+                     (int)pipeline_signal);
+            return -EINTR;
+        }
+        if (mono_ns() > deadline) {
+            snprintf(err, errlen, "run did not finish within %u ms; stopped",
+                     r->cfg->timeout_ms);
+            return -ETIMEDOUT;
+        }
+    }
+    drain_results(r);
+    return 0;
+}
+
+/* Reap every child, waiting at most wait_ms; true when none is left. */
+static bool reap_all(struct run *r, int wait_ms)
+{
+    int64_t deadline = mono_ns() + (int64_t)wait_ms * 1000000;
+
+    for (;;) {
+        bool left = false;
+        for (size_t i = 0; i < r->nkids; i++) {
+            int st;
+            if (r->kids[i].reaped)
+                continue;
+            if (waitpid(r->kids[i].pid, &st, WNOHANG) != 0)
+                reap_one(r, r->kids[i].pid, st);
+            else
+                left = true;
+        }
+        if (!left)
+            return true;
+        if (mono_ns() > deadline)
+            return false;
+        usleep(5000);
+    }
+}
+
+static void stop_all(struct run *r, bool graceful)
+{
+    if (r->pgid == 0)
+        return;
+    if (graceful && r->broker >= 0 && !r->kids[r->broker].reaped)
+        kill(r->kids[r->broker].pid, SIGTERM);
+    else
+        kill(-r->pgid, SIGTERM);
+    if (reap_all(r, graceful ? 5000 : 2000))
+        return;
+    kill(-r->pgid, SIGKILL);
+    for (size_t i = 0; i < r->nkids; i++)
+        if (!r->kids[i].reaped && waitpid(r->kids[i].pid, NULL, 0) >= 0)
+            r->kids[i].reaped = true;
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* ---- results ---- */
+
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static bool matches_reference(const struct pipeline_config *cfg,
+                              const unsigned char *tokens)
+{
+    struct llm_config mc;
+    char prompt[128];
+    int ids[128];
+    int *out = malloc(cfg->max_new * sizeof(int));
+    bool same = out != NULL;
+
+    stage_model_config(cfg, &mc);
+    for (unsigned i = 0; i < cfg->requests && same; i++) {
+        size_t n = pipeline_prompt(cfg->seed, i, prompt, sizeof prompt);
+        llm_tokenize(prompt, n, ids);
+        if (llm_generate_split(&mc, cfg->tp, ids, n, cfg->max_new, out, NULL) !=
+            0)
+            same = false;
+        for (unsigned k = 0; k < cfg->max_new && same; k++)
+            same = out[k] == tokens[(size_t)i * cfg->max_new + k];
+    }
+    free(out);
+    return same;
+}
+
+static int make_result(const struct run *r, struct pipeline_result *res,
+                       char *err, size_t errlen)
+{
+    const struct pipeline_config *cfg = r->cfg;
+    struct stage_report rep;
+    size_t ntok = (size_t)cfg->requests * cfg->max_new;
+
+    if (r->result_len != sizeof rep + ntok) {
+        snprintf(err, errlen, "the gateway reported %zu bytes, expected %zu",
+                 r->result_len, sizeof rep + ntok);
+        return -EIO;
+    }
+    memcpy(&rep, r->result, sizeof rep);
+    const unsigned char *tokens = r->result + sizeof rep;
+    memset(res, 0, sizeof *res);
+    res->requests = rep.requests;
+    res->tokens = ntok;
+    res->wall_s = (double)rep.wall_ns * 1e-9;
+    if (res->wall_s > 0) {
+        res->requests_per_s = res->requests / res->wall_s;
+        res->tokens_per_s = (double)res->tokens / res->wall_s;
+    }
+    res->output_hash = fnv1a(0xcbf29ce484222325ull, tokens, ntok);
+    res->identical = matches_reference(cfg, tokens);
+    return 0;
+}
+
+/* ---- the run ---- */
+
+static int prepare(struct run *r, char *err, size_t errlen)
+{
+    int fds[2];
+
+    snprintf(r->dir, sizeof r->dir, "/tmp/skewscope-tb-XXXXXX");
+    if (!mkdtemp(r->dir)) {
+        r->dir[0] = '\0';
+        snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
+        return -1;
+    }
+    snprintf(r->run_id, sizeof r->run_id, "%d-%" PRId64, (int)getpid(),
+             mono_ns() % 1000000000);
+    if (pipe(fds) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    r->result_rd = fds[0];
+    r->result_wr = fds[1];
+    fcntl(r->result_rd, F_SETFL, O_NONBLOCK);
+    fcntl(r->result_rd, F_SETFD, FD_CLOEXEC);
+    if (r->cfg->out_path && r->cfg->truncate_out) {
+        int fd = open(r->cfg->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0) {
+            snprintf(err, errlen, "%s: %s", r->cfg->out_path, strerror(errno));
+            return -1;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+static int run_body(struct run *r, struct pipeline_result *res, char *err,
+                    size_t errlen)
+{
+    const struct pipeline_config *cfg = r->cfg;
+    int64_t deadline = mono_ns() + (int64_t)cfg->timeout_ms * 1000000;
+    int rc;
+
+    if (prepare(r, err, errlen) < 0)
+        return -EIO;
+    if (strcmp(cfg->transport, "kafka") == 0) {
+        if (cfg->brokers)
+            snprintf(r->brokers, sizeof r->brokers, "%s", cfg->brokers);
+        else if (start_broker(r, err, errlen) < 0)
+            return pipeline_signal ? -EINTR : -EIO;
+    }
+    if (start_stages(r, err, errlen) < 0)
+        return -EIO;
+    close(r->result_wr);
+    r->result_wr = -1;
+    if ((rc = watch(r, deadline, err, errlen)) < 0)
+        return rc;
+    return make_result(r, res, err, errlen);
+}
+
+int pipeline_run(const struct pipeline_config *cfg, struct pipeline_result *res,
+                 char *err, size_t errlen)
+{
+    struct run r = {.cfg = cfg, .broker = -1, .result_rd = -1, .result_wr = -1};
+    struct sigaction sa, old_int, old_term;
+    int rc;
+
+    if (check_config(cfg, err, errlen) < 0)
+        return -EINVAL;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    pipeline_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    rc = run_body(&r, res, err, errlen);
+    stop_all(&r, rc == 0);
+    if (r.result_rd >= 0)
+        close(r.result_rd);
+    if (r.result_wr >= 0)
+        close(r.result_wr);
+    free(r.result);
+    if (r.dir[0])
+        remove_dir(r.dir);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return rc;
+}
+
+int pipeline_stage_exec_main(const struct pipeline_config *cfg,
+                             const struct pipeline_stage_args *a, char *err,
+                             size_t errlen)
+{
+    struct stage_env env = {
+        .cfg = cfg,
+        .dir = a->dir,
+        .brokers = a->brokers,
+        .run_id = a->run_id,
+        .result_fd = a->result_fd,
+        .process_clock = true,
+    };
+
+    if (stage_parse_name(a->stage, cfg->tp, &env.kind, &env.rank) < 0) {
+        snprintf(err, errlen, "no stage '%s'", a->stage);
+        return -1;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    stage_install_signals();
+    return stage_main(&env, err, errlen);
+}

@@ -1,0 +1,126 @@
+/* pipeline: the orchestrator of `skewscope testbed`. It starts the stages
+ * of a real multi-process inference pipeline (testbed/stage.h), each its
+ * own OS process and clock domain, lets the gateway drive a fixed number of
+ * requests around the loop, stops everything again and reports what ran:
+ *
+ *   gateway -> tokenizer -> prefill -> decode-0..N-1 -> detokenizer -> gateway
+ *                                      (all-reduce every layer over ZeroMQ)
+ *
+ * Process model: every stage (and, for Kafka without --brokers, a broker
+ * process holding librdkafka's mock cluster) is forked into one process
+ * group of its own. A stage run under libfaketime is exec'ed instead
+ * (cfg->self_exe with `testbed --stage NAME ...`, see pipeline_stage_argv)
+ * so that LD_PRELOAD applies. On success the gateway sends a stop message
+ * through the pipeline and every stage exits by itself; on any failure, on
+ * the deadline or on SIGINT/SIGTERM the orchestrator sends SIGTERM and then
+ * SIGKILL to the group. In every case it reaps each child it started and
+ * removes its ipc directory before pipeline_run() returns.
+ *
+ * Clocks: DESIGN.md's sign convention. skew_ns > 0 = the stage's clock is
+ * AHEAD of true time, drift_ppm > 0 = it runs fast.
+ *
+ * Threads: pipeline_run() forks, installs SIGINT/SIGTERM handlers for its
+ * duration and reaps only its own children; call it from a process with a
+ * single thread (librdkafka handles, tracers and the like must not exist in
+ * the caller), one run at a time. */
+#ifndef SKEWSCOPE_PIPELINE_H
+#define SKEWSCOPE_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PIPELINE_MAX_TP 8
+#define PIPELINE_MAX_CLOCKS 16
+#define PIPELINE_STAGE_NAME_MAX 32
+
+/* Clock error of one stage, by stage name without "node-" ("prefill",
+ * "decode-1"). */
+struct pipeline_clock {
+    char stage[PIPELINE_STAGE_NAME_MAX];
+    int64_t skew_ns;  /* + = ahead */
+    double drift_ppm; /* + = runs fast */
+};
+
+enum pipeline_skew_mode {
+    PIPELINE_SKEW_TRACER = 0, /* the tracer adds the error (INJECT) */
+    PIPELINE_SKEW_FAKETIME,   /* the stage runs under libfaketime */
+};
+
+struct pipeline_config {
+    const char *transport; /* "zmq" (default) or "kafka" */
+    const char *brokers;   /* kafka: bootstrap servers; NULL = embedded mock */
+    unsigned requests;     /* requests the gateway sends (default 10) */
+    unsigned tp;           /* decode ranks, 1..PIPELINE_MAX_TP (default 2) */
+    unsigned max_new;      /* tokens generated per request (default 16) */
+    unsigned concurrency;  /* requests in flight at most (default 4) */
+    uint64_t seed;         /* model weights and prompts (default 1) */
+    unsigned model_layers; /* 0 = llm_config_default's */
+    unsigned model_dim;    /* 0 = llm_config_default's */
+    int64_t hop_delay_ns;  /* a receiver handles a message no earlier than
+                              this long after it was sent (CLOCK_MONOTONIC
+                              send time carried in the message) */
+    const char *out_path;  /* OTLP JSON lines, all stages append; or NULL */
+    bool truncate_out;     /* empty out_path before the run */
+    const char *otlp_endpoint; /* OTLP/HTTP collector URL, or NULL */
+    struct pipeline_clock clocks[PIPELINE_MAX_CLOCKS];
+    size_t nclocks;
+    enum pipeline_skew_mode skew_mode;
+    const char *self_exe; /* faketime: the skewscope binary to exec;
+                             NULL = /proc/self/exe */
+    unsigned timeout_ms;  /* bound on the whole run and on any wait inside
+                             a stage (default 60000) */
+};
+
+struct pipeline_result {
+    unsigned requests; /* completed requests */
+    uint64_t tokens;   /* tokens generated, all requests */
+    double wall_s;     /* gateway: first request sent .. last response */
+    double requests_per_s;
+    double tokens_per_s;
+    uint64_t output_hash; /* FNV-1a 64 over every token (one byte each) in
+                             request order */
+    bool identical;       /* tokens == llm_generate_split's for every prompt */
+};
+
+/* Defaults above; no output, no skew. */
+void pipeline_config_init(struct pipeline_config *cfg);
+
+/* Apply "STAGE=VALUE" ("prefill=5ms", "node-decode-1=-300us" for skew;
+ * "tokenizer=40ppm" for drift) to cfg: is_drift selects which parameter.
+ * The stage name is checked when the run starts. Returns 0, or -1 with a
+ * message in err. */
+int pipeline_config_add_clock(struct pipeline_config *cfg, bool is_drift,
+                              const char *spec, char *err, size_t errlen);
+
+/* Run the pipeline. Returns 0 and fills *res when every request completed
+ * and every stage exited cleanly; -EINVAL for a bad configuration; -EINTR
+ * when SIGINT/SIGTERM arrived; -ETIMEDOUT when the run passed
+ * cfg->timeout_ms; -EIO when a stage failed or anything else went wrong.
+ * err (errlen bytes) says what happened. No child process and no ipc
+ * socket file is left behind in any case. */
+int pipeline_run(const struct pipeline_config *cfg, struct pipeline_result *res,
+                 char *err, size_t errlen);
+
+/* The deterministic prompt of request `i` for `seed` ("request 17: the
+ * quick brown fox"), NUL-terminated in out (outlen bytes, >= 64). Returns
+ * its length. */
+size_t pipeline_prompt(uint64_t seed, unsigned i, char *out, size_t outlen);
+
+/* Where an exec'ed stage finds its run (hidden options of `testbed`). */
+struct pipeline_stage_args {
+    const char *stage;   /* "gateway", "decode-0", ... */
+    const char *dir;     /* the run's ipc directory */
+    const char *run_id;  /* names Kafka topics and groups */
+    const char *brokers; /* kafka bootstrap servers actually used */
+    int result_fd;       /* gateway: pipe to the orchestrator; else -1 */
+};
+
+/* Entry of an exec'ed stage (`skewscope testbed --stage NAME ...`): run
+ * the stage with the process clock (it is under libfaketime). Returns 0,
+ * or -1 with a message in err. */
+int pipeline_stage_exec_main(const struct pipeline_config *cfg,
+                             const struct pipeline_stage_args *a, char *err,
+                             size_t errlen);
+
+#endif

@@ -175,6 +175,10 @@ static int check_config(const struct pipeline_config *cfg, char *err,
                  cfg->transport);
         return -1;
     }
+    if (cfg->hops != PIPELINE_HOPS_ONEWAY) {
+        snprintf(err, errlen, "RPC hops are not implemented yet");
+        return -1;
+    }
     if (cfg->tp < 1 || cfg->tp > PIPELINE_MAX_TP || cfg->requests < 1 ||
         cfg->max_new < 1 || cfg->timeout_ms < 100) {
         snprintf(err, errlen,

@@ -47,8 +47,16 @@ enum pipeline_skew_mode {
     PIPELINE_SKEW_FAKETIME,   /* the stage runs under libfaketime */
 };
 
+/* How a stage hands a request to the next one. */
+enum pipeline_hops {
+    PIPELINE_HOPS_ONEWAY = 0, /* PRODUCER -> CONSUMER messages (default) */
+    PIPELINE_HOPS_RPC,        /* synchronous calls: CLIENT -> SERVER, the
+                                 reply travels back along the chain */
+};
+
 struct pipeline_config {
     const char *transport; /* "zmq" (default) or "kafka" */
+    enum pipeline_hops hops;
     const char *brokers;   /* kafka: bootstrap servers; NULL = embedded mock */
     unsigned requests;     /* requests the gateway sends (default 10) */
     unsigned tp;           /* decode ranks, 1..PIPELINE_MAX_TP (default 2) */

@@ -15,6 +15,9 @@
 #include "sim/sim.h"
 #include "testbed/pipeline.h"
 
+/* 128 + the signal, as shells report a command killed by it. */
+#define TESTBED_EXIT_SIGNAL_BASE 128
+
 static const char usage_text[] =
     "usage: skewscope testbed [OPTIONS]\n\n"
     "Run a real multi-process inference pipeline (gateway, tokenizer, "
@@ -24,6 +27,11 @@ static const char usage_text[] =
     "  --transport zmq|kafka  transport between stages (default zmq)\n"
     "  --brokers HOST:PORT    kafka: a real cluster (default: embedded mock)\n"
     "  --requests N           requests to send (default 10)\n"
+    "  --duration D           send requests for D (e.g. 30s) instead, then "
+    "drain\n"
+    "  --hops oneway|rpc      one-way messages (PRODUCER/CONSUMER, default) "
+    "or\n                         synchronous calls (CLIENT/SERVER, replies "
+    "back up the chain)\n"
     "  --tp N                 tensor-parallel decode ranks (default 2)\n"
     "  --max-new K            tokens generated per request (default 16)\n"
     "  --concurrency N        requests in flight (default 4)\n"
@@ -32,15 +40,20 @@ static const char usage_text[] =
     "  --hop-delay D          a message is handled no earlier than D after "
     "its send\n                         time (e.g. 2ms; default 0)\n"
     "  --out FILE             OTLP JSON lines from every stage\n"
-    "  --otlp-endpoint URL    OTLP/HTTP collector instead\n"
+    "  --otlp-endpoint URL    OTLP/HTTP collector instead (with neither, "
+    "nothing is\n                         traced: the stages record no "
+    "spans)\n"
     "  --skew STAGE=5ms       clock offset of a stage (+ = ahead; "
     "repeatable)\n"
     "  --drift STAGE=40ppm    clock drift of a stage (+ = fast; "
     "repeatable)\n"
     "  --skew-mode tracer|faketime  inject in the tracer (default) or run "
     "the stage\n                         under libfaketime\n"
-    "  --timeout D            bound on the whole run (default 60s)\n\n"
-    "Exit: 0 success, 2 usage, 70 a stage failed or the run timed out.\n"
+    "  --timeout D            bound on the run beyond --duration, and on "
+    "any wait\n                         inside a stage (default 60s)\n\n"
+    "Exit: 0 success, 2 usage, 70 a stage failed or the run timed out,\n"
+    "130 interrupted (SIGINT; 143 for SIGTERM), after stopping every "
+    "stage.\n"
     "Example: skewscope testbed --requests 50 --skew prefill=5ms "
     "--hop-delay 2ms --out t.json\n";
 
@@ -90,6 +103,9 @@ static int stage_opt(int opt, const char *arg, struct testbed_args *a)
         return 0;
     case 1004:
         a->stage.result_fd = atoi(arg);
+        return 0;
+    case 1005:
+        a->stage.ready_fd = atoi(arg);
         return 0;
     default:
         return cli_usage_error("testbed", "unknown option");
@@ -150,6 +166,21 @@ static int each_opt(int opt, const char *arg, void *ctx)
         return clock_opt(c, false, arg);
     case 'R':
         return clock_opt(c, true, arg);
+    case 'H':
+        if (strcmp(arg, "oneway") != 0 && strcmp(arg, "rpc") != 0)
+            return cli_usage_error("testbed",
+                                   "--hops is oneway or rpc, not "
+                                   "'%s'",
+                                   arg);
+        c->hops = arg[0] == 'r' ? PIPELINE_HOPS_RPC : PIPELINE_HOPS_ONEWAY;
+        return 0;
+    case 'u':
+        if ((rc = parse_duration_opt("--duration", arg, &ns)) != 0)
+            return rc;
+        if (ns > (int64_t)UINT32_MAX * 1000000)
+            return cli_usage_error("testbed", "--duration too long");
+        c->duration_ms = (unsigned)(ns / 1000000);
+        return 0;
     case 'm':
         if (strcmp(arg, "tracer") != 0 && strcmp(arg, "faketime") != 0)
             return cli_usage_error("testbed",
@@ -187,6 +218,9 @@ static int parse_args(int argc, char **argv, struct testbed_args *a)
         {"stage-dir", required_argument, NULL, 1002},
         {"stage-run", required_argument, NULL, 1003},
         {"stage-result-fd", required_argument, NULL, 1004},
+        {"stage-ready-fd", required_argument, NULL, 1005},
+        {"hops", required_argument, NULL, 'H'},
+        {"duration", required_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -194,6 +228,7 @@ static int parse_args(int argc, char **argv, struct testbed_args *a)
     pipeline_config_init(&a->cfg);
     a->cfg.truncate_out = true;
     a->stage.result_fd = -1;
+    a->stage.ready_fd = -1;
     int rc = cli_getopt(argc, argv, "testbed", ":h", longopts, usage_text,
                         each_opt, a);
     if (rc == 0 && optind < argc)
@@ -206,6 +241,8 @@ static void print_result(const struct pipeline_config *cfg,
                          const struct pipeline_result *r)
 {
     printf("transport:        %s\n", cfg->transport);
+    printf("hops:             %s\n",
+           cfg->hops == PIPELINE_HOPS_RPC ? "rpc" : "oneway");
     printf("requests:         %u\n", r->requests);
     printf("wall time:        %.3f s\n", r->wall_s);
     printf("throughput:       %.2f requests/s, %.1f tokens/s\n",
@@ -213,6 +250,13 @@ static void print_result(const struct pipeline_config *cfg,
     printf("tokens generated: %" PRIu64 "\n", r->tokens);
     printf("output hash:      %016" PRIx64 "\n", r->output_hash);
     printf("output identical: %s\n", r->identical ? "yes" : "no");
+}
+
+/* Exit code after an interrupted run: 128 + the signal (the pipeline has
+ * stopped and reaped every stage by then). */
+static int interrupted_exit(void)
+{
+    return TESTBED_EXIT_SIGNAL_BASE + pipeline_last_signal();
 }
 
 static int run_stage(struct testbed_args *a)
@@ -251,7 +295,7 @@ static int testbed_run(int argc, char **argv)
         return cli_usage_error("testbed", "%s", err);
     if (rc < 0) {
         fprintf(stderr, "skewscope testbed: %s\n", err);
-        return EXIT_SOFTWARE;
+        return rc == -EINTR ? interrupted_exit() : EXIT_SOFTWARE;
     }
     print_result(&a.cfg, &res);
     return EXIT_FINE;

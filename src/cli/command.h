@@ -19,5 +19,6 @@ extern const struct command cmd_correct;
 extern const struct command cmd_simulate;
 extern const struct command cmd_inject;
 extern const struct command cmd_testbed;
+extern const struct command cmd_experiment;
 
 #endif

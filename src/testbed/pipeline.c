@@ -44,6 +44,7 @@ struct run {
     size_t nkids;
     int broker; /* index in kids, or -1 */
     int result_rd, result_wr;
+    int ready_rd, ready_wr; /* start-up pipe of the stages */
     unsigned char *result;
     size_t result_len, result_cap;
 };
@@ -53,6 +54,11 @@ static volatile sig_atomic_t pipeline_signal;
 static void on_signal(int sig)
 {
     pipeline_signal = sig;
+}
+
+int pipeline_last_signal(void)
+{
+    return (int)pipeline_signal;
 }
 
 static int64_t mono_ns(void)
@@ -175,15 +181,16 @@ static int check_config(const struct pipeline_config *cfg, char *err,
                  cfg->transport);
         return -1;
     }
-    if (cfg->hops != PIPELINE_HOPS_ONEWAY) {
-        snprintf(err, errlen, "RPC hops are not implemented yet");
+    if (cfg->hops != PIPELINE_HOPS_ONEWAY && cfg->hops != PIPELINE_HOPS_RPC) {
+        snprintf(err, errlen, "unknown hops mode %d", (int)cfg->hops);
         return -1;
     }
-    if (cfg->tp < 1 || cfg->tp > PIPELINE_MAX_TP || cfg->requests < 1 ||
-        cfg->max_new < 1 || cfg->timeout_ms < 100) {
+    if (cfg->tp < 1 || cfg->tp > PIPELINE_MAX_TP ||
+        (cfg->requests < 1 && cfg->duration_ms == 0) || cfg->max_new < 1 ||
+        cfg->timeout_ms < 100) {
         snprintf(err, errlen,
-                 "need 1 <= tp <= %d, requests >= 1, max-new >= "
-                 "1, timeout >= 100 ms",
+                 "need 1 <= tp <= %d, requests >= 1 (or a duration), "
+                 "max-new >= 1, timeout >= 100 ms",
                  PIPELINE_MAX_TP);
         return -1;
     }
@@ -239,6 +246,13 @@ static int kafka_topics(struct kafka_mock *m, const struct run *r, char *err,
 
     for (size_t i = 0; i < 4; i++) {
         snprintf(topic, sizeof topic, "skewscope-%s.%s", r->run_id, fixed[i]);
+        if (kafka_mock_create_topic(m, topic, 1, err, errlen) < 0)
+            return -1;
+    }
+    const char *replies[] = {"reply.gateway", "reply.tokenizer",
+                             "reply.prefill", "reply.decode-0"};
+    for (size_t i = 0; r->cfg->hops == PIPELINE_HOPS_RPC && i < 4; i++) {
+        snprintf(topic, sizeof topic, "skewscope-%s.%s", r->run_id, replies[i]);
         if (kafka_mock_create_topic(m, topic, 1, err, errlen) < 0)
             return -1;
     }
@@ -342,6 +356,9 @@ static void build_argv(const struct run *r, const char *name, char **argv,
     ARG("--stage-dir=%s", r->dir);
     ARG("--stage-run=%s", r->run_id);
     ARG("--stage-result-fd=%d", r->result_wr);
+    ARG("--stage-ready-fd=%d", r->ready_wr);
+    ARG("--hops=%s", c->hops == PIPELINE_HOPS_RPC ? "rpc" : "oneway");
+    ARG("--duration=%ums", c->duration_ms);
     ARG("--transport=%s", c->transport);
     ARG("--brokers=%s", r->brokers);
     ARG("--tp=%u", c->tp);
@@ -378,6 +395,7 @@ static int exec_stage(struct run *r, const char *name,
     if (pid == 0) {
         child_init(r);
         close(r->result_rd);
+        close(r->ready_rd);
         execve(argv[0], argv, env);
         fprintf(stderr, "skewscope testbed: exec %s: %s\n", argv[0],
                 strerror(errno));
@@ -399,10 +417,14 @@ static void fork_stage_child(struct run *r, const struct stage_env *env,
 
     child_init(r);
     close(r->result_rd);
+    close(r->ready_rd);
     if (env->kind != STAGE_GATEWAY)
         close(r->result_wr);
+    else if (r->ready_wr >= 0)
+        close(r->ready_wr);
     int rc = stage_main(env, err, sizeof err);
-    if (rc < 0)
+    /* stopped by the orchestrator: it says why, once */
+    if (rc < 0 && !stage_stop_requested())
         fprintf(stderr, "skewscope testbed: stage %s: %s\n", name, err);
     _exit(rc < 0 ? 70 : 0);
 }
@@ -425,6 +447,7 @@ static int start_stage(struct run *r, enum stage_kind kind, unsigned rank,
         .brokers = r->brokers,
         .run_id = r->run_id,
         .result_fd = kind == STAGE_GATEWAY ? r->result_wr : -1,
+        .ready_fd = kind == STAGE_GATEWAY ? -1 : r->ready_wr,
         .skew_ns = clk ? clk->skew_ns : 0,
         .drift_ppm = clk ? clk->drift_ppm : 0,
     };
@@ -438,19 +461,6 @@ static int start_stage(struct run *r, enum stage_kind kind, unsigned rank,
     }
     add_child(r, pid, name);
     return 0;
-}
-
-static int start_stages(struct run *r, char *err, size_t errlen)
-{
-    if (start_stage(r, STAGE_DETOKENIZER, 0, err, errlen) < 0)
-        return -1;
-    for (unsigned k = 0; k < r->cfg->tp; k++)
-        if (start_stage(r, STAGE_DECODE, k, err, errlen) < 0)
-            return -1;
-    if (start_stage(r, STAGE_PREFILL, 0, err, errlen) < 0 ||
-        start_stage(r, STAGE_TOKENIZER, 0, err, errlen) < 0)
-        return -1;
-    return start_stage(r, STAGE_GATEWAY, 0, err, errlen);
 }
 
 /* ---- watching, stopping, reaping ---- */
@@ -507,6 +517,38 @@ static void describe_exit(const struct child *c, char *err, size_t errlen)
                  c->name, WEXITSTATUS(c->status));
 }
 
+/* Reap exited children and check the signal flag and the deadline: 0, or
+ * a negative errno code (err) when a child failed, the broker exited, a
+ * signal came or the deadline passed. */
+static int check_children(struct run *r, int64_t deadline, char *err,
+                          size_t errlen)
+{
+    int st;
+    pid_t pid;
+
+    while ((pid = waitpid(-r->pgid, &st, WNOHANG)) > 0) {
+        struct child *c = reap_one(r, pid, st);
+        if (c && (!WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
+            describe_exit(c, err, errlen);
+            return -EIO;
+        }
+        if (c && (int)(c - r->kids) == r->broker) {
+            snprintf(err, errlen, "the Kafka broker exited early");
+            return -EIO;
+        }
+    }
+    if (pipeline_signal) {
+        snprintf(err, errlen, "interrupted by signal %d", (int)pipeline_signal);
+        return -EINTR;
+    }
+    if (mono_ns() > deadline) {
+        snprintf(err, errlen, "run did not finish within %u ms; stopped",
+                 r->cfg->timeout_ms + r->cfg->duration_ms);
+        return -ETIMEDOUT;
+    }
+    return 0;
+}
+
 /* Wait until every stage exited. 0, or a negative errno code (err). */
 static int watch(struct run *r, int64_t deadline, char *err, size_t errlen)
 {
@@ -514,36 +556,60 @@ static int watch(struct run *r, int64_t deadline, char *err, size_t errlen)
         struct pollfd p = {.fd = r->result_rd, .events = POLLIN};
         poll(&p, 1, 10);
         drain_results(r);
-        int st;
-        pid_t pid;
-        while ((pid = waitpid(-r->pgid, &st, WNOHANG)) > 0) {
-            struct child *c = reap_one(r, pid, st);
-            if (c && (!WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
-                describe_exit(c, err, errlen);
-                return -EIO;
-            }
-            if (c && (int)(c - r->kids) == r->broker) {
-                snprintf(err, errlen, "the Kafka broker exited early");
-                return -EIO;
-            }
-        }
-        if (pipeline_signal) {
-            snprintf(err, errlen, "interrupted by signal %d",
-                     (int)pipeline_signal);
-            return -EINTR;
-        }
-        if (mono_ns() > deadline) {
-            snprintf(err, errlen, "run did not finish within %u ms; stopped",
-                     r->cfg->timeout_ms);
-            return -ETIMEDOUT;
-        }
+        int rc = check_children(r, deadline, err, errlen);
+        if (rc < 0)
+            return rc;
     }
     drain_results(r);
     return 0;
 }
 
-/* Reap every child, waiting at most wait_ms; true when none is left. */
-static bool reap_all(struct run *r, int wait_ms)
+/* Wait for one start-up byte from each of n stages. 0, or a negative errno
+ * code (err) when a child failed, a signal came or the deadline passed. */
+static int wait_ready(struct run *r, size_t n, int64_t deadline, char *err,
+                      size_t errlen)
+{
+    size_t got = 0;
+    char buf[16];
+
+    while (got < n) {
+        struct pollfd p = {.fd = r->ready_rd, .events = POLLIN};
+        if (poll(&p, 1, 10) > 0) {
+            ssize_t k = read(r->ready_rd, buf, sizeof buf);
+            if (k > 0)
+                got += (size_t)k;
+        }
+        int rc = check_children(r, deadline, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Start every stage, the gateway last once the others are ready. */
+static int start_stages(struct run *r, int64_t deadline, char *err,
+                        size_t errlen)
+{
+    int rc;
+
+    if (start_stage(r, STAGE_DETOKENIZER, 0, err, errlen) < 0)
+        return -EIO;
+    for (unsigned k = 0; k < r->cfg->tp; k++)
+        if (start_stage(r, STAGE_DECODE, k, err, errlen) < 0)
+            return -EIO;
+    if (start_stage(r, STAGE_PREFILL, 0, err, errlen) < 0 ||
+        start_stage(r, STAGE_TOKENIZER, 0, err, errlen) < 0)
+        return -EIO;
+    if ((rc = wait_ready(r, r->cfg->tp + 3, deadline, err, errlen)) < 0)
+        return rc;
+    close(r->ready_wr);
+    r->ready_wr = -1;
+    return start_stage(r, STAGE_GATEWAY, 0, err, errlen) < 0 ? -EIO : 0;
+}
+
+/* Reap every child (or every stage), waiting at most wait_ms; true when
+ * none is left. */
+static bool reap_all(struct run *r, int wait_ms, bool stages_only)
 {
     int64_t deadline = mono_ns() + (int64_t)wait_ms * 1000000;
 
@@ -551,7 +617,7 @@ static bool reap_all(struct run *r, int wait_ms)
         bool left = false;
         for (size_t i = 0; i < r->nkids; i++) {
             int st;
-            if (r->kids[i].reaped)
+            if (r->kids[i].reaped || (stages_only && (int)i == r->broker))
                 continue;
             if (waitpid(r->kids[i].pid, &st, WNOHANG) != 0)
                 reap_one(r, r->kids[i].pid, st);
@@ -570,11 +636,17 @@ static void stop_all(struct run *r, bool graceful)
 {
     if (r->pgid == 0)
         return;
-    if (graceful && r->broker >= 0 && !r->kids[r->broker].reaped)
-        kill(r->kids[r->broker].pid, SIGTERM);
-    else
-        kill(-r->pgid, SIGTERM);
-    if (reap_all(r, graceful ? 5000 : 2000))
+    if (!graceful) {
+        /* The stages first, while the Kafka broker still answers their
+         * last words (else each librdkafka handle logs it gone). */
+        for (size_t i = 0; i < r->nkids; i++)
+            if (!r->kids[i].reaped && (int)i != r->broker)
+                kill(r->kids[i].pid, SIGTERM);
+        reap_all(r, 3000, true);
+    }
+    /* graceful: the stages have exited; this reaches the broker */
+    kill(-r->pgid, SIGTERM);
+    if (reap_all(r, graceful ? 5000 : 2000, false))
         return;
     kill(-r->pgid, SIGKILL);
     for (size_t i = 0; i < r->nkids; i++)
@@ -612,7 +684,7 @@ static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
 }
 
 static bool matches_reference(const struct pipeline_config *cfg,
-                              const unsigned char *tokens)
+                              unsigned requests, const unsigned char *tokens)
 {
     struct llm_config mc;
     char prompt[128];
@@ -621,7 +693,7 @@ static bool matches_reference(const struct pipeline_config *cfg,
     bool same = out != NULL;
 
     stage_model_config(cfg, &mc);
-    for (unsigned i = 0; i < cfg->requests && same; i++) {
+    for (unsigned i = 0; i < requests && same; i++) {
         size_t n = pipeline_prompt(cfg->seed, i, prompt, sizeof prompt);
         llm_tokenize(prompt, n, ids);
         if (llm_generate_split(&mc, cfg->tp, ids, n, cfg->max_new, out, NULL) !=
@@ -639,14 +711,21 @@ static int make_result(const struct run *r, struct pipeline_result *res,
 {
     const struct pipeline_config *cfg = r->cfg;
     struct stage_report rep;
-    size_t ntok = (size_t)cfg->requests * cfg->max_new;
 
-    if (r->result_len != sizeof rep + ntok) {
-        snprintf(err, errlen, "the gateway reported %zu bytes, expected %zu",
-                 r->result_len, sizeof rep + ntok);
+    if (r->result_len < sizeof rep) {
+        snprintf(err, errlen, "the gateway reported no result");
         return -EIO;
     }
     memcpy(&rep, r->result, sizeof rep);
+    size_t ntok = (size_t)rep.requests * cfg->max_new;
+    if (r->result_len != sizeof rep + ntok || rep.max_new != cfg->max_new ||
+        (cfg->duration_ms == 0 && rep.requests != cfg->requests)) {
+        snprintf(err, errlen,
+                 "the gateway reported %zu bytes for %u requests, expected "
+                 "%zu",
+                 r->result_len, rep.requests, sizeof rep + ntok);
+        return -EIO;
+    }
     const unsigned char *tokens = r->result + sizeof rep;
     memset(res, 0, sizeof *res);
     res->requests = rep.requests;
@@ -657,7 +736,7 @@ static int make_result(const struct run *r, struct pipeline_result *res,
         res->tokens_per_s = (double)res->tokens / res->wall_s;
     }
     res->output_hash = fnv1a(0xcbf29ce484222325ull, tokens, ntok);
-    res->identical = matches_reference(cfg, tokens);
+    res->identical = matches_reference(cfg, rep.requests, tokens);
     return 0;
 }
 
@@ -667,7 +746,9 @@ static int prepare(struct run *r, char *err, size_t errlen)
 {
     int fds[2];
 
-    snprintf(r->dir, sizeof r->dir, "/tmp/skewscope-tb-XXXXXX");
+    /* the pid in the name tells concurrent runs' directories apart */
+    snprintf(r->dir, sizeof r->dir, "/tmp/skewscope-tb-%d-XXXXXX",
+             (int)getpid());
     if (!mkdtemp(r->dir)) {
         r->dir[0] = '\0';
         snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
@@ -683,6 +764,14 @@ static int prepare(struct run *r, char *err, size_t errlen)
     r->result_wr = fds[1];
     fcntl(r->result_rd, F_SETFL, O_NONBLOCK);
     fcntl(r->result_rd, F_SETFD, FD_CLOEXEC);
+    if (pipe(fds) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    r->ready_rd = fds[0];
+    r->ready_wr = fds[1];
+    fcntl(r->ready_rd, F_SETFL, O_NONBLOCK);
+    fcntl(r->ready_rd, F_SETFD, FD_CLOEXEC);
     if (r->cfg->out_path && r->cfg->truncate_out) {
         int fd = open(r->cfg->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd < 0) {
@@ -698,7 +787,9 @@ static int run_body(struct run *r, struct pipeline_result *res, char *err,
                     size_t errlen)
 {
     const struct pipeline_config *cfg = r->cfg;
-    int64_t deadline = mono_ns() + (int64_t)cfg->timeout_ms * 1000000;
+    int64_t deadline =
+        mono_ns() +
+        ((int64_t)cfg->timeout_ms + (int64_t)cfg->duration_ms) * 1000000;
     int rc;
 
     if (prepare(r, err, errlen) < 0)
@@ -709,8 +800,8 @@ static int run_body(struct run *r, struct pipeline_result *res, char *err,
         else if (start_broker(r, err, errlen) < 0)
             return pipeline_signal ? -EINTR : -EIO;
     }
-    if (start_stages(r, err, errlen) < 0)
-        return -EIO;
+    if ((rc = start_stages(r, deadline, err, errlen)) < 0)
+        return rc;
     close(r->result_wr);
     r->result_wr = -1;
     if ((rc = watch(r, deadline, err, errlen)) < 0)
@@ -721,7 +812,12 @@ static int run_body(struct run *r, struct pipeline_result *res, char *err,
 int pipeline_run(const struct pipeline_config *cfg, struct pipeline_result *res,
                  char *err, size_t errlen)
 {
-    struct run r = {.cfg = cfg, .broker = -1, .result_rd = -1, .result_wr = -1};
+    struct run r = {.cfg = cfg,
+                    .broker = -1,
+                    .result_rd = -1,
+                    .result_wr = -1,
+                    .ready_rd = -1,
+                    .ready_wr = -1};
     struct sigaction sa, old_int, old_term;
     int rc;
 
@@ -739,6 +835,10 @@ int pipeline_run(const struct pipeline_config *cfg, struct pipeline_result *res,
         close(r.result_rd);
     if (r.result_wr >= 0)
         close(r.result_wr);
+    if (r.ready_rd >= 0)
+        close(r.ready_rd);
+    if (r.ready_wr >= 0)
+        close(r.ready_wr);
     free(r.result);
     if (r.dir[0])
         remove_dir(r.dir);
@@ -757,6 +857,7 @@ int pipeline_stage_exec_main(const struct pipeline_config *cfg,
         .brokers = a->brokers,
         .run_id = a->run_id,
         .result_fd = a->result_fd,
+        .ready_fd = a->ready_fd,
         .process_clock = true,
     };
 

@@ -1,10 +1,26 @@
 /* pipeline: the orchestrator of `skewscope testbed`. It starts the stages
  * of a real multi-process inference pipeline (testbed/stage.h), each its
  * own OS process and clock domain, lets the gateway drive a fixed number of
- * requests around the loop, stops everything again and reports what ran:
+ * requests (or requests for a fixed time) around the loop, stops everything
+ * again and reports what ran:
  *
  *   gateway -> tokenizer -> prefill -> decode-0..N-1 -> detokenizer -> gateway
  *                                      (all-reduce every layer over ZeroMQ)
+ *
+ * Hops: one-way messages (PRODUCER -> CONSUMER spans) or synchronous RPCs
+ * (CLIENT -> SERVER, each callee's SERVER span enclosing its own downstream
+ * call, replies travelling back up the chain; see testbed/stage.h). A
+ * synchronous stage serves one call at a time, so RPC runs are serial
+ * whatever the concurrency; --hop-delay applies to requests and replies.
+ *
+ * Start-up: the gateway is started only once every other stage has set
+ * itself up (transport, tracer, model, all-reduce) and said so on a pipe,
+ * so the first requests do not queue behind a slow start (an exec'ed
+ * libfaketime stage takes ~200 ms) and skew the slack statistics.
+ *
+ * Tracing: spans are recorded only when out_path or otlp_endpoint is set;
+ * with neither, the stages create no tracer at all (the "without tracing"
+ * figure of BENCHMARKS.md).
  *
  * Process model: every stage (and, for Kafka without --brokers, a broker
  * process holding librdkafka's mock cluster) is forked into one process
@@ -14,7 +30,8 @@
  * through the pipeline and every stage exits by itself; on any failure, on
  * the deadline or on SIGINT/SIGTERM the orchestrator sends SIGTERM and then
  * SIGKILL to the group. In every case it reaps each child it started and
- * removes its ipc directory before pipeline_run() returns.
+ * removes its ipc directory (/tmp/skewscope-tb-<pid>-XXXXXX) before
+ * pipeline_run() returns.
  *
  * Clocks: DESIGN.md's sign convention. skew_ns > 0 = the stage's clock is
  * AHEAD of true time, drift_ppm > 0 = it runs fast.
@@ -59,6 +76,8 @@ struct pipeline_config {
     enum pipeline_hops hops;
     const char *brokers;   /* kafka: bootstrap servers; NULL = embedded mock */
     unsigned requests;     /* requests the gateway sends (default 10) */
+    unsigned duration_ms;  /* > 0: send for this long instead, then drain
+                              the requests in flight (requests ignored) */
     unsigned tp;           /* decode ranks, 1..PIPELINE_MAX_TP (default 2) */
     unsigned max_new;      /* tokens generated per request (default 16) */
     unsigned concurrency;  /* requests in flight at most (default 4) */
@@ -76,8 +95,8 @@ struct pipeline_config {
     enum pipeline_skew_mode skew_mode;
     const char *self_exe; /* faketime: the skewscope binary to exec;
                              NULL = /proc/self/exe */
-    unsigned timeout_ms;  /* bound on the whole run and on any wait inside
-                             a stage (default 60000) */
+    unsigned timeout_ms;  /* bound on any wait inside a stage, and on the
+                             whole run beyond duration_ms (default 60000) */
 };
 
 struct pipeline_result {
@@ -102,13 +121,18 @@ int pipeline_config_add_clock(struct pipeline_config *cfg, bool is_drift,
                               const char *spec, char *err, size_t errlen);
 
 /* Run the pipeline. Returns 0 and fills *res when every request completed
- * and every stage exited cleanly; -EINVAL for a bad configuration; -EINTR
- * when SIGINT/SIGTERM arrived; -ETIMEDOUT when the run passed
+ * and every stage exited cleanly (res->requests = cfg->requests, or the
+ * requests sent within cfg->duration_ms); -EINVAL for a bad configuration;
+ * -EINTR when SIGINT/SIGTERM arrived; -ETIMEDOUT when the run passed
  * cfg->timeout_ms; -EIO when a stage failed or anything else went wrong.
  * err (errlen bytes) says what happened. No child process and no ipc
  * socket file is left behind in any case. */
 int pipeline_run(const struct pipeline_config *cfg, struct pipeline_result *res,
                  char *err, size_t errlen);
+
+/* The signal (SIGINT or SIGTERM) that interrupted the last pipeline_run()
+ * returning -EINTR, or 0. For the caller's exit code (128 + signal). */
+int pipeline_last_signal(void);
 
 /* The deterministic prompt of request `i` for `seed` ("request 17: the
  * quick brown fox"), NUL-terminated in out (outlen bytes, >= 64). Returns
@@ -122,6 +146,7 @@ struct pipeline_stage_args {
     const char *run_id;  /* names Kafka topics and groups */
     const char *brokers; /* kafka bootstrap servers actually used */
     int result_fd;       /* gateway: pipe to the orchestrator; else -1 */
+    int ready_fd;        /* others: the start-up pipe; else -1 */
 };
 
 /* Entry of an exec'ed stage (`skewscope testbed --stage NAME ...`): run

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,7 +40,7 @@ bool stage_stop_requested(void)
     return stage_stop_signal != 0;
 }
 
-static int64_t mono_ns(void)
+int64_t stage_mono_ns(void)
 {
     struct timespec ts;
 
@@ -101,17 +102,19 @@ void stage_model_config(const struct pipeline_config *cfg,
         out->max_seq = 64 + cfg->max_new;
 }
 
-static int open_transport(struct stage *s, char *err, size_t errlen)
+struct transport *stage_transport_create(struct stage *s, const char *role,
+                                         char *err, size_t errlen)
 {
     const struct pipeline_config *cfg = s->env->cfg;
-    bool kafka = strcmp(cfg->transport, "kafka") == 0;
-    char prefix[96], group[128];
+    char prefix[96], group[128], name[64];
 
     snprintf(prefix, sizeof prefix, "skewscope-%s.", s->env->run_id);
-    snprintf(group, sizeof group, "%s-%s", s->env->run_id, s->name);
+    snprintf(name, sizeof name, "%s%s%s", s->name, role ? "-" : "",
+             role ? role : "");
+    snprintf(group, sizeof group, "%s-%s", s->env->run_id, name);
     struct transport_config tc = {
         .kind = cfg->transport,
-        .name = s->name,
+        .name = name,
         .zmq_base = s->env->dir,
         .kafka_brokers = s->env->brokers,
         .kafka_topic_prefix = prefix,
@@ -119,8 +122,14 @@ static int open_transport(struct stage *s, char *err, size_t errlen)
         .send_timeout_ms = 5000,
         .linger_ms = 3000,
     };
-    s->system = kafka ? "kafka" : "zeromq";
-    s->tr = transport_open(&tc, err, errlen);
+    return transport_open(&tc, err, errlen);
+}
+
+static int open_transport(struct stage *s, char *err, size_t errlen)
+{
+    s->system =
+        strcmp(s->env->cfg->transport, "kafka") == 0 ? "kafka" : "zeromq";
+    s->tr = stage_transport_create(s, NULL, err, errlen);
     return s->tr ? 0 : -1;
 }
 
@@ -146,7 +155,7 @@ static int open_tracer(struct stage *s, char *err, size_t errlen)
         tc.export_kind = TRACER_EXPORT_OTLP_HTTP;
         tc.endpoint = cfg->otlp_endpoint;
     } else {
-        tc.export_kind = TRACER_EXPORT_NONE;
+        return 0; /* tracing off: no tracer at all (stage.h) */
     }
     s->tracer = tracer_create(&tc, err, errlen);
     return s->tracer ? 0 : -1;
@@ -158,7 +167,9 @@ int stage_open(struct stage *s, const struct stage_env *env,
 {
     memset(s, 0, sizeof *s);
     s->env = env;
+    s->rpc = env->cfg->hops == PIPELINE_HOPS_RPC;
     stage_name(env->kind, env->rank, s->name, sizeof s->name);
+    snprintf(s->reply_ch, sizeof s->reply_ch, "reply.%s", s->name);
     if (open_tracer(s, err, errlen) < 0 || open_transport(s, err, errlen) < 0)
         goto fail;
     for (size_t i = 0; i < nchannels; i++)
@@ -177,6 +188,7 @@ int stage_close(struct stage *s, char *err, size_t errlen)
 {
     int rc = 0;
 
+    stage_rpc_close(s);
     transport_close(s->tr);
     s->tr = NULL;
     if (s->tracer && tracer_destroy(s->tracer) < 0) {
@@ -188,19 +200,64 @@ int stage_close(struct stage *s, char *err, size_t errlen)
     return rc;
 }
 
+void stage_ready(struct stage *s)
+{
+    int fd = s->env->ready_fd;
+
+    if (fd < 0)
+        return;
+    if (write(fd, "r", 1) != 1) {
+        /* the orchestrator then times out and says so */
+    }
+}
+
+void stage_span_begin(struct stage *s, struct tracer_span *sp, const char *name,
+                      enum span_kind kind, const struct tracer_span *parent)
+{
+    if (!s->tracer)
+        return;
+    tracer_span_begin(s->tracer, sp, name, kind,
+                      parent ? parent->trace_id : NULL,
+                      parent ? parent->span_id : 0);
+}
+
+void stage_span_end(struct stage *s, struct tracer_span *sp)
+{
+    if (s->tracer)
+        tracer_span_end(s->tracer, sp);
+}
+
+void stage_span_attr(struct stage *s, struct tracer_span *sp, const char *key,
+                     const char *value)
+{
+    if (s->tracer)
+        tracer_span_set_attr(sp, key, value);
+}
+
 void stage_span_internal(struct stage *s, struct tracer_span *sp,
                          const char *name, const struct tracer_span *parent)
 {
-    tracer_span_begin(s->tracer, sp, name, SPAN_KIND_INTERNAL, parent->trace_id,
-                      parent->span_id);
+    stage_span_begin(s, sp, name, SPAN_KIND_INTERNAL, parent);
+}
+
+bool stage_span_traceparent(const struct stage *s, const struct tracer_span *sp,
+                            char buf[TRACEPARENT_LEN + 1])
+{
+    if (!s->tracer)
+        return false;
+    struct traceparent tp = {.span_id = sp->span_id,
+                             .flags = TRACEPARENT_FLAG_SAMPLED};
+    memcpy(tp.trace_id, sp->trace_id, 16);
+    traceparent_format(&tp, buf);
+    return true;
 }
 
 static void messaging_attrs(struct stage *s, struct tracer_span *sp,
                             const char *channel, const char *op)
 {
-    tracer_span_set_attr(sp, "messaging.system", s->system);
-    tracer_span_set_attr(sp, "messaging.destination.name", channel);
-    tracer_span_set_attr(sp, "messaging.operation", op);
+    stage_span_attr(s, sp, "messaging.system", s->system);
+    stage_span_attr(s, sp, "messaging.destination.name", channel);
+    stage_span_attr(s, sp, "messaging.operation", op);
 }
 
 int stage_send(struct stage *s, const char *channel,
@@ -215,16 +272,13 @@ int stage_send(struct stage *s, const char *channel,
     int rc;
 
     snprintf(name, sizeof name, "%s publish", channel);
-    tracer_span_begin(s->tracer, &sp, name, SPAN_KIND_PRODUCER,
-                      parent->trace_id, parent->span_id);
+    stage_span_begin(s, &sp, name, SPAN_KIND_PRODUCER, parent);
     messaging_attrs(s, &sp, channel, "publish");
-    struct traceparent tp = {.span_id = sp.span_id,
-                             .flags = TRACEPARENT_FLAG_SAMPLED};
-    memcpy(tp.trace_id, sp.trace_id, 16);
-    traceparent_format(&tp, tpbuf);
+    if (stage_span_traceparent(s, &sp, tpbuf))
+        m.headers[m.nheaders++] =
+            (struct transport_header){"traceparent", tpbuf};
     snprintf(req, sizeof req, "%u", request);
-    snprintf(sent, sizeof sent, "%" PRId64, mono_ns());
-    m.headers[m.nheaders++] = (struct transport_header){"traceparent", tpbuf};
+    snprintf(sent, sizeof sent, "%" PRId64, stage_mono_ns());
     m.headers[m.nheaders++] = (struct transport_header){"x-request", req};
     m.headers[m.nheaders++] = (struct transport_header){"x-sent-mono", sent};
     for (size_t i = 0; i < nextra && m.nheaders < TRANSPORT_MAX_HEADERS; i++)
@@ -233,7 +287,7 @@ int stage_send(struct stage *s, const char *channel,
     if (rc < 0)
         snprintf(err, errlen, "send on %s: %s", channel,
                  transport_errstr(s->tr));
-    tracer_span_end(s->tracer, &sp);
+    stage_span_end(s, &sp);
     return rc < 0 ? -1 : 0;
 }
 
@@ -251,12 +305,11 @@ int stage_send_stop(struct stage *s, const char *channel, char *err,
     return 0;
 }
 
-/* Block for the next message, checking signals and the deadline. */
-static int wait_msg(struct stage *s, struct transport_msg *m, char *err,
-                    size_t errlen)
+int stage_wait_msg(struct stage *s, struct transport *tr,
+                   struct transport_msg *m, char *err, size_t errlen)
 {
     unsigned timeout_ms = s->env->cfg->timeout_ms;
-    int64_t deadline = mono_ns() + (int64_t)timeout_ms * 1000000;
+    int64_t deadline = stage_mono_ns() + (int64_t)timeout_ms * 1000000;
 
     for (;;) {
         if (stage_stop_signal) {
@@ -264,21 +317,21 @@ static int wait_msg(struct stage *s, struct transport_msg *m, char *err,
                      (int)stage_stop_signal);
             return -1;
         }
-        int rc = transport_recv(s->tr, m, 100);
+        int rc = transport_recv(tr, m, 100);
         if (rc == 1)
             return 0;
         if (rc < 0 && rc != -EPROTO && rc != -EINTR) {
-            snprintf(err, errlen, "receive: %s", transport_errstr(s->tr));
+            snprintf(err, errlen, "receive: %s", transport_errstr(tr));
             return -1;
         }
-        if (mono_ns() > deadline) {
+        if (stage_mono_ns() > deadline) {
             snprintf(err, errlen, "no message for %u ms", timeout_ms);
             return -1;
         }
     }
 }
 
-static void hop_delay(struct stage *s, const struct transport_msg *m)
+void stage_hold(struct stage *s, const struct transport_msg *m)
 {
     const char *sent = transport_msg_header(m, "x-sent-mono");
     int64_t d = s->env->cfg->hop_delay_ns;
@@ -286,18 +339,44 @@ static void hop_delay(struct stage *s, const struct transport_msg *m)
     if (d <= 0 || !sent)
         return;
     int64_t until = strtoll(sent, NULL, 10) + d;
-    struct timespec ts = {.tv_sec = until / 1000000000,
-                          .tv_nsec = until % 1000000000};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-        if (stage_stop_signal)
+    /* Relative sleeps, re-checked against the real monotonic clock: under
+     * libfaketime an absolute clock_nanosleep returns at once, and a
+     * relative one may be scaled by its rate. */
+    for (int64_t left; (left = until - stage_mono_ns()) > 0;) {
+        struct timespec ts = {.tv_sec = left / 1000000000,
+                              .tv_nsec = left % 1000000000};
+        if (nanosleep(&ts, NULL) < 0 && stage_stop_signal)
             return;
+    }
+}
+
+/* Begin the span of a received data message: CONSUMER for a one-way
+ * message, SERVER for an RPC request. */
+static void begin_receive_span(struct stage *s, const struct stage_msg *msg,
+                               struct tracer_span *sp)
+{
+    struct tracer_span parent;
+    char name[96];
+
+    if (!s->tracer)
+        return;
+    memset(&parent, 0, sizeof parent);
+    memcpy(parent.trace_id, msg->tp.trace_id, 16);
+    parent.span_id = msg->tp.span_id;
+    if (msg->reply_to[0]) {
+        stage_rpc_server_span(s, sp, msg->m.channel, &parent);
+        return;
+    }
+    snprintf(name, sizeof name, "%s process", msg->m.channel);
+    stage_span_begin(s, sp, name, SPAN_KIND_CONSUMER, &parent);
+    messaging_attrs(s, sp, msg->m.channel, "process");
 }
 
 int stage_recv(struct stage *s, struct stage_msg *out,
                struct tracer_span *consumer, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (wait_msg(s, &out->m, err, errlen) < 0)
+    if (stage_wait_msg(s, s->tr, &out->m, err, errlen) < 0)
         return -1;
     const char *kind = transport_msg_header(&out->m, "x-kind");
     if (kind && strcmp(kind, "stop") == 0) {
@@ -306,19 +385,24 @@ int stage_recv(struct stage *s, struct stage_msg *out,
     }
     const char *tp = transport_msg_header(&out->m, "traceparent");
     const char *req = transport_msg_header(&out->m, "x-request");
-    if (!tp || !req ||
-        traceparent_parse(tp, strlen(tp), &out->tp, err, errlen) < 0) {
+    const char *reply = transport_msg_header(&out->m, "x-reply-to");
+    if (!req || (s->tracer && !tp) ||
+        (tp && traceparent_parse(tp, strlen(tp), &out->tp, err, errlen) < 0)) {
         snprintf(err, errlen, "message on %s without valid trace headers",
                  out->m.channel);
         return -1;
     }
+    out->traced = tp != NULL;
     out->request = (unsigned)strtoul(req, NULL, 10);
-    hop_delay(s, &out->m);
-    char name[96];
-    snprintf(name, sizeof name, "%s process", out->m.channel);
-    tracer_span_begin(s->tracer, consumer, name, SPAN_KIND_CONSUMER,
-                      out->tp.trace_id, out->tp.span_id);
-    messaging_attrs(s, consumer, out->m.channel, "process");
+    if (s->rpc != (reply != NULL) ||
+        (reply && (size_t)snprintf(out->reply_to, sizeof out->reply_to, "%s",
+                                   reply) >= sizeof out->reply_to)) {
+        snprintf(err, errlen, "message on %s: bad or missing x-reply-to",
+                 out->m.channel);
+        return -1;
+    }
+    stage_hold(s, &out->m);
+    begin_receive_span(s, out, consumer);
     return 0;
 }
 
@@ -329,13 +413,14 @@ int stage_serve(struct stage *s, stage_handler_fn fn, void *ctx,
     struct stage_msg msg;
     struct tracer_span consumer;
 
+    stage_ready(s);
     for (;;) {
         if (stage_recv(s, &msg, &consumer, err, errlen) < 0)
             return -1;
         if (msg.stop)
             break;
         int rc = fn(s, ctx, &msg, &consumer, err, errlen);
-        tracer_span_end(s->tracer, &consumer);
+        stage_span_end(s, &consumer);
         if (rc < 0)
             return -1;
     }
@@ -343,6 +428,29 @@ int stage_serve(struct stage *s, stage_handler_fn fn, void *ctx,
         if (stage_send_stop(s, stop_to[i], err, errlen) < 0)
             return -1;
     return 0;
+}
+
+/* Which stages call another one in RPC mode (and so need replies). */
+static bool rpc_caller(const struct stage_env *env)
+{
+    return env->kind == STAGE_TOKENIZER || env->kind == STAGE_PREFILL ||
+           (env->kind == STAGE_DECODE && env->rank == 0);
+}
+
+static int run_kind(struct stage *s, char *err, size_t errlen)
+{
+    switch (s->env->kind) {
+    case STAGE_GATEWAY:
+        return stage_gateway_run(s, err, errlen);
+    case STAGE_TOKENIZER:
+        return stage_tokenizer_run(s, err, errlen);
+    case STAGE_PREFILL:
+        return stage_prefill_run(s, err, errlen);
+    case STAGE_DECODE:
+        return stage_decode_run(s, err, errlen);
+    default:
+        return stage_detokenizer_run(s, err, errlen);
+    }
 }
 
 int stage_main(const struct stage_env *env, char *err, size_t errlen)
@@ -353,34 +461,29 @@ int stage_main(const struct stage_env *env, char *err, size_t errlen)
         [STAGE_PREFILL] = "prefill",
         [STAGE_DETOKENIZER] = "detokenize",
     };
-    char decode_ch[32];
+    char ch_buf[48];
     const char *ch = channels[env->kind];
+    bool rpc = env->cfg->hops == PIPELINE_HOPS_RPC;
     struct stage s;
     int rc;
 
     if (env->kind == STAGE_DECODE) {
-        snprintf(decode_ch, sizeof decode_ch, "decode.%u", env->rank);
-        ch = decode_ch;
+        snprintf(ch_buf, sizeof ch_buf, "decode.%u", env->rank);
+        ch = ch_buf;
+    } else if (env->kind == STAGE_GATEWAY && rpc) {
+        /* the gateway only calls: its one transport takes the replies */
+        snprintf(ch_buf, sizeof ch_buf, "reply.gateway");
+        ch = ch_buf;
     }
     if (stage_open(&s, env, &ch, 1, err, errlen) < 0)
         return -1;
-    switch (env->kind) {
-    case STAGE_GATEWAY:
-        rc = stage_gateway_run(&s, err, errlen);
-        break;
-    case STAGE_TOKENIZER:
-        rc = stage_tokenizer_run(&s, err, errlen);
-        break;
-    case STAGE_PREFILL:
-        rc = stage_prefill_run(&s, err, errlen);
-        break;
-    case STAGE_DECODE:
-        rc = stage_decode_run(&s, err, errlen);
-        break;
-    default:
-        rc = stage_detokenizer_run(&s, err, errlen);
-        break;
+    if (rpc && env->kind == STAGE_GATEWAY)
+        s.reply_tr = s.tr;
+    if (rpc && rpc_caller(env) && stage_rpc_open(&s, err, errlen) < 0) {
+        stage_close(&s, NULL, 0);
+        return -1;
     }
+    rc = run_kind(&s, err, errlen);
     if (stage_close(&s, rc ? NULL : err, errlen) < 0)
         rc = -1;
     return rc;

@@ -4,7 +4,8 @@
  * twice per layer per step; rank 0 sends the generated tokens (prefill's
  * first token, then max_new - 1 decoded ones) on to the detokenizer. The
  * ranks receive the same requests in the same order from prefill, so they
- * always agree on what they are decoding. */
+ * always agree on what they are decoding. In RPC mode rank 0 calls the
+ * detokenizer and replies with its text; the other ranks reply empty. */
 #include "testbed/stage.h"
 
 #include <stdio.h>
@@ -36,8 +37,8 @@ static int traced_allreduce(void *ctx, float *buf, size_t n)
     stage_span_internal(d->s, &sp, "allreduce", d->step);
     int rc = allreduce_sum(d->ar, buf, n);
     if (rc < 0)
-        tracer_span_set_attr(&sp, "error", allreduce_errstr(d->ar));
-    tracer_span_end(d->s->tracer, &sp);
+        stage_span_attr(d->s, &sp, "error", allreduce_errstr(d->ar));
+    stage_span_end(d->s, &sp);
     return rc < 0 ? -1 : 0;
 }
 
@@ -78,7 +79,7 @@ static int decode_one(struct stage *s, void *ctx, const struct stage_msg *msg,
         stage_span_internal(s, &sp, "decode step", consumer);
         rc = llm_decode_step(d->m, d->kv, d->tokens[i - 1], traced_allreduce, d,
                              &d->tokens[i]);
-        tracer_span_end(s->tracer, &sp);
+        stage_span_end(s, &sp);
     }
     if (rc != 0) {
         snprintf(err, errlen, "request %u: decode: %s (%s)", msg->request,
@@ -86,9 +87,9 @@ static int decode_one(struct stage *s, void *ctx, const struct stage_msg *msg,
         return -1;
     }
     if (s->env->rank != 0)
-        return 0;
-    return stage_send(s, "detokenize", consumer, msg->request, d->tokens,
-                      max_new * sizeof(int), NULL, 0, err, errlen);
+        return s->rpc ? stage_reply(s, msg, "", 0, err, errlen) : 0;
+    return stage_relay(s, msg, "detokenize", consumer, d->tokens,
+                       max_new * sizeof(int), err, errlen);
 }
 
 static int decode_setup(struct stage *s, struct decode_ctx *d, char *err,

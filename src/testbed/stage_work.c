@@ -3,7 +3,9 @@
  * KV slice per decode rank) and detokenizer (tokens -> bytes for the
  * gateway). Payloads: "prefill" and "detokenize" carry native ints (the
  * stages share one host), "decode.R" carries the rank's KV slice (floats)
- * with headers x-len (tokens cached) and x-first (prefill's next token). */
+ * with headers x-len (tokens cached) and x-first (prefill's next token).
+ * In RPC mode each stage replies to its caller once its own call returned;
+ * the reply is the generated text, from the detokenizer up. */
 #include "testbed/stage.h"
 
 #include <stdio.h>
@@ -30,9 +32,9 @@ static int tokenize_one(struct stage *s, void *ctx, const struct stage_msg *msg,
     }
     stage_span_internal(s, &sp, "tokenize", consumer);
     llm_tokenize(msg->m.payload, n, tokens);
-    tracer_span_end(s->tracer, &sp);
-    rc = stage_send(s, "prefill", consumer, msg->request, tokens,
-                    n * sizeof(int), NULL, 0, err, errlen);
+    stage_span_end(s, &sp);
+    rc = stage_relay(s, msg, "prefill", consumer, tokens, n * sizeof(int), err,
+                     errlen);
     free(tokens);
     return rc;
 }
@@ -52,8 +54,13 @@ struct prefill_ctx {
     struct llm_kv *kv;
     float *slice;
     unsigned tp;
+    struct stage_call calls[PIPELINE_MAX_TP]; /* RPC */
+    unsigned char *text;                      /* RPC: rank 0's reply */
 };
 
+/* One-way: a PRODUCER send per rank. RPC: a call per rank, all in flight
+ * at once (the ranks meet in the all-reduce), then the reply to our caller
+ * with rank 0's reply (the text). */
 static int send_slices(struct stage *s, struct prefill_ctx *p,
                        const struct stage_msg *msg,
                        struct tracer_span *consumer, int first, char *err,
@@ -63,6 +70,7 @@ static int send_slices(struct stage *s, struct prefill_ctx *p,
     size_t nf = llm_kv_slice_floats(&p->mc, p->tp, len);
     char ch[32], slen[24], sfirst[24];
     struct transport_header extra[] = {{"x-len", slen}, {"x-first", sfirst}};
+    int rc;
 
     snprintf(slen, sizeof slen, "%zu", len);
     snprintf(sfirst, sizeof sfirst, "%d", first);
@@ -72,11 +80,21 @@ static int send_slices(struct stage *s, struct prefill_ctx *p,
             return -1;
         }
         snprintf(ch, sizeof ch, "decode.%u", r);
-        if (stage_send(s, ch, consumer, msg->request, p->slice,
-                       nf * sizeof(float), extra, 2, err, errlen) < 0)
+        p->calls[r].buf = r == 0 ? p->text : NULL;
+        p->calls[r].cap = r == 0 ? s->env->cfg->max_new : 0;
+        rc = s->rpc ? stage_call_send(s, &p->calls[r], ch, consumer,
+                                      msg->request, p->slice,
+                                      nf * sizeof(float), extra, 2, err, errlen)
+                    : stage_send(s, ch, consumer, msg->request, p->slice,
+                                 nf * sizeof(float), extra, 2, err, errlen);
+        if (rc < 0)
             return -1;
     }
-    return 0;
+    if (!s->rpc)
+        return 0;
+    if (stage_call_wait(s, p->calls, p->tp, err, errlen) < 0)
+        return -1;
+    return stage_reply(s, msg, p->text, p->calls[0].len, err, errlen);
 }
 
 static int prefill_one(struct stage *s, void *ctx, const struct stage_msg *msg,
@@ -101,7 +119,7 @@ static int prefill_one(struct stage *s, void *ctx, const struct stage_msg *msg,
     stage_span_internal(s, &sp, "prefill", consumer);
     llm_kv_reset(p->kv);
     rc = llm_prefill(p->m, p->kv, tokens, n, NULL, NULL, &first);
-    tracer_span_end(s->tracer, &sp);
+    stage_span_end(s, &sp);
     free(tokens);
     if (rc != 0) {
         snprintf(err, errlen, "request %u: prefill: %s", msg->request,
@@ -123,7 +141,8 @@ int stage_prefill_run(struct stage *s, char *err, size_t errlen)
     p.kv = p.m ? llm_kv_create(p.m) : NULL;
     p.slice =
         malloc(llm_kv_slice_floats(&p.mc, p.tp, p.mc.max_seq) * sizeof(float));
-    if (!p.kv || !p.slice) {
+    p.text = malloc(s->env->cfg->max_new + 1);
+    if (!p.kv || !p.slice || !p.text) {
         if (p.m)
             snprintf(err, errlen, "out of memory");
         goto cleanup;
@@ -134,6 +153,7 @@ int stage_prefill_run(struct stage *s, char *err, size_t errlen)
     }
     rc = stage_serve(s, prefill_one, &p, next, p.tp, err, errlen);
 cleanup:
+    free(p.text);
     free(p.slice);
     llm_kv_destroy(p.kv);
     llm_destroy(p.m);
@@ -161,14 +181,17 @@ static int detokenize_one(struct stage *s, void *ctx,
     memcpy(tokens, msg->m.payload, n * sizeof(int));
     stage_span_internal(s, &sp, "detokenize", consumer);
     rc = llm_detokenize(tokens, n, text);
-    tracer_span_end(s->tracer, &sp);
+    stage_span_end(s, &sp);
     if (rc != 0) {
         snprintf(err, errlen, "request %u: token out of range", msg->request);
         rc = -1;
         goto cleanup;
     }
-    rc = stage_send(s, "response", consumer, msg->request, text, n, NULL, 0,
-                    err, errlen);
+    if (s->rpc)
+        rc = stage_reply(s, msg, text, n, err, errlen);
+    else
+        rc = stage_send(s, "response", consumer, msg->request, text, n, NULL, 0,
+                        err, errlen);
 cleanup:
     free(text);
     free(tokens);

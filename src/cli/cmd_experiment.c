@@ -1,0 +1,476 @@
+/* cmd_experiment: `skewscope experiment skew-sweep|drift`: the paper's
+ * experiments on the testbed pipeline (testbed/experiment.h): options in,
+ * text table on stdout, CSV and SVG into the output directory. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_common.h"
+#include "cli/command.h"
+#include "cli/exit_codes.h"
+#include "sim/sim.h"
+#include "testbed/experiment.h"
+
+#define COMMON_HELP                                                            \
+    "  --hop-delay D          a message is handled no earlier than D after "   \
+    "it was\n                         sent (default 4ms: hops take about "     \
+    "4 ms)\n"                                                                  \
+    "  --tp N                 tensor-parallel decode ranks (default 2)\n"      \
+    "  --max-new K            tokens generated per request (default 16)\n"     \
+    "  --concurrency N        requests in flight (default 1: no queueing, "    \
+    "hops stay\n                         near their minimum)\n"                \
+    "  --timeout D            bound on each pipeline run (default 120s)\n"     \
+    "  --out-dir DIR          trace, CSV and SVG files (default "              \
+    "build/experiment)\n"                                                      \
+    "  --quiet                no progress lines on stderr\n"
+
+static const char usage_main[] =
+    "usage: skewscope experiment skew-sweep|drift [OPTIONS]\n\n"
+    "Reproduce the clock-skew experiments of arXiv:2604.21361 on the "
+    "testbed\npipeline, analysed with skewscope's own check and estimate.\n\n"
+    "  skew-sweep   violations, throughput, output and recovered offset "
+    "per skew\n"
+    "  drift        violation rate and tracked offset over a long run "
+    "with drift\n\n"
+    "'skewscope experiment skew-sweep --help' lists its options.\n";
+
+static const char usage_sweep[] =
+    "usage: skewscope experiment skew-sweep [OPTIONS]\n\n"
+    "Run the pipeline once per (transport, hops, skew) point with a "
+    "constant clock\noffset at one stage, then check and estimate each "
+    "trace. Prints a table and\nwhere violations begin; writes "
+    "skew_sweep.csv and skew_sweep.svg (violation\nrate against skew, one "
+    "line per transport) into the output directory.\n\n"
+    "  --transport T          zmq, kafka or both (default both)\n"
+    "  --hops H               oneway, rpc or both (default oneway)\n"
+    "  --skews LIST           comma-separated skews, bare numbers in ms\n"
+    "                         (default 0,1,2,3,4,5,10)\n"
+    "  --stage NAME           the skewed stage: gateway, tokenizer, "
+    "prefill,\n                         decode-N, detokenizer (default "
+    "prefill)\n"
+    "  --requests N           requests per point (default 30)\n" COMMON_HELP
+    "\nExit: 0 done, 2 usage, 70 a run or its analysis failed.\n"
+    "Example: skewscope experiment skew-sweep --transport zmq --skews "
+    "0,3,5 --hop-delay 2ms\n";
+
+static const char usage_drift[] =
+    "usage: skewscope experiment drift [OPTIONS]\n\n"
+    "One long run with an initial offset and a drift at one stage. The "
+    "trace is cut\ninto time windows; per window: violations, and the "
+    "offset estimate tracks next\nto the injected one. Writes drift.csv "
+    "and drift.svg into the output directory.\n\n"
+    "  --transport T          zmq or kafka (default zmq)\n"
+    "  --hops H               oneway or rpc (default oneway)\n"
+    "  --drift STAGE=PPM      the drifting stage and its drift (default "
+    "prefill=40ppm;\n                         + = runs fast)\n"
+    "  --skew D               its initial offset (default 3ms; + = ahead; "
+    "also STAGE=D)\n"
+    "  --duration D           run length, bare numbers in s (default 60s)\n"
+    "  --requests N           send N requests instead of filling a "
+    "duration\n"
+    "  --windows N            time windows (default 12)\n" COMMON_HELP
+    "\nExit: 0 done, 2 usage, 70 the run or its analysis failed.\n"
+    "Example: skewscope experiment drift --duration 5 --drift "
+    "prefill=200ppm --skew 0\n";
+
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A usage error: message on stderr, EXIT_USAGE. */
+static int bad(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("skewscope experiment: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n(see skewscope experiment --help)\n", stderr);
+    return EXIT_USAGE;
+}
+
+static int duration_opt(const char *opt, const char *v, int64_t unit,
+                        int64_t *ns)
+{
+    if (sim_parse_duration(v, unit, ns) < 0 || *ns < 0)
+        return bad("%s expects a duration like 4ms, got '%s'", opt, v);
+    return 0;
+}
+
+static int uint_opt(const char *opt, const char *v, unsigned *out)
+{
+    return cli_parse_uint(opt, v, out) < 0 ? EXIT_USAGE : 0;
+}
+
+/* Options both experiments take; 1 = not one of them. */
+static int common_opt(int opt, const char *arg, struct experiment_pipeline *p)
+{
+    int64_t ns;
+    int rc;
+
+    switch (opt) {
+    case 'd':
+        return duration_opt("--hop-delay", arg, 0, &p->hop_delay_ns);
+    case 'p':
+        return uint_opt("--tp", arg, &p->tp);
+    case 'k':
+        return uint_opt("--max-new", arg, &p->max_new);
+    case 'C':
+        return uint_opt("--concurrency", arg, &p->concurrency);
+    case 'T':
+        if ((rc = duration_opt("--timeout", arg, 1000000000, &ns)) != 0)
+            return rc;
+        p->timeout_ms = (unsigned)(ns / 1000000);
+        return 0;
+    case 'o':
+        p->out_dir = arg;
+        return 0;
+    case 'q':
+        p->progress = NULL;
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+#define COMMON_LONGOPTS                                                        \
+    {"hop-delay", required_argument, NULL, 'd'},                               \
+        {"tp", required_argument, NULL, 'p'},                                  \
+        {"max-new", required_argument, NULL, 'k'},                             \
+        {"concurrency", required_argument, NULL, 'C'},                         \
+        {"timeout", required_argument, NULL, 'T'},                             \
+        {"out-dir", required_argument, NULL, 'o'},                             \
+        {"quiet", no_argument, NULL, 'q'},                                     \
+        {"transport", required_argument, NULL, 't'},                           \
+        {"hops", required_argument, NULL, 'H'},                                \
+        {"requests", required_argument, NULL, 'n'},                            \
+    {                                                                          \
+        "help", no_argument, NULL, 'h'                                         \
+    }
+
+/* Stage names the pipeline has: the same check pipeline_run() makes,
+ * early, so that a typo is a usage error before any run. */
+static bool stage_ok(const char *name, unsigned tp)
+{
+    static const char *const fixed[] = {"gateway", "tokenizer", "prefill",
+                                        "detokenizer"};
+    char *end;
+
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (strcmp(name, fixed[i]) == 0)
+            return true;
+    if (strncmp(name, "decode-", 7) != 0 || name[7] < '0' || name[7] > '9')
+        return false;
+    unsigned long r = strtoul(name + 7, &end, 10);
+    return *end == '\0' && r < tp;
+}
+
+static const char *strip_node(const char *s)
+{
+    return strncmp(s, "node-", 5) == 0 ? s + 5 : s;
+}
+
+static int hops_of(const char *arg, enum pipeline_hops *h, size_t *n,
+                   bool both_ok)
+{
+    if (strcmp(arg, "oneway") == 0 || strcmp(arg, "rpc") == 0) {
+        h[0] = arg[0] == 'r' ? PIPELINE_HOPS_RPC : PIPELINE_HOPS_ONEWAY;
+        *n = 1;
+    } else if (both_ok && strcmp(arg, "both") == 0) {
+        h[0] = PIPELINE_HOPS_ONEWAY;
+        h[1] = PIPELINE_HOPS_RPC;
+        *n = 2;
+    } else {
+        return bad("--hops is oneway, rpc%s", both_ok ? " or both" : "");
+    }
+    return 0;
+}
+
+static int transports_of(const char *arg, const char **t, size_t *n,
+                         bool both_ok)
+{
+    if (strcmp(arg, "zmq") == 0 || strcmp(arg, "kafka") == 0) {
+        t[0] = arg[0] == 'z' ? "zmq" : "kafka";
+        *n = 1;
+    } else if (both_ok && strcmp(arg, "both") == 0) {
+        t[0] = "zmq";
+        t[1] = "kafka";
+        *n = 2;
+    } else {
+        return bad("--transport is zmq, kafka%s", both_ok ? " or both" : "");
+    }
+    return 0;
+}
+
+static int skews_of(const char *arg, struct experiment_sweep_config *c)
+{
+    char buf[1024], *save = NULL;
+
+    if (strlen(arg) >= sizeof buf)
+        return bad("--skews: list too long");
+    strcpy(buf, arg);
+    c->nskews = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (c->nskews == EXPERIMENT_MAX_SKEWS)
+            return bad("--skews takes at most 64 values");
+        if (sim_parse_duration(tok, 1000000, &c->skews_ns[c->nskews++]) < 0)
+            return bad("--skews expects durations like 5ms or 5, got '%s'",
+                       tok);
+    }
+    if (c->nskews == 0)
+        return bad("--skews needs at least one value");
+    return 0;
+}
+
+static int sweep_opt(int opt, const char *arg, void *ctx)
+{
+    struct experiment_sweep_config *c = ctx;
+    int rc = common_opt(opt, arg, &c->p);
+
+    if (rc != 1)
+        return rc;
+    switch (opt) {
+    case 't':
+        return transports_of(arg, c->transports, &c->ntransports, true);
+    case 'H':
+        return hops_of(arg, c->hops, &c->nhops, true);
+    case 'n':
+        return uint_opt("--requests", arg, &c->requests);
+    case 's':
+        return skews_of(arg, c);
+    case 'S':
+        if (strlen(strip_node(arg)) >= sizeof c->stage)
+            return bad("--stage: name too long ('%s')", arg);
+        snprintf(c->stage, sizeof c->stage, "%s", strip_node(arg));
+        return 0;
+    default:
+        return bad("unexpected option");
+    }
+}
+
+static int write_out(const char *dir, const char *name, int which,
+                     const void *data)
+{
+    char path[EXPERIMENT_PATH_MAX];
+    int rc = -EIO;
+
+    if (experiment_path(path, sizeof path, dir, name) < 0)
+        return -ENAMETOOLONG;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "skewscope experiment: cannot write %s: %s\n", path,
+                strerror(errno));
+        return -errno;
+    }
+    switch (which) {
+    case 0:
+        rc = experiment_sweep_csv(f, data);
+        break;
+    case 1:
+        rc = experiment_sweep_svg(f, data);
+        break;
+    case 2:
+        rc = experiment_drift_csv(f, data);
+        break;
+    default:
+        rc = experiment_drift_svg(f, data);
+        break;
+    }
+    if (fclose(f) != 0 || rc < 0) {
+        fprintf(stderr, "skewscope experiment: cannot write %s\n", path);
+        return -EIO;
+    }
+    printf("wrote %s\n", path);
+    return 0;
+}
+
+static int run_failed(int rc, const char *err)
+{
+    if (rc == -EINVAL)
+        return cli_usage_error("experiment", "%s", err);
+    fprintf(stderr, "skewscope experiment: %s\n", err);
+    return EXIT_SOFTWARE;
+}
+
+static int sweep_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        COMMON_LONGOPTS,
+        {"skews", required_argument, NULL, 's'},
+        {"stage", required_argument, NULL, 'S'},
+        {NULL, 0, NULL, 0},
+    };
+    struct experiment_sweep_config c;
+    struct experiment_sweep s;
+    char err[1024] = "";
+
+    experiment_sweep_config_init(&c);
+    c.p.progress = stderr;
+    int rc = cli_getopt(argc, argv, "experiment", ":h", longopts, usage_sweep,
+                        sweep_opt, &c);
+    if (rc)
+        return rc < 0 ? EXIT_FINE : rc;
+    if (optind < argc)
+        return bad("unexpected operand '%s'", argv[optind]);
+    if (!stage_ok(c.stage, c.p.tp))
+        return bad("--stage: '%s' is no stage of the pipeline", c.stage);
+    rc = experiment_sweep_run(&c, &s, err, sizeof err);
+    if (rc < 0) {
+        rc = run_failed(rc, err);
+    } else if (experiment_sweep_print(stdout, &s) < 0 ||
+               write_out(c.p.out_dir, "skew_sweep.csv", 0, &s) < 0 ||
+               write_out(c.p.out_dir, "skew_sweep.svg", 1, &s) < 0) {
+        rc = EXIT_SOFTWARE;
+    }
+    experiment_sweep_free(&s);
+    return rc;
+}
+
+struct drift_args {
+    struct experiment_drift_config c;
+    char skew_stage[PIPELINE_STAGE_NAME_MAX];
+};
+
+/* "STAGE=40ppm" or "STAGE=3ms" through the testbed's own parser. */
+static int clock_spec(const char *opt, const char *arg, bool drift,
+                      struct pipeline_clock *out)
+{
+    struct pipeline_config pc;
+    char err[256];
+
+    pipeline_config_init(&pc);
+    if (pipeline_config_add_clock(&pc, drift, arg, err, sizeof err) < 0)
+        return bad("%s: %s", opt, err);
+    *out = pc.clocks[0];
+    return 0;
+}
+
+static int drift_clock_opt(int opt, const char *arg, struct drift_args *a)
+{
+    struct pipeline_clock clk;
+    int rc;
+
+    if (opt == 'R') {
+        if ((rc = clock_spec("--drift", arg, true, &clk)) != 0)
+            return rc;
+        snprintf(a->c.stage, sizeof a->c.stage, "%s", clk.stage);
+        a->c.drift_ppm = clk.drift_ppm;
+        return 0;
+    }
+    if (!strchr(arg, '='))
+        return duration_opt("--skew", arg, 0, &a->c.skew_ns) ? EXIT_USAGE : 0;
+    if ((rc = clock_spec("--skew", arg, false, &clk)) != 0)
+        return rc;
+    snprintf(a->skew_stage, sizeof a->skew_stage, "%s", clk.stage);
+    a->c.skew_ns = clk.skew_ns;
+    return 0;
+}
+
+static int drift_opt(int opt, const char *arg, void *ctx)
+{
+    struct drift_args *a = ctx;
+    struct experiment_drift_config *c = &a->c;
+    size_t n = 1;
+    int64_t ns;
+    int rc = common_opt(opt, arg, &c->p);
+
+    if (rc != 1)
+        return rc;
+    switch (opt) {
+    case 't':
+        return transports_of(arg, &c->transport, &n, false);
+    case 'H':
+        return hops_of(arg, &c->hops, &n, false);
+    case 'n':
+        return uint_opt("--requests", arg, &c->requests);
+    case 'w':
+        return uint_opt("--windows", arg, &c->windows);
+    case 'D':
+        if ((rc = duration_opt("--duration", arg, 1000000000, &ns)) != 0)
+            return rc;
+        c->duration_s = (double)ns / 1e9;
+        return 0;
+    case 'R':
+    case 'S':
+        return drift_clock_opt(opt, arg, a);
+    default:
+        return bad("unexpected option");
+    }
+}
+
+static int drift_check(const struct drift_args *a)
+{
+    if (a->skew_stage[0] && strcmp(a->skew_stage, a->c.stage) != 0)
+        return bad("--skew %s=...: the initial offset applies to the "
+                   "drifting stage (--drift)",
+                   a->skew_stage);
+    if (!stage_ok(a->c.stage, a->c.p.tp))
+        return bad("--drift: '%s' is no stage of the pipeline", a->c.stage);
+    if (a->c.requests == 0 && a->c.duration_s <= 0)
+        return bad("--duration needs a positive duration");
+    return 0;
+}
+
+static int drift_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        COMMON_LONGOPTS,
+        {"drift", required_argument, NULL, 'R'},
+        {"skew", required_argument, NULL, 'S'},
+        {"duration", required_argument, NULL, 'D'},
+        {"windows", required_argument, NULL, 'w'},
+        {NULL, 0, NULL, 0},
+    };
+    struct drift_args a;
+    struct experiment_drift d;
+    char err[1024] = "";
+
+    memset(&a, 0, sizeof a);
+    experiment_drift_config_init(&a.c);
+    a.c.p.progress = stderr;
+    int rc = cli_getopt(argc, argv, "experiment", ":h", longopts, usage_drift,
+                        drift_opt, &a);
+    if (rc)
+        return rc < 0 ? EXIT_FINE : rc;
+    if (optind < argc)
+        return bad("unexpected operand '%s'", argv[optind]);
+    if ((rc = drift_check(&a)) != 0)
+        return rc;
+    rc = experiment_drift_run(&a.c, &d, err, sizeof err);
+    if (rc < 0) {
+        rc = run_failed(rc, err);
+    } else if (experiment_drift_print(stdout, &d) < 0 ||
+               write_out(a.c.p.out_dir, "drift.csv", 2, &d) < 0 ||
+               write_out(a.c.p.out_dir, "drift.svg", 3, &d) < 0) {
+        rc = EXIT_SOFTWARE;
+    }
+    experiment_drift_free(&d);
+    return rc;
+}
+
+static int experiment_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+        fputs(usage_main, stdout);
+        return EXIT_FINE;
+    }
+    if (strcmp(sub, "skew-sweep") == 0)
+        return sweep_main(argc - 1, argv + 1);
+    if (strcmp(sub, "drift") == 0)
+        return drift_main(argc - 1, argv + 1);
+    return bad("unknown experiment '%s' (skew-sweep or drift)", sub);
+}
+
+const struct command cmd_experiment = {
+    .name = "experiment",
+    .summary = "reproduce the skew sweep and drift experiments on the testbed",
+    .run = experiment_main,
+};

@@ -1,0 +1,251 @@
+/* experiment: the paper's experiments on the testbed pipeline
+ * (testbed/pipeline.h), analysed in-process with skewscope's own check and
+ * estimate. Two experiments:
+ *
+ *   skew-sweep  one pipeline run per (transport, hops, skew) point with a
+ *               constant clock offset at one stage; per point: throughput,
+ *               violations per edge kind, the skew budget of the stage's
+ *               edges, output identical, the offset `estimate` recovers.
+ *   drift       one long run with an initial offset and a drift at one
+ *               stage; per time window: violations, and the offset
+ *               `estimate` tracks next to the injected one.
+ *
+ * Flow: experiment_sweep.c / experiment_drift.c run the pipeline, write a
+ * fresh trace file per run into the output directory and analyse it
+ * (experiment_trace.c: ingest -> span store -> edges -> causality check,
+ * clock estimate); experiment_report.c prints the text tables and writes
+ * the CSV; experiment_svg.c draws the charts (hand-written SVG).
+ *
+ * Clocks: DESIGN.md's sign convention throughout. An offset is the
+ * stage's clock minus the reference clock (node-gateway, which runs on true
+ * time; node-tokenizer when the gateway itself is skewed), in ns; positive
+ * = the stage is AHEAD. Drift positive = the stage's clock runs fast.
+ *
+ * Threads: the run functions call pipeline_run(), which forks: call them
+ * from a single-threaded process, one at a time. */
+#ifndef SKEWSCOPE_EXPERIMENT_H
+#define SKEWSCOPE_EXPERIMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "testbed/pipeline.h"
+
+#define EXPERIMENT_MAX_SKEWS 64
+#define EXPERIMENT_MAX_TRANSPORTS 2
+#define EXPERIMENT_MAX_HOPS 2
+#define EXPERIMENT_PATH_MAX 512
+
+struct span_store;
+struct edge_list;
+
+/* What the sweep and the drift run share: the pipeline's shape. */
+struct experiment_pipeline {
+    int64_t hop_delay_ns; /* default 4 ms: hops then take about 4 ms */
+    unsigned tp;          /* decode ranks (default 2) */
+    unsigned max_new;     /* tokens per request (default 16) */
+    unsigned concurrency; /* requests in flight (default 1: no queueing,
+                             so every hop stays near its minimum) */
+    unsigned timeout_ms;  /* per pipeline run (default 120000) */
+    const char *out_dir;  /* trace, CSV and SVG files (default
+                             "build/experiment"); created if missing */
+    FILE *progress;       /* one line per run as it ends, or NULL */
+};
+
+/* Defaults listed above. */
+void experiment_pipeline_init(struct experiment_pipeline *p);
+
+/* A pipeline configuration with p's settings (pipeline_config_init()'s
+ * defaults otherwise): no output, no clock error, `requests` requests. */
+void experiment_pipeline_config(const struct experiment_pipeline *p,
+                                unsigned requests, struct pipeline_config *pc);
+
+struct experiment_sweep_config {
+    struct experiment_pipeline p;
+    const char *transports[EXPERIMENT_MAX_TRANSPORTS]; /* "zmq", "kafka" */
+    size_t ntransports;
+    enum pipeline_hops hops[EXPERIMENT_MAX_HOPS];
+    size_t nhops;
+    int64_t skews_ns[EXPERIMENT_MAX_SKEWS]; /* injected at `stage` */
+    size_t nskews;
+    char stage[PIPELINE_STAGE_NAME_MAX]; /* without "node-" (default
+                                            "prefill") */
+    unsigned requests;                   /* per point (default 30) */
+};
+
+/* One point of the sweep. */
+struct experiment_row {
+    const char *transport; /* points into the config */
+    enum pipeline_hops hops;
+    int64_t skew_ns; /* injected */
+    char trace_path[EXPERIMENT_PATH_MAX];
+    struct pipeline_result res;
+    size_t pairs;           /* edge pairs, all edges */
+    size_t violating_pairs; /* each pair once */
+    size_t starts_before_parent;
+    size_t ends_after_parent;
+    size_t stage_pairs;      /* pairs of edges from or to the stage */
+    size_t stage_violations; /* violating pairs among them */
+    bool has_min_slack;
+    int64_t min_slack_ns; /* minimum slack over the stage's edges */
+    bool has_offset;
+    int64_t offset_ns; /* the stage's offset as `estimate` recovers it */
+};
+
+struct experiment_sweep {
+    struct experiment_row *rows; /* transport-major, then hops, then skew
+                                    in config order */
+    size_t nrows;
+    char stage[PIPELINE_STAGE_NAME_MAX];
+};
+
+/* Defaults listed above: transports zmq and kafka, one-way hops, skews 0,
+ * 1, 2, 3, 4, 5, 10 ms at prefill, 30 requests per point. */
+void experiment_sweep_config_init(struct experiment_sweep_config *cfg);
+
+/* Run every point. Returns 0 with *out filled; -EINVAL for a bad
+ * configuration (message in err); -EINTR when interrupted; -EIO (or
+ * pipeline_run's code) when a run or its analysis failed (err says which
+ * point). Free *out with
+ * experiment_sweep_free() whatever the result. */
+int experiment_sweep_run(const struct experiment_sweep_config *cfg,
+                         struct experiment_sweep *out, char *err,
+                         size_t errlen);
+void experiment_sweep_free(struct experiment_sweep *s);
+
+/* The onset of violations in one series (rows of one transport and hops
+ * mode, by increasing skew): the largest skew without violations below the
+ * smallest with. found = false when the series has no such pair of
+ * points. budget_ns = the minimum slack over the stage's edges at skew 0
+ * (has_budget false when the series has no skew-0 point). */
+struct experiment_onset {
+    bool found;
+    int64_t below_ns, above_ns;
+    bool has_budget;
+    int64_t budget_ns;
+    int64_t max_clean_ns; /* largest skew without violations (or -1) */
+};
+
+/* Onset of the series (transport, hops) of sweep s. */
+void experiment_sweep_onset(const struct experiment_sweep *s,
+                            const char *transport, enum pipeline_hops hops,
+                            struct experiment_onset *o);
+
+struct experiment_drift_config {
+    struct experiment_pipeline p;
+    const char *transport; /* default "zmq" */
+    enum pipeline_hops hops;
+    char stage[PIPELINE_STAGE_NAME_MAX]; /* default "prefill" */
+    int64_t skew_ns;                     /* initial offset (default 3 ms) */
+    double drift_ppm;                    /* default 40 */
+    double duration_s; /* default 60; used when requests == 0 */
+    unsigned requests; /* > 0: send exactly this many instead */
+    unsigned windows;  /* time windows (default 12) */
+};
+
+struct experiment_window {
+    int64_t start_ns, end_ns; /* parent start times covered (unix ns) */
+    double t_s;               /* window's mean pair time - run start, s */
+    size_t pairs, violating_pairs;
+    bool known;        /* estimate has an offset for the stage in the window */
+    int64_t offset_ns; /* tracked by estimate in this window */
+    int64_t injected_ns; /* skew + drift * (t - t0) at the window's time */
+};
+
+struct experiment_drift {
+    char stage[PIPELINE_STAGE_NAME_MAX];
+    const char *transport; /* points into the config */
+    int64_t skew_ns;       /* injected, as configured */
+    double drift_ppm;
+    char trace_path[EXPERIMENT_PATH_MAX];
+    unsigned requests_sent;
+    struct pipeline_result res;
+    size_t pairs, violating_pairs;
+    double drift_ppm_estimated; /* estimate's drift of the stage */
+    struct experiment_window *windows;
+    size_t nwindows;
+};
+
+/* Defaults listed above. */
+void experiment_drift_config_init(struct experiment_drift_config *cfg);
+
+/* Run the drift experiment: cfg->requests requests, or, when that is 0,
+ * as many as the gateway sends in cfg->duration_s (the pipeline's own time
+ * bound). Returns 0, or the codes of experiment_sweep_run(). Free *out with
+ * experiment_drift_free() in every case. */
+int experiment_drift_run(const struct experiment_drift_config *cfg,
+                         struct experiment_drift *out, char *err,
+                         size_t errlen);
+void experiment_drift_free(struct experiment_drift *d);
+
+/* --- trace analysis (experiment_trace.c) --- */
+
+/* Read an OTLP JSON trace file into a new indexed store and build its edge
+ * list. Returns 0 with *out owning the store (free the edges with
+ * edge_list_free, the store with span_store_destroy), or -EIO / -ENOMEM
+ * with a message in err. */
+int experiment_load(const char *path, struct span_store **out,
+                    struct edge_list *edges, char *err, size_t errlen);
+
+/* Domain id of node-<stage> in s, or UINT32_MAX. */
+uint32_t experiment_domain(const struct span_store *s, const char *stage);
+
+/* The reference clock domain for a skewed stage: "node-gateway", or
+ * "node-tokenizer" when the stage is the gateway. */
+const char *experiment_reference(const char *stage);
+
+/* True when edge pair `i` of l violates causality (child starts before
+ * its parent; for a synchronous pair also child ends after its parent). */
+bool experiment_pair_violates(const struct span_store *s,
+                              const struct edge_list *l, size_t i);
+
+/* Create directory `path` and its parents (mode 0777 before umask).
+ * Returns 0, or -errno with a message in err. */
+int experiment_mkdir_p(const char *path, char *err, size_t errlen);
+
+/* "<dir>/<name>" into out (outlen bytes). Returns 0, or -ENAMETOOLONG. */
+int experiment_path(char *out, size_t outlen, const char *dir,
+                    const char *name);
+
+/* "oneway" or "rpc". */
+const char *experiment_hops_name(enum pipeline_hops h);
+
+/* --- output (experiment_report.c, experiment_svg.c) --- */
+
+/* The sweep as a text table, followed by one explanation line per series
+ * ("zmq/oneway: violations begin between 3 and 4 ms: the minimum hop
+ * latency across node-prefill's edges is 4.09 ms"). Returns 0 or -EIO. */
+int experiment_sweep_print(FILE *out, const struct experiment_sweep *s);
+
+/* The sweep as CSV: a header line (EXPERIMENT_SWEEP_CSV_HEADER), then one
+ * line per row; times in ms, rates as fractions. Returns 0 or -EIO. */
+#define EXPERIMENT_SWEEP_CSV_HEADER                                            \
+    "transport,hops,skew_ms,requests,requests_per_s,tokens_per_s,"             \
+    "pairs,violating_pairs,violation_rate,starts_before_parent,"               \
+    "starts_before_parent_rate,ends_after_parent,ends_after_parent_rate,"      \
+    "stage_pairs,stage_violations,min_slack_ms,identical,offset_ms,"           \
+    "offset_error_ms"
+int experiment_sweep_csv(FILE *out, const struct experiment_sweep *s);
+
+/* Chart: violation rate (% of all edge pairs) against injected skew (ms),
+ * one polyline with point markers per (transport, hops) series; axes,
+ * ticks, labels, legend, title. Returns 0 or -EIO. */
+int experiment_sweep_svg(FILE *out, const struct experiment_sweep *s);
+
+/* The drift run as a text table (one line per window) with a summary.
+ * Returns 0 or -EIO. */
+int experiment_drift_print(FILE *out, const struct experiment_drift *d);
+
+#define EXPERIMENT_DRIFT_CSV_HEADER                                            \
+    "window,t_s,start_unix_ns,end_unix_ns,pairs,violating_pairs,"              \
+    "violation_rate,offset_known,offset_ms,injected_ms,error_ms"
+/* The windows as CSV (EXPERIMENT_DRIFT_CSV_HEADER). Returns 0 or -EIO. */
+int experiment_drift_csv(FILE *out, const struct experiment_drift *d);
+
+/* Two panels: violation rate (%) over time, and the estimated next to the
+ * injected offset (ms) over time (two polylines). Returns 0 or -EIO. */
+int experiment_drift_svg(FILE *out, const struct experiment_drift *d);
+
+#endif

@@ -363,7 +363,9 @@ static void create_topic(struct kafka_fixture *f, const char *topic)
         kafka_mock_create_topic(f->mock, topic, 1, err, sizeof err), 0);
 }
 
-/* Receive count messages "<prefix> i" in order, within 10 s in all. */
+/* Receive count messages "<prefix> i" in order, each within 30 s: the mock
+ * cluster's consumer-group join takes seconds, longer on a loaded machine
+ * (a 10 s bound was seen to run out in CI once). */
 static void expect_sequence(struct transport *rx, const char *channel,
                             const char *prefix, int count)
 {
@@ -372,7 +374,7 @@ static void expect_sequence(struct transport *rx, const char *channel,
 
     for (int i = 0; i < count; i++) {
         snprintf(buf, sizeof buf, "%s %d", prefix, i);
-        assert_int_equal(transport_recv(rx, &got, 10000), 1);
+        assert_int_equal(transport_recv(rx, &got, 30000), 1);
         assert_text_msg(&got, channel, buf, TP_A);
     }
 }

@@ -7,9 +7,8 @@
 #include "cli/exit_codes.h"
 
 static const struct command *const commands[] = {
-    &cmd_check,    &cmd_estimate, &cmd_correct,
-    &cmd_simulate, &cmd_inject,   &cmd_testbed,
-    &cmd_experiment,
+    &cmd_check,  &cmd_estimate, &cmd_correct,    &cmd_simulate,
+    &cmd_inject, &cmd_testbed,  &cmd_experiment,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

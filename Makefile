@@ -93,13 +93,15 @@ build-fuzz/gen/%.o: $(GEN)/%.c $(GEN_HDRS)
 build-fuzz/%: fuzz/%.c fuzz/*.h $(FUZZ_LIB_OBJS)
 	clang $(CPPFLAGS) -Ifuzz $(STD) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
 fuzz: $(FUZZ_BINS)
+.SECONDARY: $(FUZZ_LIB_OBJS)
 # Run every target briefly over its seed corpus (FUZZ_SECONDS each).
 FUZZ_SECONDS ?= 20
 fuzz-run: fuzz
 	@set -e; for f in $(FUZZ_BINS); do n=$${f#build-fuzz/fuzz_}; \
 	  mkdir -p build-fuzz/corpus/$$n; \
 	  echo "== $$f ($(FUZZ_SECONDS)s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build-fuzz/corpus/$$n fuzz/corpus/$$n; done
+	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build-fuzz/corpus/$$n fuzz/corpus/$$n; done; \
+	echo "fuzz: $(words $(FUZZ_BINS)) passed, 0 failed"
 
 FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h tests/*.c tests/*.h bench/*.c fuzz/*.c fuzz/*.h)
 format:

@@ -21,11 +21,11 @@ WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Werror
 CPPFLAGS += -Isrc -I$(GEN)
 CFLAGS ?=
 ALL_CFLAGS = $(STD) $(OPT) $(WARN) $(SANFLAGS) $(CFLAGS)
-PKGS := libprotobuf-c jansson zlib gsl libzmq rdkafka libcurl
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lprotobuf-c -ljansson -lz -lgsl -lgslcblas -lzmq -lrdkafka -lcurl) -lm
+PKGS := libprotobuf-c jansson zlib gsl libzmq rdkafka libcurl libmicrohttpd
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lprotobuf-c -ljansson -lz -lgsl -lgslcblas -lzmq -lrdkafka -lcurl -lmicrohttpd) -lm
 
 LIB_SRCS := $(sort $(wildcard src/util/*.c src/ingest/*.c src/model/*.c \
-              src/analysis/*.c src/output/*.c src/sim/*.c src/testbed/*.c))
+              src/analysis/*.c src/output/*.c src/sim/*.c src/testbed/*.c src/serve/*.c))
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))
 GEN_SRCS :=
 GEN_HDRS :=

@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential pkg-config clang libclang-rt-14-dev
   libprotobuf-c-dev protobuf-c-compiler
   libjansson-dev zlib1g-dev libgsl-dev libcmocka-dev
-  libzmq3-dev librdkafka-dev libcurl4-openssl-dev faketime
+  libzmq3-dev librdkafka-dev libcurl4-openssl-dev faketime libmicrohttpd-dev
   jq time
 )
 

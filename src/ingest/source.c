@@ -17,6 +17,8 @@
 struct source {
     int fd;
     bool owns_fd;
+    const unsigned char *mem; /* source_open_memory(): read from here */
+    size_t mem_len, mem_pos;
     bool gzip;
     bool raw_eof;
     bool failed;
@@ -30,6 +32,13 @@ struct source {
 
 static ssize_t read_fd(struct source *src, void *buf, size_t n)
 {
+    if (src->mem) {
+        size_t k = src->mem_len - src->mem_pos;
+        k = k < n ? k : n;
+        memcpy(buf, src->mem + src->mem_pos, k);
+        src->mem_pos += k;
+        return (ssize_t)k;
+    }
     for (;;) {
         ssize_t r = read(src->fd, buf, n);
         if (r >= 0)
@@ -164,6 +173,34 @@ struct source *source_open(const char *path, char *err, size_t errlen)
     return src;
 nomem:
     snprintf(err, errlen, "%s: out of memory", path);
+fail:
+    source_close(src);
+    return NULL;
+}
+
+struct source *source_open_memory(const void *data, size_t len,
+                                  const char *name, char *err, size_t errlen)
+{
+    struct source *src = calloc(1, sizeof(*src));
+
+    if (!src)
+        goto nomem;
+    src->fd = -1;
+    src->mem = data ? data : (const unsigned char *)"";
+    src->mem_len = data ? len : 0;
+    src->name = strdup(name);
+    src->raw = malloc(RAW_CHUNK);
+    src->peek = malloc(PEEK_MAX);
+    if (!src->name || !src->raw || !src->peek)
+        goto nomem;
+    if (detect_gzip(src) < 0) {
+        snprintf(err, errlen, "%s",
+                 src->error[0] ? src->error : "cannot start gzip decoder");
+        goto fail;
+    }
+    return src;
+nomem:
+    snprintf(err, errlen, "%s: out of memory", name);
 fail:
     source_close(src);
     return NULL;

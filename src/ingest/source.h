@@ -15,6 +15,13 @@ struct source;
  * "PATH: reason" when it cannot be opened. */
 struct source *source_open(const char *path, char *err, size_t errlen);
 
+/* A source over len bytes at data (not copied: they must outlive the
+ * source), named `name` in messages; gzip is detected as for files. For
+ * request bodies (the OTLP/HTTP receiver) and fuzz targets. Returns NULL
+ * with a message in err when out of memory. */
+struct source *source_open_memory(const void *data, size_t len,
+                                  const char *name, char *err, size_t errlen);
+
 /* Read up to n decompressed bytes. Returns the count, 0 at end of stream, or
  * -1 on a read or inflate error (message in source_error()). */
 ssize_t source_read(struct source *src, void *buf, size_t n);

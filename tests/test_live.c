@@ -1,0 +1,375 @@
+/* test_live: the live clock analysis of `serve` (src/serve/live), fed with
+ * the simulator's traces batch by batch: the live estimate agrees with the
+ * batch estimate and contains the truth, merged halves equal the whole,
+ * a drifting clock is warned about before its first violation with a good
+ * time-to-exhaustion, and windows slide with bounded memory. */
+#include "testlib.h"
+
+#include <math.h>
+
+#include "analysis/clock_graph.h"
+#include "analysis/edges.h"
+#include "analysis/estimate.h"
+#include "ingest/ingest.h"
+#include "model/span_store.h"
+#include "output/trace_writer.h"
+#include "serve/live.h"
+#include "sim/sim.h"
+
+static struct span_store *simulate(const struct sim_config *cfg)
+{
+    char err[256] = "", path[64];
+    FILE *f = tmpfile();
+    struct span_store *s = span_store_create();
+    struct ingest_opts io = {0};
+
+    assert_non_null(f);
+    assert_non_null(s);
+    if (sim_run(cfg, &trace_writer_otlp_json_ops, f, NULL, err, sizeof err))
+        fail_msg("sim_run: %s", err);
+    fflush(f);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fileno(f));
+    if (ingest_file(s, path, &io, err, sizeof err) != 0)
+        fail_msg("ingest: %s", err);
+    fclose(f);
+    return s;
+}
+
+static void copy_span(struct span_store *b, const struct span_store *s,
+                      const struct span_rec *r)
+{
+    struct span_rec c = *r;
+    const char *dn = span_store_domain_name(s, r->domain);
+    const char *sn = span_store_system_name(s, r->system);
+
+    c.domain = span_store_domain_id(b, dn, strlen(dn));
+    c.system = r->system ? span_store_system_id(b, sn, strlen(sn)) : 0;
+    int64_t idx = span_store_add(b, &c);
+    assert_true(idx >= 0);
+    for (uint32_t k = r->link; k != SPAN_NO_LINK;) {
+        const struct span_link *l = span_store_link(s, k);
+        assert_int_equal(
+            span_store_add_link(b, (size_t)idx, l->trace_id, l->span_id), 0);
+        k = l->next;
+    }
+}
+
+/* Called after each batch with the batch number. */
+typedef void (*batch_fn)(struct live *lv, size_t batch, void *arg);
+
+/* Feed the spans of `s` to `pick(batch)` live instance, `per` traces a
+ * batch (the simulator writes traces contiguously). */
+static void feed(const struct span_store *s, size_t per, struct live *lv[2],
+                 bool alternate, batch_fn fn, void *arg)
+{
+    size_t n = span_store_count(s), i = 0, batch = 0;
+
+    while (i < n) {
+        struct span_store *b = span_store_create();
+        size_t traces = 0;
+        for (; i < n; i++) {
+            const struct span_rec *r = span_store_at(s, i);
+            if (i == 0 || memcmp(r->trace_id, span_store_at(s, i - 1)->trace_id,
+                                 16) != 0) {
+                if (traces == per)
+                    break;
+                traces++;
+            }
+            copy_span(b, s, r);
+        }
+        struct edge_list l;
+        struct live *to = lv[alternate ? batch % 2 : 0];
+        assert_int_equal(span_store_index(b), 0);
+        assert_int_equal(edge_list_build(&l, b), 0);
+        assert_int_equal(live_add_batch(to, b, &l), 0);
+        edge_list_free(&l);
+        span_store_destroy(b);
+        if (fn)
+            fn(to, batch, arg);
+        batch++;
+    }
+}
+
+static const struct live_domain *domain(const struct live_snapshot *snap,
+                                        const char *name)
+{
+    for (size_t i = 0; i < snap->ndomains; i++)
+        if (strcmp(snap->domains[i].name, name) == 0)
+            return &snap->domains[i];
+    fail_msg("no domain %s", name);
+    return NULL;
+}
+
+static void skewed_config(struct sim_config *cfg)
+{
+    char err[128];
+
+    sim_config_init(cfg);
+    cfg->requests = 200;
+    assert_int_equal(sim_config_parse_clock(cfg, SIM_CLOCK_SKEW, "prefill=5ms",
+                                            err, sizeof err),
+                     0);
+    assert_int_equal(sim_config_parse_clock(cfg, SIM_CLOCK_SKEW,
+                                            "decode-1=-300us", err, sizeof err),
+                     0);
+}
+
+static void test_matches_batch(void **state)
+{
+    (void)state;
+    struct sim_config cfg;
+    skewed_config(&cfg);
+    struct span_store *s = simulate(&cfg);
+    struct live *lv[2] = {live_create(NULL), NULL};
+    struct live_snapshot snap;
+    char err[256];
+
+    assert_non_null(lv[0]);
+    feed(s, 3, lv, false, NULL, NULL);
+    assert_int_equal(live_update(lv[0], &snap), 0);
+    assert_true(snap.consistent);
+    assert_int_equal(snap.ndomains, 6);
+
+    struct edge_list l;
+    struct clock_estimate e;
+    struct estimate_opts eo = {.reference = snap.reference};
+    assert_int_equal(span_store_index(s), 0);
+    assert_int_equal(edge_list_build(&l, s), 0);
+    assert_int_equal(estimate_run(&e, s, &l, &eo, err, sizeof err), 0);
+    assert_int_equal(snap.pairs_total, l.npairs);
+    assert_int_equal(snap.orphans_total, 0);
+
+    /* Truth relative to the reference: skew(v) - skew(ref). */
+    int64_t ref_skew = 0;
+    for (size_t c = 0; c < cfg.nclocks; c++)
+        if (strcmp(cfg.clocks[c].node, snap.reference) == 0)
+            ref_skew = cfg.clocks[c].skew_ns;
+    for (uint32_t d = 0; d < span_store_domain_count(s); d++) {
+        const char *name = span_store_domain_name(s, d);
+        const struct live_domain *ld = domain(&snap, name);
+        int64_t truth = -ref_skew;
+        for (size_t c = 0; c < cfg.nclocks; c++)
+            if (strcmp(cfg.clocks[c].node, name) == 0)
+                truth += cfg.clocks[c].skew_ns;
+        assert_true(llabs(ld->offset_ns - e.nodes[d].offset_ns) <= 3000);
+        assert_true(fabs(ld->drift_ppm - e.nodes[d].drift_ppm) < 0.5);
+        assert_true(ld->known);
+        assert_true(!ld->has_lower || ld->lower_ns <= truth);
+        assert_true(!ld->has_upper || ld->upper_ns >= truth);
+        assert_true(llabs(ld->offset_ns - truth) < 500000);
+    }
+    /* The 5 ms skew breaks the tokenizer->prefill->decode edges. */
+    bool warned = false;
+    for (size_t i = 0; i < snap.nedges; i++)
+        if (strcmp(snap.edges[i].from, "node-prefill") == 0) {
+            assert_true(snap.edges[i].violations_total > 0);
+            assert_true(snap.edges[i].budget_used_ratio > 1.0);
+            warned |= snap.edges[i].warning;
+        }
+    assert_true(warned);
+    assert_true(snap.warnings_total > 0);
+
+    clock_estimate_free(&e);
+    edge_list_free(&l);
+    live_snapshot_free(&snap);
+    live_destroy(lv[0]);
+    span_store_destroy(s);
+}
+
+static void assert_same(const struct live_snapshot *a,
+                        const struct live_snapshot *b)
+{
+    assert_string_equal(a->reference, b->reference);
+    assert_int_equal(a->at_ns, b->at_ns);
+    assert_int_equal(a->pairs_total, b->pairs_total);
+    assert_int_equal(a->nwindows, b->nwindows);
+    assert_int_equal(a->ndomains, b->ndomains);
+    for (size_t i = 0; i < a->ndomains; i++) {
+        const struct live_domain *x = &a->domains[i], *y = &b->domains[i];
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(x->offset_ns, y->offset_ns);
+        assert_int_equal(x->lower_ns, y->lower_ns);
+        assert_int_equal(x->upper_ns, y->upper_ns);
+        assert_true(x->drift_ppm == y->drift_ppm);
+        assert_int_equal(x->pairs, y->pairs);
+    }
+    assert_int_equal(a->nedges, b->nedges);
+    for (size_t i = 0; i < a->nedges; i++) {
+        const struct live_edge *x = &a->edges[i], *y = &b->edges[i];
+        assert_string_equal(x->from, y->from);
+        assert_string_equal(x->to, y->to);
+        assert_int_equal(x->pairs_total, y->pairs_total);
+        assert_int_equal(x->violations_total, y->violations_total);
+        assert_int_equal(x->skew_budget_ns, y->skew_budget_ns);
+        assert_true(x->budget_used_ratio == y->budget_used_ratio);
+    }
+}
+
+static void test_merge_equals_whole(void **state)
+{
+    (void)state;
+    struct sim_config cfg;
+    skewed_config(&cfg);
+    cfg.transport = SIM_TRANSPORT_RPC; /* synchronous edges: both minima */
+    assert_int_equal(sim_config_parse_clock(&cfg, SIM_CLOCK_DRIFT,
+                                            "tokenizer=20ppm", NULL, 0),
+                     0);
+    struct span_store *s = simulate(&cfg);
+    struct live *whole[2] = {live_create(NULL), NULL};
+    struct live *half[2] = {live_create(NULL), live_create(NULL)};
+    struct live *sum = live_create(NULL);
+    struct live_snapshot a, b;
+
+    feed(s, 2, whole, false, NULL, NULL);
+    feed(s, 2, half, true, NULL, NULL);
+    assert_int_equal(live_merge(sum, half[1]), 0);
+    assert_int_equal(live_merge(sum, half[0]), 0);
+    assert_int_equal(live_update(whole[0], &a), 0);
+    assert_int_equal(live_update(sum, &b), 0);
+    assert_true(a.pairs_total > 0);
+    assert_same(&a, &b);
+
+    struct live_opts o;
+    live_opts_init(&o);
+    o.window_s = 5;
+    struct live *other = live_create(&o);
+    assert_int_equal(live_merge(other, sum), -2);
+
+    live_snapshot_free(&a);
+    live_snapshot_free(&b);
+    live_destroy(other);
+    live_destroy(whole[0]);
+    live_destroy(half[0]);
+    live_destroy(half[1]);
+    live_destroy(sum);
+    span_store_destroy(s);
+}
+
+/* The drift run: prefill runs 40 ppm fast, so the relative offset across
+ * prefill->decode-* (child - parent) falls by 40 us/s and exhausts the
+ * 2 ms minimum hop latency 50 s into the run. */
+struct drift_run {
+    int64_t start_ns;
+    int64_t warn_at, viol_at;
+    double predicted_s;
+};
+
+static void drift_batch(struct live *lv, size_t batch, void *arg)
+{
+    struct drift_run *r = arg;
+    struct live_snapshot snap;
+
+    (void)batch;
+    assert_int_equal(live_update(lv, &snap), 0);
+    for (size_t i = 0; i < snap.nedges; i++) {
+        const struct live_edge *e = &snap.edges[i];
+        if (e->new_warning && r->warn_at < 0) {
+            assert_string_equal(e->from, "node-prefill");
+            assert_true(e->exhausts);
+            r->warn_at = snap.at_ns;
+            r->predicted_s = e->exhaust_in_s;
+        }
+        if (e->violations_total > 0 && r->viol_at < 0)
+            r->viol_at = snap.at_ns;
+    }
+    live_snapshot_free(&snap);
+}
+
+static void test_drift_warning(void **state)
+{
+    (void)state;
+    struct sim_config cfg;
+    struct live_opts o;
+    struct drift_run r = {.warn_at = -1, .viol_at = -1};
+
+    sim_config_init(&cfg);
+    cfg.requests = 600;
+    assert_int_equal(
+        sim_config_parse_clock(&cfg, SIM_CLOCK_DRIFT, "prefill=40ppm", NULL, 0),
+        0);
+    r.start_ns = cfg.start_unix_ns;
+    struct span_store *s = simulate(&cfg);
+    live_opts_init(&o);
+    o.window_s = 5;
+    struct live *lv[2] = {live_create(&o), NULL};
+    feed(s, 1, lv, false, drift_batch, &r);
+
+    assert_true(r.warn_at > 0);
+    assert_true(r.viol_at > 0);
+    assert_true(r.warn_at < r.viol_at);
+    double warn_s = (double)(r.warn_at - r.start_ns) / 1e9;
+    double truth_s = 50.0 - warn_s; /* 2 ms / 40 ppm = 50 s */
+    print_message("warning at %.1f s, first violation at %.1f s, "
+                  "predicted exhaustion in %.1f s (true %.1f s)\n",
+                  warn_s, (double)(r.viol_at - r.start_ns) / 1e9, r.predicted_s,
+                  truth_s);
+    assert_true(warn_s > 15 && warn_s < 40);
+    assert_true(fabs(r.predicted_s - truth_s) <= 0.2 * truth_s);
+
+    struct live_snapshot snap;
+    assert_int_equal(live_update(lv[0], &snap), 0);
+    /* Whatever the reference, prefill drifts 40 ppm against the rest. */
+    double rel = domain(&snap, "node-prefill")->drift_ppm -
+                 domain(&snap, "node-gateway")->drift_ppm;
+    assert_true(fabs(rel - 40) < 4);
+    live_snapshot_free(&snap);
+    live_destroy(lv[0]);
+    span_store_destroy(s);
+}
+
+struct slide_run {
+    size_t mem_mid, mem_max, max_windows;
+};
+
+static void slide_batch(struct live *lv, size_t batch, void *arg)
+{
+    struct slide_run *r = arg;
+    struct live_snapshot snap;
+
+    assert_int_equal(live_update(lv, &snap), 0);
+    assert_true(snap.nwindows <= 4);
+    if (snap.nwindows > r->max_windows)
+        r->max_windows = snap.nwindows;
+    if (batch == 100)
+        r->mem_mid = snap.memory_bytes;
+    if (snap.memory_bytes > r->mem_max)
+        r->mem_max = snap.memory_bytes;
+    live_snapshot_free(&snap);
+}
+
+static void test_windows_slide(void **state)
+{
+    (void)state;
+    struct sim_config cfg;
+    struct live_opts o;
+    struct slide_run r = {0};
+
+    sim_config_init(&cfg);
+    cfg.requests = 300;
+    struct span_store *s = simulate(&cfg);
+    live_opts_init(&o);
+    o.window_s = 1;
+    o.max_windows = 4;
+    struct live *lv[2] = {live_create(&o), NULL};
+    feed(s, 1, lv, false, slide_batch, &r);
+    assert_int_equal(r.max_windows, 4);
+    /* After the first windows fill, memory does not grow with traffic. */
+    assert_int_equal(r.mem_mid, r.mem_max);
+    assert_true(r.mem_max < 16384);
+    live_destroy(lv[0]);
+    span_store_destroy(s);
+
+    o.max_windows = 0;
+    assert_null(live_create(&o));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matches_batch),
+        cmocka_unit_test(test_merge_equals_whole),
+        cmocka_unit_test(test_drift_warning),
+        cmocka_unit_test(test_windows_slide),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -50,4 +50,11 @@ void cg_solution_free(struct cg_solution *sol);
  * groups' minima. Returns 0 or -1 (out of memory or singular system). */
 int cg_fit(const struct cg_problem *p, double *y_ns);
 
+/* clock_track.c: drift in ppm of one domain's offset track (t in s, y in
+ * ns, n points): a least-squares line with at most one outlying point left
+ * out, reported when the slope exceeds 3 standard errors and 0.05 ppm, else
+ * 0. use: scratch for n flags. Shared by the batch and live estimates. */
+double cg_track_drift_ppm(const double *t_s, const double *y_ns, size_t n,
+                          bool *use);
+
 #endif

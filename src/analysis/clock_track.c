@@ -310,16 +310,25 @@ static unsigned fit_domain(struct track_ctx *t, struct clock_estimate *e,
         t->drift_ppm[v] = fabs(ppm) > MIN_DRIFT_PPM ? ppm : 0;
         return ww[best_k] + 1 < e->nwindows ? ww[best_k] + 1 : ww[best_k];
     }
-    fit_robust(tt, yy, n, 0, use, &line); /* restore the line's mask */
-    double sxx = 0, mean = 0;
-    for (size_t i = 0; i < n; i++)
-        mean += use[i] ? tt[i] / (double)line.used : 0;
-    for (size_t i = 0; i < n; i++)
-        sxx += use[i] ? (tt[i] - mean) * (tt[i] - mean) : 0;
-    double se = sqrt(per_dof(&line, 2) / sxx);
-    if (fabs(line.b) > 3 * se && fabs(line.b) * 1e-3 > MIN_DRIFT_PPM)
-        t->drift_ppm[v] = line.b * 1e-3;
+    t->drift_ppm[v] = cg_track_drift_ppm(tt, yy, n, use);
     return 0;
+}
+
+double cg_track_drift_ppm(const double *t_s, const double *y_ns, size_t n,
+                          bool *use)
+{
+    struct track_fit line;
+    double sxx = 0, mean = 0;
+
+    if (n < 3 || fit_robust(t_s, y_ns, n, 0, use, &line) < 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        mean += use[i] ? t_s[i] / (double)line.used : 0;
+    for (size_t i = 0; i < n; i++)
+        sxx += use[i] ? (t_s[i] - mean) * (t_s[i] - mean) : 0;
+    double se = sqrt(per_dof(&line, 2) / sxx);
+    double ppm = line.b * 1e-3; /* ns/s -> ppm */
+    return fabs(line.b) > 3 * se && fabs(ppm) > MIN_DRIFT_PPM ? ppm : 0;
 }
 
 static int fit_drift(struct track_ctx *t, struct clock_estimate *e,

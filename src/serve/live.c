@@ -15,7 +15,6 @@
 #include "model/span_store.h"
 
 #define MAX_WINDOWS_LIMIT 4096
-#define MIN_DRIFT_PPM 0.05 /* smaller drifts are not reported (as batch) */
 #define NO_ID UINT32_MAX
 
 /* A (from, to, class, sync) group and its counts since creation. */
@@ -481,34 +480,30 @@ static int track(const struct live *lv, struct est *e)
     return 0;
 }
 
-/* Drift of domain v: least-squares line through its track, reported only
- * when significant (slope > 3 standard errors and > MIN_DRIFT_PPM), the
- * same rule as the batch estimate. */
+/* Drift of domain v from its track: the batch estimate's rule
+ * (cg_track_drift_ppm). */
 static double fit_drift(const struct est *e, uint32_t v)
 {
-    double n = 0, st = 0, sy = 0, stt = 0, sty = 0, syy = 0;
+    double *t = malloc((e->nw + 1) * sizeof(*t));
+    double *y = malloc((e->nw + 1) * sizeof(*y));
+    bool *use = malloc((e->nw + 1) * sizeof(*use));
+    size_t n = 0;
+    double ppm = 0;
 
-    for (size_t w = 0; w < e->nw; w++) {
-        const struct clock_track_point *tp = &e->tr[v * e->nw + w];
-        if (!tp->known)
-            continue;
-        double t = e->t_s[w], y = (double)tp->offset_ns;
-        n += 1;
-        st += t;
-        sy += y;
-        stt += t * t;
-        sty += t * y;
-        syy += y * y;
+    if (t && y && use) {
+        for (size_t w = 0; w < e->nw; w++) {
+            const struct clock_track_point *tp = &e->tr[v * e->nw + w];
+            if (!tp->known)
+                continue;
+            t[n] = e->t_s[w];
+            y[n++] = (double)tp->offset_ns;
+        }
+        ppm = cg_track_drift_ppm(t, y, n, use);
     }
-    double sxx = stt - st * st / (n ? n : 1);
-    if (n < 3 || sxx < 1e-9)
-        return 0;
-    double b = (sty - st * sy / n) / sxx; /* ns per s */
-    double syy_c = syy - sy * sy / n;
-    double sse = syy_c - b * b * sxx;
-    double se = sqrt((sse > 0 ? sse : 0) / (n - 2) / sxx);
-    double ppm = b * 1e-3;
-    return fabs(b) > 3 * se && fabs(ppm) > MIN_DRIFT_PPM ? ppm : 0;
+    free(t);
+    free(y);
+    free(use);
+    return ppm;
 }
 
 /* Minima over all kept windows with each group's minimum pair de-trended

@@ -1,0 +1,800 @@
+/* receiver: libmicrohttpd glue of the OTLP/HTTP receiver (see receiver.h for
+ * the protocol). The listening socket is bound here (so a busy port gives a
+ * plain "Address already in use"), then handed to an MHD daemon with an
+ * internal thread pool; each thread polls its connections, so a stalled
+ * client costs one connection slot until idle_timeout_s, never a thread.
+ *
+ * One POST /v1/traces is a struct request: headers checked on the first
+ * access-handler call (method, token, type, encoding, declared length,
+ * back-pressure; failures answered at once), the body collected up to
+ * max_body_bytes, and on the last call decoded (receiver_decode.c), given
+ * to the handler, and answered.
+ *
+ * Flow: HTTP client -> here -> receiver_decode -> batch handler.
+ * Threads: see receiver.h; counters are C11 atomics. */
+#include "serve/receiver.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "ingest/otlp_proto.h"
+#include "model/span_store.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "util/log.h"
+
+#define TRACES_PATH "/v1/traces"
+#define MIB ((size_t)1 << 20)
+
+const unsigned receiver_status_codes[RECEIVER_NSTATUS] = {
+    200, 400, 401, 404, 405, 413, 415, 429, 500, 503, 204};
+
+struct counters {
+    atomic_uint_fast64_t requests[RECEIVER_NSTATUS];
+    atomic_uint_fast64_t requests_other;
+    atomic_uint_fast64_t spans_received, spans_accepted, spans_rejected;
+    atomic_uint_fast64_t spans_throttled;
+    atomic_uint_fast64_t bytes_received, bytes_decoded;
+};
+
+struct receiver {
+    struct receiver_config cfg; /* strings and routes below are copies */
+    char *listen, *token, *domain_attr;
+    struct receiver_route *routes;
+    receiver_batch_fn handler;
+    void *ctx;
+    struct MHD_Daemon *daemon;
+    int port;
+    atomic_int inflight; /* POST /v1/traces requests begun, not completed */
+    struct counters n;
+};
+
+/* One POST /v1/traces between its first and its completed callback. */
+struct request {
+    struct receiver *r;
+    enum receiver_content content;
+    bool gzip, too_large;
+    bool answered; /* an early reply is queued: ignore the rest */
+    unsigned char *body;
+    size_t len, cap;
+    size_t seen; /* body bytes received, kept or not */
+};
+
+/* ---- counters */
+
+static void count_add(atomic_uint_fast64_t *c, uint64_t v)
+{
+    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+static void count_status(struct receiver *r, unsigned code)
+{
+    for (size_t i = 0; i < RECEIVER_NSTATUS; i++)
+        if (receiver_status_codes[i] == code) {
+            count_add(&r->n.requests[i], 1);
+            return;
+        }
+    count_add(&r->n.requests_other, 1);
+}
+
+void receiver_counters_read(const struct receiver *r,
+                            struct receiver_counters *out)
+{
+    struct counters *n = (struct counters *)&r->n;
+
+    for (size_t i = 0; i < RECEIVER_NSTATUS; i++)
+        out->requests[i] = atomic_load(&n->requests[i]);
+    out->requests_other = atomic_load(&n->requests_other);
+    out->spans_received = atomic_load(&n->spans_received);
+    out->spans_accepted = atomic_load(&n->spans_accepted);
+    out->spans_rejected = atomic_load(&n->spans_rejected);
+    out->spans_throttled = atomic_load(&n->spans_throttled);
+    out->bytes_received = atomic_load(&n->bytes_received);
+    out->bytes_decoded = atomic_load(&n->bytes_decoded);
+}
+
+/* ---- replies */
+
+struct reply {
+    unsigned code;
+    const char *content_type;
+    const void *body;
+    size_t len;
+    unsigned retry_after_s; /* 0 = no Retry-After */
+    const char *allow;      /* Allow header for 405, or NULL */
+};
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct receiver *r,
+                                  const struct reply *rp)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        rp->len, (void *)(uintptr_t)rp->body, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ok;
+    char num[16];
+
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            rp->content_type);
+    if (rp->retry_after_s) {
+        snprintf(num, sizeof(num), "%u", rp->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
+    }
+    if (rp->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rp->allow);
+    if (rp->code == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer");
+    ok = MHD_queue_response(c, rp->code, resp);
+    MHD_destroy_response(resp);
+    if (ok == MHD_YES)
+        count_status(r, rp->code);
+    return ok;
+}
+
+/* JSON string body of s (quotes added); bytes >= 0x80 become '?' so that
+ * the reply is valid UTF-8 whatever the message quotes. */
+static size_t json_escape(char *out, size_t cap, const char *s)
+{
+    size_t k = 0;
+
+    out[k++] = '"';
+    for (; *s && k + 8 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            out[k++] = '\\';
+            out[k++] = (char)ch;
+        } else if (ch < 0x20) {
+            k += (size_t)snprintf(out + k, cap - k, "\\u%04x", ch);
+        } else {
+            out[k++] = ch >= 0x80 ? '?' : (char)ch;
+        }
+    }
+    out[k++] = '"';
+    out[k] = '\0';
+    return k;
+}
+
+/* gRPC code that goes with an HTTP status in a google.rpc.Status. */
+static int grpc_code(unsigned http)
+{
+    switch (http) {
+    case 401:
+        return 16; /* UNAUTHENTICATED */
+    case 404:
+        return 5; /* NOT_FOUND */
+    case 405:
+        return 12; /* UNIMPLEMENTED */
+    case 413:
+    case 429:
+        return 8; /* RESOURCE_EXHAUSTED */
+    case 500:
+        return 13; /* INTERNAL */
+    case 503:
+        return 14; /* UNAVAILABLE */
+    default:
+        return 3; /* INVALID_ARGUMENT */
+    }
+}
+
+/* An error reply: google.rpc.Status {code = 1, message = 2} in the request's
+ * encoding, or the message as text when the encoding is unknown. */
+static enum MHD_Result send_error(struct MHD_Connection *c, struct receiver *r,
+                                  struct reply *rp,
+                                  enum receiver_content content,
+                                  const char *msg)
+{
+    size_t mlen = strlen(msg) > 1024 ? 1024 : strlen(msg);
+    char buf[1024 * 6 + 64], esc[1024 * 6 + 16];
+    size_t k = 0;
+
+    if (content == RECEIVER_CONTENT_PROTOBUF) {
+        buf[k++] = 0x08;
+        k += otlp_proto_put_varint((uint8_t *)buf + k,
+                                   (uint64_t)grpc_code(rp->code));
+        buf[k++] = 0x12;
+        k += otlp_proto_put_varint((uint8_t *)buf + k, mlen);
+        memcpy(buf + k, msg, mlen);
+        k += mlen;
+        rp->content_type = "application/x-protobuf";
+    } else if (content == RECEIVER_CONTENT_JSON) {
+        json_escape(esc, sizeof(esc), msg);
+        k = (size_t)snprintf(buf, sizeof(buf), "{\"code\":%d,\"message\":%s}",
+                             grpc_code(rp->code), esc);
+        rp->content_type = "application/json";
+    } else {
+        k = (size_t)snprintf(buf, sizeof(buf), "%.*s\n", (int)mlen, msg);
+        rp->content_type = "text/plain; charset=utf-8";
+    }
+    rp->body = buf;
+    rp->len = k;
+    if (rp->code != 200)
+        log_debug("receiver: %u: %s", rp->code, msg);
+    return send_reply(c, r, rp);
+}
+
+static enum MHD_Result fail(struct MHD_Connection *c, struct receiver *r,
+                            unsigned code, enum receiver_content content,
+                            const char *msg)
+{
+    struct reply rp = {.code = code};
+
+    if (code == 429 || code == 503)
+        rp.retry_after_s = r->cfg.retry_after_s;
+    if (code == 405)
+        rp.allow = "POST";
+    return send_error(c, r, &rp, content, msg);
+}
+
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse
+    ExportResponse;
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTracePartialSuccess
+    PartialSuccess;
+
+/* 200 with an ExportTraceServiceResponse; partial_success only when spans
+ * were rejected. */
+static enum MHD_Result send_export_ok(struct MHD_Connection *c,
+                                      struct receiver *r,
+                                      enum receiver_content content,
+                                      size_t rejected, const char *why)
+{
+    ExportResponse resp =
+        OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_RESPONSE__INIT;
+    PartialSuccess ps =
+        OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_PARTIAL_SUCCESS__INIT;
+    struct reply rp = {.code = 200};
+    char buf[sizeof(((struct receiver_outcome *)0)->error_message) * 6 + 128];
+    char esc[sizeof(buf)];
+    uint8_t pb[1200];
+
+    if (rejected) {
+        ps.rejected_spans = (int64_t)rejected;
+        ps.error_message = (char *)(uintptr_t)(*why ? why : "spans rejected");
+        resp.partial_success = &ps;
+    }
+    if (content == RECEIVER_CONTENT_JSON) {
+        rp.content_type = "application/json";
+        if (rejected) {
+            json_escape(esc, sizeof(esc), ps.error_message);
+            rp.len = (size_t)snprintf(
+                buf, sizeof(buf),
+                "{\"partialSuccess\":{\"rejectedSpans\":\"%zu\","
+                "\"errorMessage\":%s}}",
+                rejected, esc);
+        } else {
+            rp.len = (size_t)snprintf(buf, sizeof(buf), "{}");
+        }
+        rp.body = buf;
+    } else {
+        rp.content_type = "application/x-protobuf";
+        rp.len =
+            opentelemetry__proto__collector__trace__v1__export_trace_service_response__pack(
+                &resp, pb);
+        rp.body = pb;
+    }
+    return send_reply(c, r, &rp);
+}
+
+/* ---- GET routes */
+
+static enum MHD_Result serve_route(struct MHD_Connection *c, struct receiver *r,
+                                   const struct receiver_route *rt)
+{
+    struct reply rp = {.code = 200};
+    char *body = NULL;
+    size_t len = 0;
+    const char *ct = "text/plain; charset=utf-8";
+    int code = rt->fn(rt->ctx, &body, &len, &ct);
+    enum MHD_Result ok;
+
+    if (code < 100 || code > 599) {
+        free(body);
+        return fail(c, r, 500, RECEIVER_CONTENT_UNKNOWN,
+                    "route handler failed");
+    }
+    rp.code = (unsigned)code;
+    rp.content_type = ct;
+    rp.body = body ? body : "";
+    rp.len = body ? len : 0;
+    ok = send_reply(c, r, &rp);
+    free(body);
+    return ok;
+}
+
+static const struct receiver_route *find_route(const struct receiver *r,
+                                               const char *url)
+{
+    for (size_t i = 0; i < r->cfg.nroutes; i++)
+        if (strcmp(r->routes[i].path, url) == 0)
+            return &r->routes[i];
+    return NULL;
+}
+
+/* ---- POST /v1/traces */
+
+/* Constant-time comparison, so the token cannot be guessed byte by byte
+ * from response times. */
+static bool token_ok(const struct receiver *r, struct MHD_Connection *c)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    size_t n = strlen(r->token), hn;
+    unsigned char diff = 0;
+
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    hn = strlen(h);
+    while (hn > 0 && h[hn - 1] == ' ')
+        hn--;
+    if (hn != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(h[i] ^ r->token[i]);
+    return diff == 0;
+}
+
+/* Content-Encoding: 1 = gzip, 0 = none, -1 = unsupported. */
+static int encoding_of(struct MHD_Connection *c)
+{
+    const char *e = MHD_lookup_connection_value(
+        c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+
+    if (!e || !*e || strcasecmp(e, "identity") == 0)
+        return 0;
+    if (strcasecmp(e, "gzip") == 0 || strcasecmp(e, "x-gzip") == 0)
+        return 1;
+    return -1;
+}
+
+static enum receiver_content content_of(struct MHD_Connection *c)
+{
+    return receiver_content_parse(MHD_lookup_connection_value(
+        c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE));
+}
+
+static size_t queued(const struct receiver *r)
+{
+    return r->cfg.queued_spans ? r->cfg.queued_spans(r->ctx) : 0;
+}
+
+/* Header checks of a POST /v1/traces. Returns 0 to go on reading the body,
+ * or the status of the error reply it queued (msg filled). */
+static unsigned check_headers(struct receiver *r, struct MHD_Connection *c,
+                              struct request *q, char *msg, size_t msglen)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *cl = MHD_lookup_connection_value(
+        c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    int enc = encoding_of(c);
+
+    q->content = receiver_content_parse(ct);
+    if (q->content == RECEIVER_CONTENT_UNKNOWN) {
+        snprintf(msg, msglen,
+                 "unsupported Content-Type \"%.100s\": expected "
+                 "application/x-protobuf or application/json",
+                 ct ? ct : "");
+        return 415;
+    }
+    if (enc < 0) {
+        snprintf(msg, msglen,
+                 "unsupported Content-Encoding: expected gzip or none");
+        return 415;
+    }
+    q->gzip = enc == 1;
+    if (cl && strtoull(cl, NULL, 10) > r->cfg.max_body_bytes) {
+        snprintf(msg, msglen, "request body of %.20s bytes exceeds %zu", cl,
+                 r->cfg.max_body_bytes);
+        return 413;
+    }
+    if (r->cfg.queued_spans && queued(r) >= r->cfg.max_queued_spans) {
+        snprintf(msg, msglen, "receiver queue full, retry later");
+        return 429;
+    }
+    return 0;
+}
+
+/* Keep (or, once over the limit, count and drop) one piece of the body.
+ * Returns false when the client keeps sending far past the limit. */
+static bool take_body(struct request *q, const char *data, size_t n)
+{
+    size_t max = q->r->cfg.max_body_bytes;
+
+    q->seen += n;
+    if (!q->too_large && q->len + n > max) {
+        q->too_large = true;
+        free(q->body);
+        q->body = NULL;
+        q->len = q->cap = 0;
+    }
+    if (q->too_large)
+        return q->seen <= 2 * max + MIB;
+    if (q->len + n > q->cap) {
+        size_t cap = q->cap ? q->cap : 16 * 1024;
+        while (cap < q->len + n)
+            cap *= 2;
+        if (cap > max)
+            cap = max;
+        unsigned char *p = realloc(q->body, cap);
+        if (!p)
+            return false;
+        q->body = p;
+        q->cap = cap;
+    }
+    memcpy(q->body + q->len, data, n);
+    q->len += n;
+    return true;
+}
+
+/* Give a decoded batch to the handler and answer. Takes store. */
+static enum MHD_Result hand_over(struct MHD_Connection *c, struct receiver *r,
+                                 struct request *q, struct span_store *store)
+{
+    size_t n = span_store_count(store), qn;
+    struct receiver_outcome out;
+    enum receiver_verdict v;
+
+    count_add(&r->n.spans_received, n);
+    qn = r->cfg.queued_spans ? queued(r) : 0;
+    if (qn > 0 && qn + n > r->cfg.max_queued_spans) {
+        span_store_destroy(store);
+        count_add(&r->n.spans_throttled, n);
+        return fail(c, r, 429, q->content, "receiver queue full, retry later");
+    }
+    memset(&out, 0, sizeof(out));
+    v = r->handler(r->ctx, store, &out);
+    if (v != RECEIVER_ACCEPTED) {
+        struct reply rp = {.code = v == RECEIVER_BUSY ? 429 : 503};
+        span_store_destroy(store);
+        count_add(&r->n.spans_throttled, n);
+        rp.retry_after_s =
+            out.retry_after_s ? out.retry_after_s : r->cfg.retry_after_s;
+        return send_error(c, r, &rp, q->content,
+                          v == RECEIVER_BUSY ? "receiver busy, retry later"
+                                             : "receiver unavailable");
+    }
+    out.error_message[sizeof(out.error_message) - 1] = '\0';
+    if (out.rejected_spans > n)
+        out.rejected_spans = n;
+    count_add(&r->n.spans_accepted, n - out.rejected_spans);
+    count_add(&r->n.spans_rejected, out.rejected_spans);
+    return send_export_ok(c, r, q->content, out.rejected_spans,
+                          out.error_message);
+}
+
+static enum MHD_Result finish_traces(struct MHD_Connection *c,
+                                     struct receiver *r, struct request *q)
+{
+    static const unsigned status_of[] = {200, 400, 413, 500};
+    struct span_store *store;
+    size_t decoded = 0;
+    char err[1024];
+    int rc;
+
+    count_add(&r->n.bytes_received, q->seen);
+    if (q->too_large) {
+        snprintf(err, sizeof(err), "request body exceeds %zu bytes",
+                 r->cfg.max_body_bytes);
+        return fail(c, r, 413, q->content, err);
+    }
+    store = span_store_create();
+    if (!store)
+        return fail(c, r, 500, q->content, "out of memory");
+    rc = receiver_decode_body(q->body, q->len, q->content, q->gzip,
+                              r->cfg.max_decompressed_bytes, r->domain_attr,
+                              store, &decoded, err, sizeof(err));
+    count_add(&r->n.bytes_decoded, decoded);
+    free(q->body);
+    q->body = NULL;
+    if (rc < 0) {
+        span_store_destroy(store);
+        return fail(c, r, status_of[-rc], q->content, err);
+    }
+    return hand_over(c, r, q, store);
+}
+
+/* First call of a POST /v1/traces: set up its state, or answer at once. */
+static enum MHD_Result begin_traces(struct MHD_Connection *c,
+                                    struct receiver *r, const char *method,
+                                    void **con_cls)
+{
+    struct request *q;
+    char msg[256];
+    unsigned code;
+
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return fail(c, r, 405, content_of(c), "method not allowed: use POST");
+    q = calloc(1, sizeof(*q));
+    if (!q)
+        return MHD_NO;
+    q->r = r;
+    *con_cls = q;
+    atomic_fetch_add(&r->inflight, 1);
+    code = check_headers(r, c, q, msg, sizeof(msg));
+    if (!code)
+        return MHD_YES;
+    q->answered = true;
+    return fail(c, r, code, q->content, msg);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct receiver *r = cls;
+    struct request *q = *con_cls;
+    const struct receiver_route *rt;
+
+    (void)version;
+    if (q) {
+        if (q->answered) {
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        if (*upload_size == 0)
+            return finish_traces(c, r, q);
+        if (!take_body(q, upload, *upload_size))
+            return MHD_NO;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    rt = find_route(r, url);
+    if (strcmp(url, TRACES_PATH) != 0 && !rt)
+        return fail(c, r, 404, RECEIVER_CONTENT_UNKNOWN, "not found");
+    if (r->token && !token_ok(r, c))
+        return fail(c, r, 401, rt ? RECEIVER_CONTENT_UNKNOWN : content_of(c),
+                    "missing or wrong bearer token");
+    if (!rt)
+        return begin_traces(c, r, method, con_cls);
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        struct reply rp = {.code = 405, .allow = "GET, HEAD"};
+        return send_error(c, r, &rp, RECEIVER_CONTENT_UNKNOWN,
+                          "method not allowed: use GET");
+    }
+    return serve_route(c, r, rt);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode why)
+{
+    struct receiver *r = cls;
+    struct request *q = *con_cls;
+
+    (void)c;
+    (void)why;
+    if (!q)
+        return;
+    free(q->body);
+    free(q);
+    *con_cls = NULL;
+    atomic_fetch_sub(&r->inflight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[256];
+
+    (void)cls;
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    log_debug("receiver: microhttpd: %s", buf);
+}
+
+/* ---- start / stop */
+
+/* Bind and listen on "HOST:PORT" / "[V6]:PORT". Returns the socket, or -1
+ * with err filled. */
+static int open_listener(const char *listen_at, char *err, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(listen_at, ':');
+    struct addrinfo hints, *ai = NULL;
+    size_t hl;
+    int fd = -1, one = 1, rc;
+
+    if (!colon || colon == listen_at || !colon[1] ||
+        (size_t)(colon - listen_at) >= sizeof(host)) {
+        snprintf(err, errlen, "listen %s: expected HOST:PORT", listen_at);
+        return -1;
+    }
+    hl = (size_t)(colon - listen_at);
+    memcpy(host, listen_at, hl);
+    host[hl] = '\0';
+    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = '\0';
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "listen %s: %s", listen_at, gai_strerror(rc));
+        return -1;
+    }
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+        snprintf(err, errlen, "listen %s: %s", listen_at, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -1;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void apply_defaults(struct receiver_config *c)
+{
+    if (!c->listen)
+        c->listen = "127.0.0.1:4318";
+    if (!c->max_body_bytes)
+        c->max_body_bytes = 8 * MIB;
+    if (!c->max_decompressed_bytes)
+        c->max_decompressed_bytes = 64 * MIB;
+    if (!c->max_queued_spans)
+        c->max_queued_spans = 1000000;
+    if (!c->retry_after_s)
+        c->retry_after_s = 1;
+    if (!c->threads)
+        c->threads = 2;
+    if (!c->max_connections)
+        c->max_connections = 256;
+    if (!c->idle_timeout_s)
+        c->idle_timeout_s = 10;
+    if (!c->shutdown_grace_ms)
+        c->shutdown_grace_ms = 5000;
+}
+
+static char *dup_or_null(const char *s, bool *ok)
+{
+    char *d = s ? strdup(s) : NULL;
+
+    if (s && !d)
+        *ok = false;
+    return d;
+}
+
+/* Copy the config's strings and routes into r. */
+static bool copy_config(struct receiver *r, const struct receiver_config *cfg)
+{
+    bool ok = true;
+
+    r->cfg = *cfg;
+    apply_defaults(&r->cfg);
+    r->listen = dup_or_null(r->cfg.listen, &ok);
+    r->token = dup_or_null(cfg->bearer_token, &ok);
+    r->domain_attr = dup_or_null(cfg->clock_domain_attr, &ok);
+    if (cfg->nroutes) {
+        r->routes = calloc(cfg->nroutes, sizeof(*r->routes));
+        if (!r->routes)
+            return false;
+        memcpy(r->routes, cfg->routes, cfg->nroutes * sizeof(*r->routes));
+        for (size_t i = 0; i < cfg->nroutes; i++)
+            r->routes[i].path = dup_or_null(cfg->routes[i].path, &ok);
+    }
+    return ok;
+}
+
+static void receiver_free(struct receiver *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; r->routes && i < r->cfg.nroutes; i++)
+        free((char *)(uintptr_t)r->routes[i].path);
+    free(r->routes);
+    free(r->listen);
+    free(r->token);
+    free(r->domain_attr);
+    free(r);
+}
+
+static struct MHD_Daemon *start_daemon(struct receiver *r, int fd)
+{
+    const struct receiver_config *c = &r->cfg;
+    unsigned limit =
+        c->max_connections < c->threads ? c->threads : c->max_connections;
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_LISTEN_SOCKET, fd, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)limit, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->idle_timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
+        /* Last, so that one thread means no pool at all. */
+        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)c->threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+
+    if (c->threads <= 1)
+        opts[4].option = MHD_OPTION_END;
+    return MHD_start_daemon(MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
+                                MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                            0, NULL, NULL, on_request, r,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, r,
+                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}
+
+struct receiver *receiver_start(const struct receiver_config *cfg,
+                                receiver_batch_fn handler, void *ctx, char *err,
+                                size_t errlen)
+{
+    struct receiver_config dflt = {0};
+    struct receiver *r = calloc(1, sizeof(*r));
+    int fd = -1;
+
+    if (!r || !copy_config(r, cfg ? cfg : &dflt)) {
+        snprintf(err, errlen, "receiver: out of memory");
+        goto fail;
+    }
+    r->handler = handler;
+    r->ctx = ctx;
+    fd = open_listener(r->listen, err, errlen);
+    if (fd < 0)
+        goto fail;
+    r->port = bound_port(fd);
+    r->daemon = start_daemon(r, fd);
+    if (!r->daemon) {
+        snprintf(err, errlen, "listen %s: cannot start the HTTP server",
+                 r->listen);
+        goto fail;
+    }
+    log_info("receiver: OTLP/HTTP on %s (port %d)", r->listen, r->port);
+    return r;
+fail:
+    if (fd >= 0)
+        close(fd);
+    receiver_free(r);
+    return NULL;
+}
+
+int receiver_port(const struct receiver *r)
+{
+    return r->port;
+}
+
+void receiver_stop(struct receiver *r)
+{
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    unsigned waited_ms = 0;
+    MHD_socket fd;
+
+    if (!r)
+        return;
+    fd = MHD_quiesce_daemon(r->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    while (atomic_load(&r->inflight) > 0 &&
+           waited_ms < r->cfg.shutdown_grace_ms) {
+        nanosleep(&tick, NULL);
+        waited_ms += 10;
+    }
+    MHD_stop_daemon(r->daemon);
+    receiver_free(r);
+}

@@ -1,0 +1,177 @@
+/* receiver: the OTLP/HTTP trace receiver of `skewscope serve`.
+ *
+ * An HTTP server (libmicrohttpd, internal thread pool) that takes
+ * ExportTraceServiceRequest bodies on POST /v1/traces (application/x-protobuf
+ * or application/json, optionally gzip Content-Encoding), decodes each into
+ * a fresh span_store and hands it to the caller's batch handler; it replies
+ * as the OTLP/HTTP specification says:
+ *   200  ExportTraceServiceResponse, in the request's encoding, with
+ *        partial_success when the handler rejected some spans;
+ *   400  malformed body (the message says where: "byte N" or "LINE:COL");
+ *   401  bearer token configured and missing or wrong;
+ *   404  unknown path;  405 wrong method (with Allow);
+ *   413  body or decompressed body over its limit (a gzip bomb is refused
+ *        while inflating, never inflated past max_decompressed_bytes);
+ *   415  unsupported Content-Type or Content-Encoding;
+ *   429  the consumer is behind (queue over max_queued_spans or handler
+ *        says busy), 503 handler unavailable; both with Retry-After.
+ * Error bodies are a google.rpc.Status in the request's encoding (text/plain
+ * when the request's type is unknown). Extra GET routes (/metrics,
+ * /api/v1/status) are plugged in by the caller with receiver_route.
+ *
+ * Flow: HTTP client -> receiver (decode: receiver_decode.c) -> handler
+ * (the serve pipeline's queue).
+ *
+ * Threads: receiver_start(), receiver_port(), receiver_stop() are called by
+ * one owner thread. The batch handler, queued_spans() and route callbacks
+ * run on the receiver's HTTP threads, several at once (threads > 1): they
+ * must be thread-safe. receiver_counters_read() may be called from any
+ * thread, including from a route callback. */
+#ifndef SKEWSCOPE_RECEIVER_H
+#define SKEWSCOPE_RECEIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct span_store;
+struct receiver;
+
+/* What the batch handler did with a batch. */
+enum receiver_verdict {
+    RECEIVER_ACCEPTED = 0,    /* took the batch: reply 200 */
+    RECEIVER_BUSY = 1,        /* cannot take it now: 429 + Retry-After */
+    RECEIVER_UNAVAILABLE = 2, /* shutting down or broken: 503 + Retry-After */
+};
+
+/* Filled in by the handler (zeroed before the call). */
+struct receiver_outcome {
+    /* Spans of the batch the handler refused although it took the batch
+     * (<= span count); > 0 makes the reply carry partial_success with
+     * error_message. Only read for RECEIVER_ACCEPTED. */
+    size_t rejected_spans;
+    char error_message[256];
+    /* Retry-After seconds for BUSY / UNAVAILABLE; 0 = the config's. */
+    unsigned retry_after_s;
+};
+
+/* Called on an HTTP thread with one decoded request (span_store_count() may
+ * be 0). Ownership of `batch`: it passes to the handler when it returns
+ * RECEIVER_ACCEPTED (the handler keeps or destroys it with
+ * span_store_destroy()); for any other verdict the receiver destroys it. */
+typedef enum receiver_verdict (*receiver_batch_fn)(
+    void *ctx, struct span_store *batch, struct receiver_outcome *out);
+
+/* A GET (and HEAD) route. The callback sets *body to a malloc'd buffer of
+ * *len bytes (freed by the receiver with free()), *content_type to a static
+ * string, and returns the HTTP status (200, ...), or -1 for a 500 (then
+ * *body is ignored). Runs on an HTTP thread. */
+typedef int (*receiver_route_fn)(void *ctx, char **body, size_t *len,
+                                 const char **content_type);
+
+struct receiver_route {
+    const char *path; /* exact match, e.g. "/metrics" */
+    receiver_route_fn fn;
+    void *ctx;
+};
+
+/* Zero or NULL fields take the defaults in brackets. */
+struct receiver_config {
+    const char *listen;            /* "HOST:PORT", "[V6]:PORT"; port 0 = any
+                                      free port ["127.0.0.1:4318"] */
+    const char *bearer_token;      /* required "Authorization: Bearer T" on
+                                      every route [NULL = none] */
+    size_t max_body_bytes;         /* request body as sent [8 MiB] -> 413 */
+    size_t max_decompressed_bytes; /* after gzip [64 MiB] -> 413 */
+    /* Back-pressure: before reading a body, and again with the decoded
+     * span count, queued_spans(handler ctx) (+ the batch) over
+     * max_queued_spans -> 429 (an empty queue takes any one batch, so that
+     * a batch larger than the cap is not refused forever).
+     * queued_spans NULL = no check. */
+    size_t max_queued_spans;             /* [1,000,000] */
+    size_t (*queued_spans)(void *ctx);   /* [NULL] */
+    unsigned retry_after_s;              /* Retry-After [1] */
+    unsigned threads;                    /* HTTP threads [2] */
+    unsigned max_connections;            /* [256] */
+    unsigned idle_timeout_s;             /* idle or stalled connection is
+                                            closed after this [10] */
+    unsigned shutdown_grace_ms;          /* receiver_stop() waits this
+                                            long for requests [5000] */
+    const char *clock_domain_attr;       /* as --clock-domain [NULL] */
+    const struct receiver_route *routes; /* copied by receiver_start() */
+    size_t nroutes;
+};
+
+/* Start listening and serving. `handler` and `ctx` must stay valid until
+ * receiver_stop() returns. Returns NULL with a message in err (errlen
+ * bytes), e.g. "listen 127.0.0.1:4318: Address already in use", when the
+ * address is bad, the port is busy, or out of memory. */
+struct receiver *receiver_start(const struct receiver_config *cfg,
+                                receiver_batch_fn handler, void *ctx, char *err,
+                                size_t errlen);
+
+/* The TCP port actually bound (useful after port 0). */
+int receiver_port(const struct receiver *r);
+
+/* Graceful stop: stop accepting connections, let requests already being
+ * received or handled finish (up to shutdown_grace_ms), then close every
+ * connection and free r. Handler calls have all returned when it returns.
+ * NULL is a no-op. */
+void receiver_stop(struct receiver *r);
+
+/* Status codes counted, in the order of receiver_counters.requests[]. */
+#define RECEIVER_NSTATUS 11
+extern const unsigned receiver_status_codes[RECEIVER_NSTATUS];
+
+/* Totals since start (monotonic). Spans: received = decoded from
+ * well-formed /v1/traces bodies; accepted + rejected = those of batches the
+ * handler took (rejected = its partial_success count); throttled = those
+ * refused with 429/503 after decoding. Bytes: as sent (body) and after
+ * Content-Encoding (decoded). */
+struct receiver_counters {
+    uint64_t requests[RECEIVER_NSTATUS]; /* by receiver_status_codes[] */
+    uint64_t requests_other;             /* any other status */
+    uint64_t spans_received, spans_accepted, spans_rejected;
+    uint64_t spans_throttled;
+    uint64_t bytes_received, bytes_decoded;
+};
+
+/* Snapshot of the counters (each read atomically; the set is not one
+ * instant). Thread-safe. */
+void receiver_counters_read(const struct receiver *r,
+                            struct receiver_counters *out);
+
+/* ---- Body decoding (receiver_decode.c); also for Kafka input and fuzz. */
+
+enum receiver_content {
+    RECEIVER_CONTENT_UNKNOWN = 0,
+    RECEIVER_CONTENT_PROTOBUF, /* application/x-protobuf */
+    RECEIVER_CONTENT_JSON,     /* application/json */
+};
+
+enum receiver_decode_status {
+    RECEIVER_DECODE_OK = 0,
+    RECEIVER_DECODE_MALFORMED = 1, /* -> 400 */
+    RECEIVER_DECODE_TOO_LARGE = 2, /* decompressed over the limit -> 413 */
+    RECEIVER_DECODE_NOMEM = 3,     /* -> 500 */
+};
+
+/* Content-Type header value (parameters such as "; charset=utf-8" and case
+ * ignored) -> content; UNKNOWN for anything else or NULL. */
+enum receiver_content receiver_content_parse(const char *content_type);
+
+/* Decode one OTLP/HTTP request body of `len` bytes: gunzip it first when
+ * `gzip` (refusing, while inflating, to produce more than max_decompressed
+ * bytes), then read it as one ExportTraceServiceRequest (protobuf, no
+ * length prefix) or OTLP JSON, appending its spans to `store`. When
+ * decoded_len is not NULL it gets the size after gunzip. Returns 0 or a
+ * negated enum receiver_decode_status with a message in err ("request
+ * body: byte N: ...", "request body:LINE:COL: ..."); spans appended before
+ * an error stay in the store. Thread-safe for distinct stores. */
+int receiver_decode_body(const void *body, size_t len,
+                         enum receiver_content content, bool gzip,
+                         size_t max_decompressed, const char *clock_domain_attr,
+                         struct span_store *store, size_t *decoded_len,
+                         char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,876 @@
+/* Tests of the OTLP/HTTP receiver against a real HTTP client (libcurl) on
+ * an ephemeral loopback port: bodies written by skewscope's own trace
+ * writers, gzip, the error replies of the OTLP/HTTP specification, limits
+ * (oversized body, gzip bomb), bearer token, back-pressure, a stalled
+ * client, GET routes, counters, busy port, graceful stop. Every request has
+ * a curl timeout, so a hang fails the test instead of blocking it. */
+#define _GNU_SOURCE
+#include "testlib.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <zlib.h>
+
+#include "model/span_store.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "output/trace_writer.h"
+#include "serve/receiver.h"
+
+#define T0 1700000000000000000LL
+
+/* ---- the batch handler under test's control */
+
+struct sink {
+    atomic_size_t batches, spans;
+    enum receiver_verdict verdict;
+    size_t reject;        /* rejected_spans to report */
+    unsigned retry_after; /* for BUSY */
+    size_t queued;        /* what queued_spans() says */
+    unsigned sleep_ms;    /* handler delay */
+};
+
+static enum receiver_verdict sink_batch(void *ctx, struct span_store *batch,
+                                        struct receiver_outcome *out)
+{
+    struct sink *s = ctx;
+
+    if (s->sleep_ms) {
+        struct timespec ts = {0, (long)s->sleep_ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (s->verdict != RECEIVER_ACCEPTED) {
+        out->retry_after_s = s->retry_after;
+        return s->verdict;
+    }
+    atomic_fetch_add(&s->batches, 1);
+    atomic_fetch_add(&s->spans, span_store_count(batch));
+    if (s->reject) {
+        out->rejected_spans = s->reject;
+        snprintf(out->error_message, sizeof(out->error_message),
+                 "%zu spans without a clock domain", s->reject);
+    }
+    span_store_destroy(batch);
+    return RECEIVER_ACCEPTED;
+}
+
+static size_t sink_queued(void *ctx)
+{
+    return ((struct sink *)ctx)->queued;
+}
+
+static struct receiver *start(struct receiver_config *cfg, struct sink *s)
+{
+    char err[256];
+    struct receiver *r;
+
+    cfg->listen = cfg->listen ? cfg->listen : "127.0.0.1:0";
+    r = receiver_start(cfg, sink_batch, s, err, sizeof(err));
+    if (!r)
+        fail_msg("receiver_start: %s", err);
+    assert_true(receiver_port(r) > 0);
+    return r;
+}
+
+/* ---- bodies */
+
+static void make_spans(struct span_desc *d, size_t n)
+{
+    memset(d, 0, n * sizeof(*d));
+    for (size_t i = 0; i < n; i++) {
+        d[i].trace_id[0] = 0xab;
+        d[i].trace_id[15] = (uint8_t)(i / 4 + 1);
+        d[i].span_id = 0x1000 + i;
+        d[i].parent_span_id = i % 4 ? 0x1000 + i - 1 : 0;
+        d[i].name = "op";
+        d[i].kind = i % 2 ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
+        d[i].start_ns = T0 + (int64_t)i * 1000;
+        d[i].end_ns = T0 + (int64_t)i * 1000 + 500;
+        d[i].host_name = i % 2 ? "node-b" : "node-a";
+        d[i].service_name = "svc";
+    }
+}
+
+struct buf {
+    char *data;
+    size_t len;
+};
+
+static struct buf write_body(const struct trace_writer_ops *ops, size_t n)
+{
+    struct buf b = {NULL, 0};
+    FILE *f = open_memstream(&b.data, &b.len);
+    struct span_desc d[64];
+    struct trace_writer *w;
+
+    assert_true(n <= 64);
+    assert_non_null(f);
+    make_spans(d, n);
+    w = ops->create(f, 0);
+    assert_non_null(w);
+    assert_int_equal(ops->write_batch(w, d, n), 0);
+    assert_int_equal(ops->finish(w), 0);
+    fclose(f);
+    return b;
+}
+
+/* One ExportTraceServiceRequest as an HTTP body: the writer's message
+ * without its varint length prefix. */
+static struct buf proto_body(size_t n)
+{
+    struct buf b = write_body(&trace_writer_otlp_proto_ops, n);
+    size_t k = 0;
+
+    while (k < b.len && (b.data[k] & 0x80))
+        k++;
+    k++;
+    memmove(b.data, b.data + k, b.len - k);
+    b.len -= k;
+    return b;
+}
+
+static struct buf json_body(size_t n)
+{
+    return write_body(&trace_writer_otlp_json_ops, n);
+}
+
+/* gzip of `reps` copies of len bytes at data. */
+static struct buf gzip_rep(const void *data, size_t len, size_t reps)
+{
+    struct buf out = {NULL, 0};
+    size_t cap = 1 << 16;
+    z_stream z;
+
+    memset(&z, 0, sizeof(z));
+    assert_int_equal(
+        deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY),
+        Z_OK);
+    out.data = malloc(cap);
+    for (size_t i = 0; i <= reps; i++) {
+        int flush = i == reps ? Z_FINISH : Z_NO_FLUSH;
+        z.next_in = (Bytef *)(uintptr_t)data;
+        z.avail_in = i == reps ? 0 : (uInt)len;
+        do {
+            if (cap - out.len < 4096) {
+                cap *= 2;
+                out.data = realloc(out.data, cap);
+            }
+            z.next_out = (Bytef *)out.data + out.len;
+            z.avail_out = (uInt)(cap - out.len);
+            deflate(&z, flush);
+            out.len = cap - z.avail_out;
+        } while (z.avail_in > 0 || (flush == Z_FINISH && z.avail_out == 0));
+    }
+    deflateEnd(&z);
+    return out;
+}
+
+static struct buf gzip_buf(struct buf b)
+{
+    return gzip_rep(b.data, b.len, 1);
+}
+
+/* ---- the HTTP client */
+
+struct resp {
+    long code;
+    struct buf body;
+    char retry_after[32];
+    char content_type[64];
+    bool www_auth;
+    char allow[32];
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct buf *b = ud;
+
+    b->data = realloc(b->data, b->len + sz * n + 1);
+    memcpy(b->data + b->len, p, sz * n);
+    b->len += sz * n;
+    b->data[b->len] = '\0';
+    return sz * n;
+}
+
+static void header_value(const char *line, size_t n, const char *name,
+                         char *out, size_t outlen)
+{
+    size_t k = strlen(name);
+
+    if (n > k + 1 && strncasecmp(line, name, k) == 0 && line[k] == ':') {
+        size_t i = k + 1, j = 0;
+        while (i < n && line[i] == ' ')
+            i++;
+        while (i < n && line[i] != '\r' && line[i] != '\n' && j + 1 < outlen)
+            out[j++] = line[i++];
+        out[j] = '\0';
+    }
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct resp *r = ud;
+    char tmp[8] = "";
+
+    header_value(p, sz * n, "Retry-After", r->retry_after,
+                 sizeof(r->retry_after));
+    header_value(p, sz * n, "Content-Type", r->content_type,
+                 sizeof(r->content_type));
+    header_value(p, sz * n, "Allow", r->allow, sizeof(r->allow));
+    header_value(p, sz * n, "WWW-Authenticate", tmp, sizeof(tmp));
+    if (tmp[0])
+        r->www_auth = true;
+    return sz * n;
+}
+
+struct req {
+    const char *method; /* NULL = POST */
+    const char *path;   /* NULL = /v1/traces */
+    const char *content_type;
+    const char *encoding;
+    const char *auth;
+    bool chunked;
+    struct buf body;
+};
+
+struct chunk_src {
+    const char *data;
+    size_t len, off;
+};
+
+static size_t on_read(char *p, size_t sz, size_t n, void *ud)
+{
+    struct chunk_src *c = ud;
+    size_t k = sz * n < 4096 ? sz * n : 4096;
+
+    if (k > c->len - c->off)
+        k = c->len - c->off;
+    memcpy(p, c->data + c->off, k);
+    c->off += k;
+    return k;
+}
+
+static struct resp http(int port, const struct req *q)
+{
+    struct resp r;
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    struct chunk_src src = {q->body.data, q->body.len, 0};
+    char url[128], line[256];
+
+    memset(&r, 0, sizeof(r));
+    assert_non_null(c);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port,
+             q->path ? q->path : "/v1/traces");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 15L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    if (q->method && strcmp(q->method, "GET") != 0)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
+    if (!q->method) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        if (q->chunked) {
+            curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+            curl_easy_setopt(c, CURLOPT_READDATA, &src);
+            h = curl_slist_append(h, "Transfer-Encoding: chunked");
+        } else {
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+                             q->body.data ? q->body.data : "");
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                             (curl_off_t)q->body.len);
+        }
+    }
+    snprintf(line, sizeof(line), "Content-Type: %s",
+             q->content_type ? q->content_type : "application/x-protobuf");
+    h = curl_slist_append(h, line);
+    if (q->encoding) {
+        snprintf(line, sizeof(line), "Content-Encoding: %s", q->encoding);
+        h = curl_slist_append(h, line);
+    }
+    if (q->auth) {
+        snprintf(line, sizeof(line), "Authorization: %s", q->auth);
+        h = curl_slist_append(h, line);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK)
+        fail_msg("curl: %s", curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.code);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return r;
+}
+
+static long post(int port, const char *ctype, struct buf body)
+{
+    struct req q = {.content_type = ctype, .body = body};
+    struct resp r = http(port, &q);
+
+    free(r.body.data);
+    return r.code;
+}
+
+#define PB "application/x-protobuf"
+#define JS "application/json"
+
+static uint64_t status_count(const struct receiver *r, unsigned code)
+{
+    struct receiver_counters c;
+
+    receiver_counters_read(r, &c);
+    for (size_t i = 0; i < RECEIVER_NSTATUS; i++)
+        if (receiver_status_codes[i] == code)
+            return c.requests[i];
+    return c.requests_other;
+}
+
+/* ---- tests */
+
+static void test_proto_and_json(void **state)
+{
+    struct sink s = {0};
+    struct receiver_config cfg = {0};
+    struct receiver *r;
+    struct buf pb = proto_body(5), js = json_body(3);
+    struct req q = {.content_type = PB, .body = pb};
+    struct resp rp;
+    Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse *m;
+
+    (void)state;
+    r = start(&cfg, &s);
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 200);
+    assert_string_equal(rp.content_type, PB);
+    m = opentelemetry__proto__collector__trace__v1__export_trace_service_response__unpack(
+        NULL, rp.body.len, (const uint8_t *)rp.body.data);
+    assert_non_null(m);
+    assert_null(m->partial_success);
+    opentelemetry__proto__collector__trace__v1__export_trace_service_response__free_unpacked(
+        m, NULL);
+    free(rp.body.data);
+    assert_int_equal(atomic_load(&s.spans), 5);
+
+    q.content_type = "Application/JSON; charset=utf-8";
+    q.body = js;
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 200);
+    assert_string_equal(rp.content_type, JS);
+    assert_string_equal(rp.body.data, "{}");
+    free(rp.body.data);
+    assert_int_equal(atomic_load(&s.spans), 8);
+    assert_int_equal(atomic_load(&s.batches), 2);
+    receiver_stop(r);
+    free(pb.data);
+    free(js.data);
+}
+
+static void test_gzip(void **state)
+{
+    struct sink s = {0};
+    struct receiver_config cfg = {0};
+    struct receiver *r;
+    struct buf pb = proto_body(7), js = json_body(4);
+    struct buf gpb = gzip_buf(pb), gjs = gzip_buf(js);
+    struct req q = {.content_type = PB, .encoding = "gzip", .body = gpb};
+    struct resp rp;
+    struct receiver_counters c;
+
+    (void)state;
+    r = start(&cfg, &s);
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 200);
+    free(rp.body.data);
+    q.content_type = JS;
+    q.body = gjs;
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 200);
+    free(rp.body.data);
+    assert_int_equal(atomic_load(&s.spans), 11);
+    receiver_counters_read(r, &c);
+    assert_int_equal(c.bytes_received, gpb.len + gjs.len);
+    assert_int_equal(c.bytes_decoded, pb.len + js.len);
+    /* Compressed JSON without Content-Encoding is refused, not inflated. */
+    assert_int_equal(post(receiver_port(r), JS, gjs), 400);
+    receiver_stop(r);
+    free(pb.data);
+    free(js.data);
+    free(gpb.data);
+    free(gjs.data);
+}
+
+static void test_malformed(void **state)
+{
+    struct sink s = {0};
+    struct receiver_config cfg = {0};
+    struct receiver *r;
+    struct buf pb = proto_body(3);
+    char junk[] = "\x0a\x05\x0a\x03\xff\xff";
+    char bad_json[] = "{\"resourceSpans\": [ {\"scopeSpans\": 12 ]}";
+    struct req q = {.content_type = PB, .body = {junk, sizeof(junk) - 1}};
+    struct resp rp;
+    struct buf trunc = {pb.data, pb.len - 3};
+
+    (void)state;
+    r = start(&cfg, &s);
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 400);
+    assert_string_equal(rp.content_type, PB);
+    /* google.rpc.Status: code 3, then the message with its byte offset. */
+    assert_true(rp.body.len > 4);
+    assert_int_equal((unsigned char)rp.body.data[0], 0x08);
+    assert_int_equal(rp.body.data[1], 3);
+    assert_non_null(memmem(rp.body.data, rp.body.len, "byte ", 5));
+    free(rp.body.data);
+
+    q.content_type = JS;
+    q.body = (struct buf){bad_json, strlen(bad_json)};
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 400);
+    assert_non_null(strstr(rp.body.data, "\"code\":3"));
+    assert_non_null(strstr(rp.body.data, "request body:1:"));
+    free(rp.body.data);
+
+    assert_int_equal(post(receiver_port(r), PB, trunc), 400);
+    q.content_type = PB;
+    q.encoding = "gzip";
+    q.body = pb; /* not gzip */
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 400);
+    free(rp.body.data);
+    assert_int_equal(atomic_load(&s.batches), 0);
+    /* Still answers. */
+    assert_int_equal(post(receiver_port(r), PB, pb), 200);
+    assert_int_equal(atomic_load(&s.spans), 3);
+    receiver_stop(r);
+    free(pb.data);
+}
+
+static void test_oversized(void **state)
+{
+    struct sink s = {0};
+    struct receiver_config cfg = {.max_body_bytes = 2000};
+    struct receiver *r;
+    struct buf big = json_body(40), small = proto_body(2);
+    struct req q = {.content_type = JS, .body = big};
+    struct resp rp;
+
+    (void)state;
+    assert_true(big.len > 2000);
+    r = start(&cfg, &s);
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 413);
+    free(rp.body.data);
+    q.chunked = true; /* no Content-Length: found while reading */
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 413);
+    assert_non_null(strstr(rp.body.data, "exceeds 2000"));
+    free(rp.body.data);
+    assert_int_equal(atomic_load(&s.batches), 0);
+    assert_int_equal(post(receiver_port(r), PB, small), 200);
+    receiver_stop(r);
+    free(big.data);
+    free(small.data);
+}
+
+static long max_rss_kb(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static void test_gzip_bomb(void **state)
+{
+    static char zeros[1 << 16];
+    struct sink s = {0};
+    struct receiver_config cfg = {.max_decompressed_bytes = 4 << 20};
+    struct receiver *r;
+    struct buf bomb = gzip_rep(zeros, sizeof(zeros), 1600); /* 100 MiB */
+    struct req q = {.content_type = PB, .encoding = "gzip", .body = bomb};
+    struct resp rp;
+    long rss0;
+
+    (void)state;
+    assert_true(bomb.len < 200 * 1024);
+    r = start(&cfg, &s);
+    rss0 = max_rss_kb();
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 413);
+    assert_non_null(
+        memmem(rp.body.data, rp.body.len, "decompresses to more", 20));
+    free(rp.body.data);
+    assert_int_equal(atomic_load(&s.batches), 0);
+    /* At most the limit was inflated: the peak grew by far less than the
+     * 100 MiB the body expands to. */
+    assert_true(max_rss_kb() - rss0 < 24 * 1024);
+    receiver_stop(r);
+    free(bomb.data);
+}
+
+static void test_content_type(void **state)
+{
+    struct sink s = {0};
+    struct receiver_config cfg = {0};
+    struct receiver *r;
+    struct buf pb = proto_body(2);
+    struct req q = {.content_type = "text/plain", .body = pb};
+    struct resp rp;
+
+    (void)state;
+    r = start(&cfg, &s);
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 415);
+    assert_non_null(strstr(rp.body.data, "text/plain"));
+    free(rp.body.data);
+    q.content_type = PB;
+    q.encoding = "br";
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 415);
+    free(rp.body.data);
+    assert_int_equal(atomic_load(&s.batches), 0);
+    receiver_stop(r);
+    free(pb.data);
+}
+
+static void test_bearer_token(void **state)
+{
+    struct sink s = {0};
+    struct receiver_config cfg = {.bearer_token = "s3cret"};
+    struct receiver *r;
+    struct buf pb = proto_body(2);
+    struct req q = {.content_type = PB, .body = pb};
+    struct resp rp;
+
+    (void)state;
+    r = start(&cfg, &s);
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 401);
+    assert_true(rp.www_auth);
+    free(rp.body.data);
+    q.auth = "Bearer s3cre";
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 401);
+    free(rp.body.data);
+    q.auth = "Basic s3cret";
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 401);
+    free(rp.body.data);
+    assert_int_equal(atomic_load(&s.batches), 0);
+    q.auth = "bearer s3cret";
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 200);
+    free(rp.body.data);
+    assert_int_equal(atomic_load(&s.spans), 2);
+    receiver_stop(r);
+    free(pb.data);
+}
+
+static void test_busy(void **state)
+{
+    struct sink s = {.verdict = RECEIVER_BUSY, .retry_after = 7};
+    struct receiver_config cfg = {.queued_spans = sink_queued,
+                                  .max_queued_spans = 100};
+    struct receiver *r;
+    struct buf pb = proto_body(4);
+    struct req q = {.content_type = PB, .body = pb};
+    struct resp rp;
+    struct receiver_counters c;
+
+    (void)state;
+    r = start(&cfg, &s);
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 429);
+    assert_string_equal(rp.retry_after, "7");
+    free(rp.body.data);
+    s.verdict = RECEIVER_UNAVAILABLE;
+    s.retry_after = 0;
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 503);
+    assert_string_equal(rp.retry_after, "1");
+    free(rp.body.data);
+    /* Queue full: refused before the body is read. */
+    s.verdict = RECEIVER_ACCEPTED;
+    s.queued = 100;
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 429);
+    assert_string_equal(rp.retry_after, "1");
+    free(rp.body.data);
+    /* Room for fewer spans than the batch holds. */
+    s.queued = 98;
+    assert_int_equal(post(receiver_port(r), PB, pb), 429);
+    s.queued = 96;
+    assert_int_equal(post(receiver_port(r), PB, pb), 200);
+    receiver_counters_read(r, &c);
+    assert_int_equal(c.spans_throttled, 12);
+    assert_int_equal(c.spans_accepted, 4);
+    assert_int_equal(atomic_load(&s.spans), 4);
+    receiver_stop(r);
+    free(pb.data);
+}
+
+static void test_partial_success(void **state)
+{
+    struct sink s = {.reject = 2};
+    struct receiver_config cfg = {0};
+    struct receiver *r;
+    struct buf pb = proto_body(5), js = json_body(5);
+    struct req q = {.content_type = PB, .body = pb};
+    struct resp rp;
+    Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse *m;
+    struct receiver_counters c;
+
+    (void)state;
+    r = start(&cfg, &s);
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 200);
+    m = opentelemetry__proto__collector__trace__v1__export_trace_service_response__unpack(
+        NULL, rp.body.len, (const uint8_t *)rp.body.data);
+    assert_non_null(m);
+    assert_non_null(m->partial_success);
+    assert_int_equal(m->partial_success->rejected_spans, 2);
+    assert_string_equal(m->partial_success->error_message,
+                        "2 spans without a clock domain");
+    opentelemetry__proto__collector__trace__v1__export_trace_service_response__free_unpacked(
+        m, NULL);
+    free(rp.body.data);
+    q.content_type = JS;
+    q.body = js;
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 200);
+    assert_string_equal(rp.body.data,
+                        "{\"partialSuccess\":{\"rejectedSpans\":\"2\","
+                        "\"errorMessage\":\"2 spans without a clock "
+                        "domain\"}}");
+    free(rp.body.data);
+    receiver_counters_read(r, &c);
+    assert_int_equal(c.spans_received, 10);
+    assert_int_equal(c.spans_accepted, 6);
+    assert_int_equal(c.spans_rejected, 4);
+    receiver_stop(r);
+    free(pb.data);
+    free(js.data);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int raw_connect(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct timeval tv = {5, 0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+static void test_slow_client(void **state)
+{
+    static const char head[] = "POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Type: application/x-protobuf\r\n"
+                               "Content-Length: 1000\r\n\r\nab";
+    struct sink s = {0};
+    struct receiver_config cfg = {.idle_timeout_s = 1, .threads = 1};
+    struct receiver *r;
+    struct buf pb = proto_body(3);
+    char b[256];
+    int fd, fd2;
+    double t0;
+
+    (void)state;
+    r = start(&cfg, &s);
+    /* One client stalls in its body, another in its headers. */
+    fd = raw_connect(receiver_port(r));
+    assert_int_equal(write(fd, head, sizeof(head) - 1),
+                     (ssize_t)sizeof(head) - 1);
+    fd2 = raw_connect(receiver_port(r));
+    assert_int_equal(write(fd2, head, 20), 20);
+    t0 = now_s();
+    assert_int_equal(post(receiver_port(r), PB, pb), 200);
+    assert_true(now_s() - t0 < 0.9);
+    /* The stalled connections are closed after the idle timeout. */
+    assert_true(read(fd, b, sizeof(b)) <= 0);
+    assert_true(read(fd2, b, sizeof(b)) <= 0);
+    assert_true(now_s() - t0 < 4.0);
+    close(fd);
+    close(fd2);
+    assert_int_equal(post(receiver_port(r), PB, pb), 200);
+    receiver_stop(r);
+    free(pb.data);
+}
+
+static int metrics_route(void *ctx, char **body, size_t *len,
+                         const char **content_type)
+{
+    (void)ctx;
+    *body = strdup("skewscope_up 1\n");
+    *len = strlen(*body);
+    *content_type = "text/plain; version=0.0.4";
+    return 200;
+}
+
+static void test_routes(void **state)
+{
+    struct sink s = {0};
+    struct receiver_route routes[] = {{"/metrics", metrics_route, NULL}};
+    struct receiver_config cfg = {.routes = routes, .nroutes = 1};
+    struct receiver *r;
+    struct req q = {.method = "GET", .path = "/metrics"};
+    struct resp rp;
+
+    (void)state;
+    r = start(&cfg, &s);
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 200);
+    assert_string_equal(rp.body.data, "skewscope_up 1\n");
+    assert_string_equal(rp.content_type, "text/plain; version=0.0.4");
+    free(rp.body.data);
+    q.method = "DELETE";
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 405);
+    free(rp.body.data);
+    q.method = "GET";
+    q.path = "/v1/traces";
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 405);
+    assert_string_equal(rp.allow, "POST");
+    free(rp.body.data);
+    q.path = "/v1/metrics";
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 404);
+    free(rp.body.data);
+    receiver_stop(r);
+}
+
+static void test_counters(void **state)
+{
+    struct sink s = {0};
+    struct receiver_config cfg = {.max_body_bytes = 4000};
+    struct receiver *r;
+    struct buf pb = proto_body(6), big = json_body(60);
+    char junk[] = "not protobuf";
+    struct receiver_counters c;
+
+    (void)state;
+    r = start(&cfg, &s);
+    assert_int_equal(post(receiver_port(r), PB, pb), 200);
+    assert_int_equal(post(receiver_port(r), PB, pb), 200);
+    assert_int_equal(post(receiver_port(r), PB, (struct buf){junk, 12}), 400);
+    assert_int_equal(post(receiver_port(r), "text/xml", pb), 415);
+    assert_int_equal(post(receiver_port(r), JS, big), 413);
+    assert_int_equal(status_count(r, 200), 2);
+    assert_int_equal(status_count(r, 400), 1);
+    assert_int_equal(status_count(r, 413), 1);
+    assert_int_equal(status_count(r, 415), 1);
+    assert_int_equal(status_count(r, 429), 0);
+    receiver_counters_read(r, &c);
+    assert_int_equal(c.spans_received, 12);
+    assert_int_equal(c.spans_accepted, 12);
+    assert_int_equal(c.spans_rejected, 0);
+    assert_int_equal(c.bytes_received, 2 * pb.len + 12);
+    receiver_stop(r);
+    free(pb.data);
+    free(big.data);
+}
+
+static void test_listen_errors(void **state)
+{
+    struct sink s = {0};
+    struct receiver_config cfg = {0};
+    struct receiver *r, *r2;
+    char addr[64], err[256];
+
+    (void)state;
+    r = start(&cfg, &s);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", receiver_port(r));
+    cfg.listen = addr;
+    r2 = receiver_start(&cfg, sink_batch, &s, err, sizeof(err));
+    assert_null(r2);
+    assert_non_null(strstr(err, "Address already in use"));
+    assert_non_null(strstr(err, addr));
+    cfg.listen = "nonsense";
+    assert_null(receiver_start(&cfg, sink_batch, &s, err, sizeof(err)));
+    assert_non_null(strstr(err, "expected HOST:PORT"));
+    receiver_stop(r);
+}
+
+struct bg_post {
+    int port;
+    struct buf body;
+    long code;
+};
+
+static void *bg_post_run(void *arg)
+{
+    struct bg_post *b = arg;
+
+    b->code = post(b->port, PB, b->body);
+    return NULL;
+}
+
+/* receiver_stop() lets a request being handled finish and answer. */
+static void test_graceful_stop(void **state)
+{
+    struct sink s = {.sleep_ms = 400};
+    struct receiver_config cfg = {0};
+    struct receiver *r;
+    struct bg_post b = {0};
+    struct timespec ts = {0, 150 * 1000000L};
+    pthread_t t;
+
+    (void)state;
+    r = start(&cfg, &s);
+    b.port = receiver_port(r);
+    b.body = proto_body(3);
+    assert_int_equal(pthread_create(&t, NULL, bg_post_run, &b), 0);
+    nanosleep(&ts, NULL);
+    receiver_stop(r);
+    pthread_join(t, NULL);
+    assert_int_equal(b.code, 200);
+    assert_int_equal(atomic_load(&s.spans), 3);
+    free(b.body.data);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_proto_and_json),
+        cmocka_unit_test(test_gzip),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_oversized),
+        cmocka_unit_test(test_gzip_bomb),
+        cmocka_unit_test(test_content_type),
+        cmocka_unit_test(test_bearer_token),
+        cmocka_unit_test(test_busy),
+        cmocka_unit_test(test_partial_success),
+        cmocka_unit_test(test_slow_client),
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_counters),
+        cmocka_unit_test(test_listen_errors),
+        cmocka_unit_test(test_graceful_stop),
+    };
+    int rc;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}

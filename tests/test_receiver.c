@@ -489,6 +489,36 @@ static long max_rss_kb(void)
     return ru.ru_maxrss;
 }
 
+/* The decompressed-size limit is exact: a body inflating to exactly the
+ * limit is decoded, one byte more is refused (found by fuzzing: a stream
+ * ending exactly one byte past the limit used to pass). */
+static void test_gzip_limit_exact(void **state)
+{
+    struct buf plain = json_body(3);
+    struct buf gz = gzip_buf(plain);
+    size_t decoded = 0;
+    char err[256] = "";
+
+    (void)state;
+    struct span_store *s = span_store_create();
+    assert_int_equal(
+        receiver_decode_body(gz.data, gz.len, RECEIVER_CONTENT_JSON, true,
+                             plain.len, NULL, s, &decoded, err, sizeof err),
+        0);
+    assert_int_equal(decoded, plain.len);
+    assert_int_equal(span_store_count(s), 3);
+    span_store_destroy(s);
+    s = span_store_create();
+    assert_int_equal(
+        receiver_decode_body(gz.data, gz.len, RECEIVER_CONTENT_JSON, true,
+                             plain.len - 1, NULL, s, &decoded, err, sizeof err),
+        -RECEIVER_DECODE_TOO_LARGE);
+    assert_non_null(strstr(err, "more than"));
+    span_store_destroy(s);
+    free(plain.data);
+    free(gz.data);
+}
+
 static void test_gzip_bomb(void **state)
 {
     static char zeros[1 << 16];
@@ -866,6 +896,7 @@ int main(void)
         cmocka_unit_test(test_counters),
         cmocka_unit_test(test_listen_errors),
         cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_gzip_limit_exact),
     };
     int rc;
 

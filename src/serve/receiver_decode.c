@@ -101,6 +101,13 @@ static int gunzip_run(z_stream *z, struct inflated *o, size_t limit, char *err,
         z->avail_out = (uInt)(room > (1u << 30) ? (1u << 30) : room);
         int zr = inflate(z, Z_NO_FLUSH);
         o->len = o->cap - z->avail_out;
+        /* the buffer holds up to limit + 1 bytes: one more than allowed
+         * means too large, even when the stream ends right there */
+        if (o->len > limit) {
+            snprintf(err, errlen,
+                     BODY_NAME ": decompresses to more than %zu bytes", limit);
+            return -RECEIVER_DECODE_TOO_LARGE;
+        }
         if (zr == Z_STREAM_END) {
             if (z->avail_in == 0)
                 return 0;

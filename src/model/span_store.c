@@ -65,6 +65,8 @@ static int strtab_grow_slots(struct strtab *t)
 /* Returns the id of (name, len), adding it; UINT32_MAX when out of memory. */
 static uint32_t strtab_intern(struct strtab *t, const char *name, size_t len)
 {
+    if (!name) /* an empty name may come as (NULL, 0) */
+        name = "";
     if (2 * (t->n + 1) > t->nslots && strtab_grow_slots(t) < 0)
         return UINT32_MAX;
     size_t i = hash_bytes(name, len) & (t->nslots - 1);

@@ -58,7 +58,7 @@ $(BUILD)/gen/%.o: $(GEN)/%.c $(GEN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(STD) $(OPT) $(SANFLAGS) -w -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c tests/testlib.h $(BUILD)/libskewscope.a
+$(BUILD)/tests/%: tests/%.c tests/*.h $(BUILD)/libskewscope.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -o $@ $< $(BUILD)/libskewscope.a $(LIBS) -lcmocka
 
@@ -90,7 +90,7 @@ build-fuzz/src/%.o: src/%.c $(GEN_HDRS)
 build-fuzz/gen/%.o: $(GEN)/%.c $(GEN_HDRS)
 	@mkdir -p $(@D)
 	clang $(CPPFLAGS) $(STD) $(FUZZ_FLAGS) -w -c -o $@ $<
-build-fuzz/%: fuzz/%.c fuzz/*.h $(FUZZ_LIB_OBJS)
+build-fuzz/%: fuzz/%.c fuzz/*.h tests/*.h $(FUZZ_LIB_OBJS)
 	clang $(CPPFLAGS) -Ifuzz $(STD) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
 fuzz: $(FUZZ_BINS)
 .SECONDARY: $(FUZZ_LIB_OBJS)

@@ -19,6 +19,8 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "output/trace_writer.h"
 
+#include "otlp_reference.h"
+
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
     Request;
 typedef Opentelemetry__Proto__Trace__V1__ResourceSpans ResourceSpans;
@@ -31,62 +33,6 @@ typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
 
 #define T0 INT64_C(1790000000000000000)
 
-/* ---- reference reader (the protobuf-c path as it was) ----------------- */
-
-static uint16_t ref_system(struct span_store *s, const Span *sp)
-{
-    const char *val = NULL;
-
-    for (size_t i = 0; i < sp->n_attributes; i++) {
-        const KeyValue *kv = sp->attributes[i];
-        if (!kv->value ||
-            kv->value->value_case !=
-                OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE)
-            continue;
-        if (strcmp(kv->key, "messaging.system") == 0) {
-            val = kv->value->string_value;
-            break;
-        }
-        if (!val && strcmp(kv->key, "rpc.system") == 0)
-            val = kv->value->string_value;
-    }
-    return val && *val ? span_store_system_id(s, val, strlen(val)) : 0;
-}
-
-static int ref_span(struct span_store *s, const Span *sp, uint32_t domain)
-{
-    struct span_rec rec;
-
-    if (sp->trace_id.len != 16 || sp->span_id.len != 8 ||
-        (sp->parent_span_id.len != 0 && sp->parent_span_id.len != 8))
-        return -INGEST_E_MALFORMED;
-    memset(&rec, 0, sizeof(rec));
-    memcpy(rec.trace_id, sp->trace_id.data, 16);
-    rec.span_id = otlp_proto_span_id(sp->span_id.data);
-    if (sp->parent_span_id.len == 8) {
-        rec.parent_id = otlp_proto_span_id(sp->parent_span_id.data);
-        rec.flags = SPAN_F_HAS_PARENT;
-    }
-    rec.start_ns = (int64_t)sp->start_time_unix_nano;
-    rec.end_ns = (int64_t)sp->end_time_unix_nano;
-    rec.domain = domain;
-    rec.kind = (unsigned)sp->kind <= SPAN_KIND_CONSUMER ? (uint8_t)sp->kind
-                                                        : SPAN_KIND_UNSPECIFIED;
-    rec.system = ref_system(s, sp);
-    int64_t idx = span_store_add(s, &rec);
-    assert_true(idx >= 0);
-    for (size_t i = 0; i < sp->n_links; i++) {
-        const Link *l = sp->links[i];
-        if (l->trace_id.len != 16 || l->span_id.len != 8)
-            return -INGEST_E_MALFORMED;
-        assert_int_equal(
-            span_store_add_link(s, (size_t)idx, l->trace_id.data,
-                                otlp_proto_span_id(l->span_id.data)),
-            0);
-    }
-    return 0;
-}
-
 /* Returns 0, -INGEST_E_MALFORMED, or 1 when protobuf-c does not decode. */
 static int ref_read(struct span_store *s, const uint8_t *p, size_t n,
                     const char *user_attr)
@@ -95,18 +41,8 @@ static int ref_read(struct span_store *s, const uint8_t *p, size_t n,
     const Request *msg = otlp_proto_request_unpack(a, p, n);
     int rc = msg ? 0 : 1;
 
-    for (size_t i = 0; msg && i < msg->n_resource_spans && rc == 0; i++) {
-        const ResourceSpans *rs = msg->resource_spans[i];
-        char buf[128];
-        const char *name = CLOCK_DOMAIN_UNKNOWN;
-        size_t len = strlen(CLOCK_DOMAIN_UNKNOWN);
-        otlp_proto_resource_domain(rs->resource, user_attr, &name, &len, buf,
-                                   sizeof(buf));
-        uint32_t domain = span_store_domain_id(s, name, len);
-        for (size_t j = 0; j < rs->n_scope_spans && rc == 0; j++)
-            for (size_t k = 0; k < rs->scope_spans[j]->n_spans && rc == 0; k++)
-                rc = ref_span(s, rs->scope_spans[j]->spans[k], domain);
-    }
+    if (msg)
+        rc = otlp_ref_read(s, msg, user_attr);
     otlp_arena_destroy(a);
     return rc;
 }
@@ -114,34 +50,10 @@ static int ref_read(struct span_store *s, const uint8_t *p, size_t n,
 static void assert_same_stores(const struct span_store *a,
                                const struct span_store *b)
 {
-    assert_int_equal(span_store_count(a), span_store_count(b));
-    assert_int_equal(span_store_domain_count(a), span_store_domain_count(b));
-    for (uint32_t d = 0; d < span_store_domain_count(a); d++)
-        assert_string_equal(span_store_domain_name(a, d),
-                            span_store_domain_name(b, d));
-    for (size_t i = 0; i < span_store_count(a); i++) {
-        const struct span_rec *x = span_store_at(a, i),
-                              *y = span_store_at(b, i);
-        assert_memory_equal(x->trace_id, y->trace_id, 16);
-        assert_true(x->span_id == y->span_id && x->parent_id == y->parent_id);
-        assert_true(x->start_ns == y->start_ns && x->end_ns == y->end_ns);
-        assert_int_equal(x->domain, y->domain);
-        assert_int_equal(x->kind, y->kind);
-        assert_int_equal(x->flags, y->flags);
-        assert_int_equal(x->system, y->system);
-        assert_string_equal(span_store_system_name(a, x->system),
-                            span_store_system_name(b, y->system));
-        uint32_t la = x->link, lb = y->link;
-        while (la != SPAN_NO_LINK || lb != SPAN_NO_LINK) {
-            assert_true(la != SPAN_NO_LINK && lb != SPAN_NO_LINK);
-            const struct span_link *p = span_store_link(a, la),
-                                   *q = span_store_link(b, lb);
-            assert_memory_equal(p->trace_id, q->trace_id, 16);
-            assert_true(p->span_id == q->span_id);
-            la = p->next;
-            lb = q->next;
-        }
-    }
+    const char *diff = otlp_ref_diff(a, b);
+
+    if (diff)
+        fail_msg("scanner and reference: %s", diff);
 }
 
 /* Scan n bytes (as if at input offset `off`) into a new store. */

@@ -879,6 +879,73 @@ static void test_graceful_stop(void **state)
     free(b.body.data);
 }
 
+/* ---- body_handler: the decoded body comes along (serve forwards it) */
+
+struct body_sink {
+    struct buf got[2];
+    int content[2];
+    size_t n, spans;
+    bool take_store;
+};
+
+static enum receiver_verdict body_batch(void *ctx, struct receiver_batch *b,
+                                        struct receiver_outcome *out)
+{
+    struct body_sink *s = ctx;
+
+    (void)out;
+    assert_true(s->n < 2);
+    s->spans += span_store_count(b->store);
+    s->got[s->n].data = (char *)b->body; /* take the body */
+    s->got[s->n].len = b->len;
+    s->content[s->n++] = b->content;
+    b->body = NULL;
+    if (s->take_store) {
+        span_store_destroy(b->store);
+        b->store = NULL;
+    }
+    return RECEIVER_ACCEPTED;
+}
+
+static void test_body_handler(void **state)
+{
+    struct body_sink s;
+    struct receiver_config cfg = {0};
+    struct receiver *r;
+    struct buf pb = proto_body(5), js = json_body(3);
+    struct buf gpb = gzip_buf(pb);
+    struct req q = {.content_type = PB, .encoding = "gzip", .body = gpb};
+    struct resp rp;
+    char err[256];
+
+    (void)state;
+    memset(&s, 0, sizeof(s));
+    cfg.listen = "127.0.0.1:0";
+    cfg.body_handler = body_batch;
+    r = receiver_start(&cfg, NULL, &s, err, sizeof(err));
+    assert_non_null(r);
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 200);
+    free(rp.body.data);
+    s.take_store = true;
+    assert_int_equal(post(receiver_port(r), JS, js), 200);
+    receiver_stop(r);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.spans, 8);
+    /* the gzip body arrives inflated, byte for byte what was compressed */
+    assert_int_equal(s.content[0], RECEIVER_CONTENT_PROTOBUF);
+    assert_int_equal(s.got[0].len, pb.len);
+    assert_memory_equal(s.got[0].data, pb.data, pb.len);
+    assert_int_equal(s.content[1], RECEIVER_CONTENT_JSON);
+    assert_int_equal(s.got[1].len, js.len);
+    assert_memory_equal(s.got[1].data, js.data, js.len);
+    for (size_t i = 0; i < 2; i++)
+        free(s.got[i].data);
+    free(pb.data);
+    free(js.data);
+    free(gpb.data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -897,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_listen_errors),
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_gzip_limit_exact),
+        cmocka_unit_test(test_body_handler),
     };
     int rc;
 

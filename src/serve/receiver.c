@@ -441,7 +441,8 @@ static bool take_body(struct request *q, const char *data, size_t n)
 
 /* Give a decoded batch to the handler and answer. Takes store. */
 static enum MHD_Result hand_over(struct MHD_Connection *c, struct receiver *r,
-                                 struct request *q, struct span_store *store)
+                                 struct request *q, struct span_store *store,
+                                 unsigned char *plain, size_t plain_len)
 {
     size_t n = span_store_count(store), qn;
     struct receiver_outcome out;
@@ -451,11 +452,23 @@ static enum MHD_Result hand_over(struct MHD_Connection *c, struct receiver *r,
     qn = r->cfg.queued_spans ? queued(r) : 0;
     if (qn > 0 && qn + n > r->cfg.max_queued_spans) {
         span_store_destroy(store);
+        free(plain);
         count_add(&r->n.spans_throttled, n);
         return fail(c, r, 429, q->content, "receiver queue full, retry later");
     }
     memset(&out, 0, sizeof(out));
-    v = r->handler(r->ctx, store, &out);
+    if (r->cfg.body_handler) {
+        struct receiver_batch b = {store, plain, plain_len, (int)q->content};
+        v = r->cfg.body_handler(r->ctx, &b, &out);
+        /* what the handler left is ours, whatever the verdict */
+        free(b.body);
+        if (v == RECEIVER_ACCEPTED)
+            span_store_destroy(b.store);
+        store = b.store;
+    } else {
+        v = r->handler(r->ctx, store, &out);
+        free(plain);
+    }
     if (v != RECEIVER_ACCEPTED) {
         struct reply rp = {.code = v == RECEIVER_BUSY ? 429 : 503};
         span_store_destroy(store);
@@ -493,6 +506,33 @@ static enum MHD_Result finish_traces(struct MHD_Connection *c,
     store = span_store_create();
     if (!store)
         return fail(c, r, 500, q->content, "out of memory");
+    if (r->cfg.body_handler) {
+        /* keep the decoded body for the handler: inflate here */
+        unsigned char *plain = q->body;
+        size_t plain_len = q->len;
+        q->body = NULL;
+        rc = 0;
+        if (q->gzip) {
+            rc =
+                receiver_gunzip(plain, plain_len, r->cfg.max_decompressed_bytes,
+                                &q->body, &decoded, err, sizeof(err));
+            free(plain);
+            plain = q->body;
+            plain_len = decoded;
+            q->body = NULL;
+        }
+        if (rc == 0)
+            rc = receiver_decode_body(plain, plain_len, q->content, false, 0,
+                                      r->domain_attr, store, &decoded, err,
+                                      sizeof(err));
+        count_add(&r->n.bytes_decoded, decoded);
+        if (rc < 0) {
+            free(plain);
+            span_store_destroy(store);
+            return fail(c, r, status_of[-rc], q->content, err);
+        }
+        return hand_over(c, r, q, store, plain, plain_len);
+    }
     rc = receiver_decode_body(q->body, q->len, q->content, q->gzip,
                               r->cfg.max_decompressed_bytes, r->domain_attr,
                               store, &decoded, err, sizeof(err));
@@ -503,7 +543,7 @@ static enum MHD_Result finish_traces(struct MHD_Connection *c,
         span_store_destroy(store);
         return fail(c, r, status_of[-rc], q->content, err);
     }
-    return hand_over(c, r, q, store);
+    return hand_over(c, r, q, store, NULL, 0);
 }
 
 /* First call of a POST /v1/traces: set up its state, or answer at once. */

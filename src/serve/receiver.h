@@ -62,6 +62,22 @@ struct receiver_outcome {
 typedef enum receiver_verdict (*receiver_batch_fn)(
     void *ctx, struct span_store *batch, struct receiver_outcome *out);
 
+/* One decoded request for a body_handler: the spans, and the body as
+ * decoded (after Content-Encoding) in its content type. On
+ * RECEIVER_ACCEPTED the handler may take `store` and/or `body` by setting
+ * the field to NULL (it then owns and frees them: span_store_destroy(),
+ * free()); whatever is left non-NULL the receiver frees. */
+struct receiver_batch {
+    struct span_store *store;
+    unsigned char *body; /* malloc'd; may be NULL when len == 0 */
+    size_t len;
+    int content; /* enum receiver_content */
+};
+
+typedef enum receiver_verdict (*receiver_body_fn)(void *ctx,
+                                                  struct receiver_batch *batch,
+                                                  struct receiver_outcome *out);
+
 /* A GET (and HEAD) route. The callback sets *body to a malloc'd buffer of
  * *len bytes (freed by the receiver with free()), *content_type to a static
  * string, and returns the HTTP status (200, ...), or -1 for a 500 (then
@@ -88,16 +104,19 @@ struct receiver_config {
      * max_queued_spans -> 429 (an empty queue takes any one batch, so that
      * a batch larger than the cap is not refused forever).
      * queued_spans NULL = no check. */
-    size_t max_queued_spans;             /* [1,000,000] */
-    size_t (*queued_spans)(void *ctx);   /* [NULL] */
-    unsigned retry_after_s;              /* Retry-After [1] */
-    unsigned threads;                    /* HTTP threads [2] */
-    unsigned max_connections;            /* [256] */
-    unsigned idle_timeout_s;             /* idle or stalled connection is
-                                            closed after this [10] */
-    unsigned shutdown_grace_ms;          /* receiver_stop() waits this
-                                            long for requests [5000] */
-    const char *clock_domain_attr;       /* as --clock-domain [NULL] */
+    size_t max_queued_spans;           /* [1,000,000] */
+    size_t (*queued_spans)(void *ctx); /* [NULL] */
+    unsigned retry_after_s;            /* Retry-After [1] */
+    unsigned threads;                  /* HTTP threads [2] */
+    unsigned max_connections;          /* [256] */
+    unsigned idle_timeout_s;           /* idle or stalled connection is
+                                          closed after this [10] */
+    unsigned shutdown_grace_ms;        /* receiver_stop() waits this
+                                          long for requests [5000] */
+    const char *clock_domain_attr;     /* as --clock-domain [NULL] */
+    /* When set, called instead of receiver_start()'s handler, with the
+     * decoded body as well (for forwarding); same threads and verdicts. */
+    receiver_body_fn body_handler;
     const struct receiver_route *routes; /* copied by receiver_start() */
     size_t nroutes;
 };
@@ -173,5 +192,13 @@ int receiver_decode_body(const void *body, size_t len,
                          size_t max_decompressed, const char *clock_domain_attr,
                          struct span_store *store, size_t *decoded_len,
                          char *err, size_t errlen);
+
+/* Inflate a gzip body (one or more members) into a malloc'd *out of
+ * *outlen bytes, refusing while inflating to produce more than
+ * max_decompressed bytes. Returns 0 or a negated enum
+ * receiver_decode_status with a message in err. */
+int receiver_gunzip(const void *body, size_t len, size_t max_decompressed,
+                    unsigned char **out, size_t *outlen, char *err,
+                    size_t errlen);
 
 #endif

@@ -156,6 +156,22 @@ static int gunzip(const void *body, size_t len, size_t limit,
     return rc;
 }
 
+int receiver_gunzip(const void *body, size_t len, size_t max_decompressed,
+                    unsigned char **out, size_t *outlen, char *err,
+                    size_t errlen)
+{
+    struct inflated o = {NULL, 0, 0};
+    int rc = gunzip(body, len, max_decompressed, &o, err, errlen);
+
+    if (rc < 0) {
+        free(o.data);
+        return rc;
+    }
+    *out = o.data;
+    *outlen = o.len;
+    return 0;
+}
+
 static int decode_proto(const unsigned char *data, size_t len, const char *attr,
                         struct span_store *store, char *err, size_t errlen)
 {

@@ -83,9 +83,12 @@ const char *clock_model_name(const struct clock_model *m, int id)
 int64_t clock_model_map(int64_t offset_ns, double drift_ppm, int64_t at_ns,
                         int64_t t_ns)
 {
-    double drift_ns = drift_ppm * 1e-6 * (double)(t_ns - at_ns);
+    /* doubles and unsigned arithmetic: hostile timestamps (any int64 from
+     * a trace file) wrap instead of overflowing; real ones are far from it */
+    double drift_ns = drift_ppm * 1e-6 * ((double)t_ns - (double)at_ns);
+    int64_t d = fabs(drift_ns) < 9e18 ? (int64_t)llround(drift_ns) : 0;
 
-    return t_ns - (int64_t)llround(drift_ns) - offset_ns;
+    return (int64_t)((uint64_t)t_ns - (uint64_t)d - (uint64_t)offset_ns);
 }
 
 int64_t clock_model_to_reference(const struct clock_model *m, int id,

@@ -168,7 +168,7 @@ static int write_proto(struct corrector *c, const Request *msg)
     opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(
         msg, c->buf);
     if (fwrite(prefix, 1, k, c->out) != k ||
-        fwrite(c->buf, 1, size, c->out) != size)
+        (size && fwrite(c->buf, 1, size, c->out) != size))
         return -INGEST_E_NOINPUT;
     return 0;
 }

@@ -20,5 +20,6 @@ extern const struct command cmd_simulate;
 extern const struct command cmd_inject;
 extern const struct command cmd_testbed;
 extern const struct command cmd_experiment;
+extern const struct command cmd_serve;
 
 #endif

@@ -8,7 +8,7 @@
 
 static const struct command *const commands[] = {
     &cmd_check,  &cmd_estimate, &cmd_correct,    &cmd_simulate,
-    &cmd_inject, &cmd_testbed,  &cmd_experiment,
+    &cmd_inject, &cmd_testbed,  &cmd_experiment, &cmd_serve,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -821,6 +821,11 @@ int receiver_port(const struct receiver *r)
 
 void receiver_stop(struct receiver *r)
 {
+    receiver_stop_counters(r, NULL);
+}
+
+void receiver_stop_counters(struct receiver *r, struct receiver_counters *out)
+{
     struct timespec tick = {0, 10 * 1000 * 1000};
     unsigned waited_ms = 0;
     MHD_socket fd;
@@ -836,5 +841,7 @@ void receiver_stop(struct receiver *r)
         waited_ms += 10;
     }
     MHD_stop_daemon(r->daemon);
+    if (out)
+        receiver_counters_read(r, out);
     receiver_free(r);
 }

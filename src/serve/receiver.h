@@ -201,4 +201,8 @@ int receiver_gunzip(const void *body, size_t len, size_t max_decompressed,
                     unsigned char **out, size_t *outlen, char *err,
                     size_t errlen);
 
+/* receiver_stop() that first fills *out (may be NULL) with the final
+ * counters, every request finished. */
+void receiver_stop_counters(struct receiver *r, struct receiver_counters *out);
+
 #endif

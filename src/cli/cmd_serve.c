@@ -1,0 +1,392 @@
+/* cmd_serve: `skewscope serve`: run the live collector (serve/serve.h)
+ * until SIGTERM or SIGINT (or --duration), then stop gracefully: stop
+ * accepting, process and forward (or spool) everything accepted, exit 0. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli_common.h"
+#include "cli/command.h"
+#include "cli/exit_codes.h"
+#include "serve/serve.h"
+#include "sim/sim.h"
+
+static const char usage_text[] =
+    "usage: skewscope serve [OPTIONS]\n\n"
+    "Live OTLP (and Kafka) collector: assembles traces, tracks every clock\n"
+    "domain's offset, bounds and drift over sliding windows, warns before "
+    "an\nedge's skew budget runs out, and forwards corrected spans.\n"
+    "Endpoints on --listen: POST /v1/traces (OTLP/HTTP protobuf or JSON, "
+    "gzip),\nGET /metrics (Prometheus), GET /api/v1/status (JSON).\n\n"
+    "input:\n"
+    "  --listen HOST:PORT      HTTP address (default 127.0.0.1:4318; port 0 "
+    "= any)\n"
+    "  --token-file FILE       require \"Authorization: Bearer <token>\" "
+    "(token =\n"
+    "                          the file's first line; or env "
+    "SKEWSCOPE_TOKEN)\n"
+    "  --max-body BYTES        request body limit (default 8M) -> 413\n"
+    "  --max-decompressed BYTES  gunzipped body limit (default 64M) -> 413\n"
+    "  --max-queued-spans N    spans buffered before 429 (default 1000000)\n"
+    "  --http-threads N        HTTP worker threads (default 2)\n"
+    "  --kafka-brokers LIST    Kafka bootstrap servers\n"
+    "  --kafka-topic TOPIC     consume OTLP protobuf messages (otlp_proto) "
+    "from TOPIC\n"
+    "  --kafka-group ID        consumer group (default skewscope)\n"
+    "  --clock-domain ATTR     resource attribute naming the clock domain\n"
+    "                          (default host.name, then service.name)\n\n"
+    "analysis:\n"
+    "  --assembly-window D     wait D for a trace's spans (default 2s)\n"
+    "  --window D              statistics window (default 10s)\n"
+    "  --windows N             windows kept (default 30)\n"
+    "  --warn-share X          warn when an edge's offset uses more than X "
+    "of its\n"
+    "                          skew budget (default 0.5)\n"
+    "  --reference DOMAIN      reference clock (default: most connected)\n"
+    "  --update-interval D     recompute offsets every D (default 1s)\n\n"
+    "forwarding (corrected spans; originals kept as attributes):\n"
+    "  --forward-otlp URL      downstream OTLP/HTTP endpoint, e.g.\n"
+    "                          http://127.0.0.1:4319/v1/traces\n"
+    "  --forward-token-file FILE  bearer token for the downstream\n"
+    "  --forward-kafka-topic T produce corrected batches to topic T\n"
+    "  --forward-kafka-brokers LIST  (default --kafka-brokers)\n"
+    "  --spool-dir DIR         on-disk queue while the downstream is away\n"
+    "                          (default ./skewscope-spool)\n"
+    "  --spool-max BYTES       spool bound (default 1G)\n\n"
+    "  --duration D            stop by itself after D (default: run until "
+    "SIGTERM)\n\n"
+    "Warnings and violations are logged as JSON lines on stderr.\n"
+    "Exit: 0 after a graceful stop, 2 usage, 69 cannot listen / spool / "
+    "reach\nKafka, 70 accepted spans could be neither forwarded nor "
+    "spooled.\n"
+    "Example: skewscope serve --listen 127.0.0.1:4318 --forward-otlp "
+    "http://127.0.0.1:4319/v1/traces\n";
+
+struct serve_args {
+    struct serve_config cfg;
+    int64_t duration_ns;
+    char *token, *forward_token; /* read from files */
+};
+
+static int duration_opt(const char *opt, const char *v, int64_t *ns)
+{
+    if (sim_parse_duration(v, 0, ns) < 0 || *ns <= 0)
+        return cli_usage_error("serve",
+                               "%s expects a duration like 2s, "
+                               "got '%s'",
+                               opt, v);
+    return 0;
+}
+
+static int seconds_opt(const char *opt, const char *v, double *s)
+{
+    int64_t ns;
+    int rc = duration_opt(opt, v, &ns);
+
+    *s = ns * 1e-9;
+    return rc;
+}
+
+/* BYTES with an optional K, M or G suffix (powers of 1024). */
+static int size_opt(const char *opt, const char *v, uint64_t *out)
+{
+    char *end;
+    unsigned long long x;
+
+    errno = 0;
+    x = strtoull(v, &end, 10);
+    if (end == v || v[0] == '-' || errno)
+        goto bad;
+    switch (*end) {
+    case 'K':
+    case 'k':
+        x <<= 10;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        x <<= 20;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        x <<= 30;
+        end++;
+        break;
+    default:
+        break;
+    }
+    if (*end || x == 0)
+        goto bad;
+    *out = x;
+    return 0;
+bad:
+    return cli_usage_error("serve", "%s expects a size like 64M, got '%s'", opt,
+                           v);
+}
+
+static int token_opt(const char *opt, const char *path, char **out)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    size_t n;
+
+    if (!f)
+        return cli_usage_error("serve", "%s: %s: %s", opt, path,
+                               strerror(errno));
+    if (!fgets(line, sizeof(line), f))
+        line[0] = '\0';
+    fclose(f);
+    n = strcspn(line, "\r\n");
+    line[n] = '\0';
+    if (!n)
+        return cli_usage_error("serve", "%s: %s: empty token", opt, path);
+    free(*out);
+    *out = strdup(line);
+    return *out ? 0 : EXIT_SOFTWARE;
+}
+
+static int number_opt(const char *opt, const char *v, size_t *out)
+{
+    uint64_t x;
+    char *end;
+
+    errno = 0;
+    x = strtoull(v, &end, 10);
+    if (end == v || *end || v[0] == '-' || errno || x == 0)
+        return cli_usage_error("serve",
+                               "%s expects a positive number, got "
+                               "'%s'",
+                               opt, v);
+    *out = (size_t)x;
+    return 0;
+}
+
+static int share_opt(const char *v, double *out)
+{
+    char *end;
+    double x = strtod(v, &end);
+
+    if (end == v || *end || !(x > 0 && x <= 1))
+        return cli_usage_error("serve",
+                               "--warn-share expects a number in "
+                               "(0, 1], got '%s'",
+                               v);
+    *out = x;
+    return 0;
+}
+
+static int analysis_opt(int opt, const char *arg, struct serve_args *a)
+{
+    struct serve_config *c = &a->cfg;
+
+    switch (opt) {
+    case 'A':
+        return seconds_opt("--assembly-window", arg, &c->assembly_window_s);
+    case 'W':
+        return seconds_opt("--window", arg, &c->stat_window_s);
+    case 'n':
+        return cli_parse_uint("--windows", arg, &c->max_windows) < 0
+                   ? EXIT_USAGE
+                   : 0;
+    case 's':
+        return share_opt(arg, &c->warn_share);
+    case 'r':
+        c->reference = arg;
+        return 0;
+    case 'U':
+        return seconds_opt("--update-interval", arg, &c->update_interval_s);
+    case 'c':
+        c->clock_domain_attr = arg;
+        return 0;
+    case 'u':
+        return duration_opt("--duration", arg, &a->duration_ns);
+    default:
+        return cli_usage_error("serve", "unknown option");
+    }
+}
+
+static int each_opt(int opt, const char *arg, void *ctx)
+{
+    struct serve_args *a = ctx;
+    struct serve_config *c = &a->cfg;
+    uint64_t x;
+    int rc;
+
+    switch (opt) {
+    case 'l':
+        c->listen = arg;
+        return 0;
+    case 't':
+        return token_opt("--token-file", arg, &a->token);
+    case 'b':
+        if ((rc = size_opt("--max-body", arg, &x)) == 0)
+            c->max_body_bytes = (size_t)x;
+        return rc;
+    case 'z':
+        if ((rc = size_opt("--max-decompressed", arg, &x)) == 0)
+            c->max_decompressed_bytes = (size_t)x;
+        return rc;
+    case 'q':
+        return number_opt("--max-queued-spans", arg, &c->max_queued_spans);
+    case 'T':
+        return cli_parse_uint("--http-threads", arg, &c->http_threads) < 0
+                   ? EXIT_USAGE
+                   : 0;
+    case 'k':
+        c->kafka_brokers = arg;
+        return 0;
+    case 'K':
+        c->kafka_topic = arg;
+        return 0;
+    case 'g':
+        c->kafka_group = arg;
+        return 0;
+    case 'f':
+        c->forward_otlp = arg;
+        return 0;
+    case 'F':
+        return token_opt("--forward-token-file", arg, &a->forward_token);
+    case 'o':
+        c->forward_kafka_topic = arg;
+        return 0;
+    case 'O':
+        c->forward_kafka_brokers = arg;
+        return 0;
+    case 'd':
+        c->spool_dir = arg;
+        return 0;
+    case 'm':
+        return size_opt("--spool-max", arg, &c->spool_max_bytes);
+    default:
+        return analysis_opt(opt, arg, a);
+    }
+}
+
+static int parse_args(int argc, char **argv, struct serve_args *a)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"token-file", required_argument, NULL, 't'},
+        {"max-body", required_argument, NULL, 'b'},
+        {"max-decompressed", required_argument, NULL, 'z'},
+        {"max-queued-spans", required_argument, NULL, 'q'},
+        {"http-threads", required_argument, NULL, 'T'},
+        {"kafka-brokers", required_argument, NULL, 'k'},
+        {"kafka-topic", required_argument, NULL, 'K'},
+        {"kafka-group", required_argument, NULL, 'g'},
+        {"forward-otlp", required_argument, NULL, 'f'},
+        {"forward-token-file", required_argument, NULL, 'F'},
+        {"forward-kafka-topic", required_argument, NULL, 'o'},
+        {"forward-kafka-brokers", required_argument, NULL, 'O'},
+        {"spool-dir", required_argument, NULL, 'd'},
+        {"spool-max", required_argument, NULL, 'm'},
+        {"assembly-window", required_argument, NULL, 'A'},
+        {"window", required_argument, NULL, 'W'},
+        {"windows", required_argument, NULL, 'n'},
+        {"warn-share", required_argument, NULL, 's'},
+        {"reference", required_argument, NULL, 'r'},
+        {"update-interval", required_argument, NULL, 'U'},
+        {"clock-domain", required_argument, NULL, 'c'},
+        {"duration", required_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int rc = cli_getopt(argc, argv, "serve", ":h", longopts, usage_text,
+                        each_opt, a);
+
+    if (rc == 0 && optind < argc)
+        rc = cli_usage_error("serve", "unexpected operand '%s'", argv[optind]);
+    if (rc == 0 && a->cfg.kafka_topic && !a->cfg.kafka_brokers)
+        rc = cli_usage_error("serve", "--kafka-topic needs --kafka-brokers");
+    if (rc == 0 && a->cfg.forward_kafka_topic &&
+        !a->cfg.forward_kafka_brokers && !a->cfg.kafka_brokers)
+        rc = cli_usage_error("serve", "--forward-kafka-topic needs "
+                                      "--forward-kafka-brokers or "
+                                      "--kafka-brokers");
+    if (rc == 0 && a->cfg.max_windows > 4096)
+        rc = cli_usage_error("serve", "--windows is at most 4096");
+    return rc;
+}
+
+/* Block the stop signals in every thread (threads inherit the mask) and
+ * wait for one here; SIGPIPE is ignored (peers closing sockets). */
+static int wait_for_stop(const sigset_t *set, int64_t duration_ns)
+{
+    struct timespec ts = {1, 0};
+    struct timespec t0, now;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int sig = sigtimedwait(set, NULL, &ts);
+        if (sig > 0)
+            return sig;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (duration_ns > 0 && (int64_t)(now.tv_sec - t0.tv_sec) * 1000000000 +
+                                       (now.tv_nsec - t0.tv_nsec) >=
+                                   duration_ns)
+            return 0;
+        if (duration_ns > 0) {
+            int64_t left =
+                duration_ns - ((int64_t)(now.tv_sec - t0.tv_sec) * 1000000000 +
+                               (now.tv_nsec - t0.tv_nsec));
+            if (left < 1000000000) {
+                ts.tv_sec = 0;
+                ts.tv_nsec = (long)left;
+            }
+        }
+    }
+}
+
+static int run(int argc, char **argv)
+{
+    struct serve_args a;
+    struct serve *s;
+    sigset_t set;
+    char err[512] = "";
+    int rc;
+
+    memset(&a, 0, sizeof(a));
+    rc = parse_args(argc, argv, &a);
+    if (rc < 0)
+        return EXIT_FINE; /* --help */
+    if (rc)
+        goto out;
+    if (!a.token && getenv("SKEWSCOPE_TOKEN") && *getenv("SKEWSCOPE_TOKEN"))
+        a.token = strdup(getenv("SKEWSCOPE_TOKEN"));
+    a.cfg.bearer_token = a.token;
+    a.cfg.forward_token = a.forward_token;
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    s = serve_start(&a.cfg, err, sizeof(err));
+    if (!s) {
+        fprintf(stderr, "skewscope serve: %s\n", err);
+        rc = EXIT_UNAVAILABLE;
+        goto out;
+    }
+    printf("skewscope serve: listening on http://%s (port %d): POST "
+           "/v1/traces, GET /metrics, GET /api/v1/status\n",
+           a.cfg.listen ? a.cfg.listen : "127.0.0.1:4318", serve_port(s));
+    fflush(stdout);
+    int sig = wait_for_stop(&set, a.duration_ns);
+    fprintf(stderr, "skewscope serve: %s, stopping\n",
+            sig == SIGTERM  ? "SIGTERM"
+            : sig == SIGINT ? "SIGINT"
+                            : "--duration elapsed");
+    rc = serve_stop(s) == 0 ? EXIT_FINE : EXIT_SOFTWARE;
+out:
+    free(a.token);
+    free(a.forward_token);
+    return rc;
+}
+
+const struct command cmd_serve = {
+    "serve",
+    "live OTLP/Kafka collector: offsets, warnings, corrected forwarding", run};

@@ -1,0 +1,548 @@
+/* serve: the pipeline of `skewscope serve` (see serve.h). Input threads
+ * (HTTP, Kafka) only decode and queue; one pipeline thread owns assembly,
+ * the live analysis, the clock model and the rewriting, so none of those
+ * needs a lock. */
+#include "serve/serve.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "analysis/edges.h"
+#include "model/clock_model.h"
+#include "model/span_store.h"
+#include "output/correct.h"
+#include "serve/assemble.h"
+#include "serve/forward.h"
+#include "serve/kafka_in.h"
+#include "serve/live.h"
+#include "serve/receiver.h"
+#include "serve/rewrite.h"
+#include "serve/serve_private.h"
+#include "util/log.h"
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void count_add(atomic_uint_fast64_t *c, uint64_t v)
+{
+    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+static uint64_t count_get(const atomic_uint_fast64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* ---- input side: HTTP and Kafka threads */
+
+static size_t queued_spans(void *ctx)
+{
+    struct serve *s = ctx;
+    size_t n = (size_t)count_get(&s->queue_spans);
+
+    if (s->fwd)
+        n += forward_queued_spans(s->fwd);
+    return n;
+}
+
+/* Append an item; false when stopping (the caller keeps ownership). */
+static bool enqueue(struct serve *s, struct serve_item *it)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->lock);
+        return false;
+    }
+    it->next = NULL;
+    if (s->tail)
+        s->tail->next = it;
+    else
+        s->head = it;
+    s->tail = it;
+    count_add(&s->queue_spans, it->spans);
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    return true;
+}
+
+static enum receiver_verdict on_http(void *ctx, struct receiver_batch *b,
+                                     struct receiver_outcome *out)
+{
+    struct serve *s = ctx;
+    struct serve_item *it = calloc(1, sizeof(*it));
+    size_t n = span_store_count(b->store);
+
+    (void)out;
+    if (!it)
+        return RECEIVER_UNAVAILABLE;
+    it->store = b->store;
+    it->spans = n;
+    if (s->fwd) {
+        it->body = b->body;
+        it->len = b->len;
+        it->content = b->content;
+    }
+    if (!enqueue(s, it)) {
+        free(it);
+        return RECEIVER_UNAVAILABLE;
+    }
+    /* `it` may be processed and freed already: only locals from here */
+    b->store = NULL;
+    if (s->fwd)
+        b->body = NULL;
+    count_add(&s->accepted, n);
+    return RECEIVER_ACCEPTED;
+}
+
+static int on_kafka(void *ctx, struct span_store *batch, const uint8_t *body,
+                    size_t len, kafka_in_done_fn done, void *token)
+{
+    struct serve *s = ctx;
+    size_t n = span_store_count(batch);
+    struct serve_item *it;
+
+    if (queued_spans(s) > 0 && queued_spans(s) + n > s->cfg.max_queued_spans)
+        return 1;
+    it = calloc(1, sizeof(*it));
+    if (!it)
+        return 1;
+    if (s->fwd && len) {
+        it->body = malloc(len);
+        if (!it->body) {
+            free(it);
+            return 1;
+        }
+        memcpy(it->body, body, len);
+        it->len = len;
+        it->content = RECEIVER_CONTENT_PROTOBUF;
+    }
+    it->store = batch;
+    it->spans = n;
+    it->done = done;
+    it->token = token;
+    if (!enqueue(s, it)) {
+        /* stopping: not processed, so not done: redelivered next time */
+        free(it->body);
+        free(it);
+        return 1;
+    }
+    count_add(&s->kafka_accepted, n);
+    count_add(&s->accepted, n);
+    return 0;
+}
+
+/* ---- pipeline thread */
+
+/* Correct the item's body with the current model and hand it to the
+ * forwarder (which then owns the done callback). */
+static void forward_item(struct serve *s, struct serve_item *it)
+{
+    uint8_t *out = NULL;
+    size_t outlen = 0;
+    char err[256];
+    int rc;
+    bool json = it->content == RECEIVER_CONTENT_JSON;
+
+    if (json)
+        rc = rewrite_otlp_json((const char *)it->body, it->len, s->model,
+                               s->cfg.clock_domain_attr, (char **)&out, &outlen,
+                               NULL, err, sizeof(err));
+    else
+        rc = rewrite_otlp_proto(it->body, it->len, s->model,
+                                s->cfg.clock_domain_attr, &out, &outlen, NULL,
+                                err, sizeof(err));
+    if (rc < 0) {
+        /* it decoded, so this is memory: forward it uncorrected rather
+         * than lose it */
+        log_ratelimited(LOG_WARN, 5,
+                        "serve: cannot correct a batch (%s); "
+                        "forwarding it as received",
+                        err);
+        out = it->body;
+        outlen = it->len;
+        it->body = NULL;
+    }
+    if (forward_submit(s->fwd, out, outlen,
+                       json ? FORWARD_JSON : FORWARD_PROTOBUF, it->spans,
+                       it->done, it->token) < 0) {
+        count_add(&s->forward_failed, it->spans);
+        serve_log_event("error", "forward_refused",
+                        "\"spans\":%zu,\"reason\":\"memory queue and spool "
+                        "full or stopping\"",
+                        it->spans);
+        if (it->done)
+            it->done(it->token);
+    }
+    it->done = NULL;
+}
+
+static void process_item(struct serve *s, struct serve_item *it)
+{
+    if (it->spans && assemble_add(s->asm_, it->store, mono_ns()) < 0) {
+        count_add(&s->analysis_errors, 1);
+        log_ratelimited(LOG_ERROR, 5,
+                        "serve: out of memory assembling "
+                        "traces; batch left out of the analysis");
+    }
+    span_store_destroy(it->store);
+    it->store = NULL;
+    if (s->fwd && it->spans)
+        forward_item(s, it);
+    else if (it->done)
+        it->done(it->token);
+    free(it->body);
+    count_add(&s->processed, it->spans);
+    count_add(&s->queue_spans, -(uint64_t)it->spans);
+    free(it);
+}
+
+/* Pair up one assembled generation and fold it into the statistics. */
+static void analyse(struct serve *s, struct span_store *st)
+{
+    struct edge_list l;
+
+    memset(&l, 0, sizeof(l));
+    if (span_store_index(st) < 0 || edge_list_build(&l, st) < 0 ||
+        live_add_batch(s->lv, st, &l) < 0) {
+        count_add(&s->analysis_errors, 1);
+        log_ratelimited(LOG_ERROR, 5, "serve: out of memory in the analysis");
+    }
+    edge_list_free(&l);
+    span_store_destroy(st);
+}
+
+/* The clock model the next batches are corrected with. */
+static void rebuild_model(struct serve *s, const struct live_snapshot *snap)
+{
+    struct clock_model *m = clock_model_create();
+
+    if (!m)
+        return;
+    for (size_t i = 0; i < snap->ndomains; i++) {
+        const struct live_domain *d = &snap->domains[i];
+        if (d->known && clock_model_set(m, d->name, d->offset_ns, d->drift_ppm,
+                                        snap->at_ns) < 0) {
+            clock_model_destroy(m);
+            return;
+        }
+    }
+    clock_model_destroy(s->model);
+    s->model = m;
+}
+
+static void update(struct serve *s)
+{
+    struct live_snapshot snap;
+
+    if (live_update(s->lv, &snap) < 0) {
+        live_snapshot_free(&snap);
+        count_add(&s->analysis_errors, 1);
+        return;
+    }
+    rebuild_model(s, &snap);
+    atomic_store(&s->warnings, snap.warnings_total);
+    atomic_store(&s->pairs, snap.pairs_total);
+    serve_publish(s, &snap);
+}
+
+static void drain_assembly(struct serve *s, bool all)
+{
+    struct span_store *st;
+    int64_t now = mono_ns();
+
+    while ((st = assemble_take(s->asm_, now, all)))
+        analyse(s, st);
+    atomic_store(&s->assembly_spans, assemble_spans(s->asm_));
+}
+
+static void *pipeline(void *arg)
+{
+    struct serve *s = arg;
+    int64_t interval = (int64_t)(s->cfg.update_interval_s * 1e9);
+    int64_t next_update = mono_ns() + interval;
+
+    for (;;) {
+        struct serve_item *batch;
+        bool stop;
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 100 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&s->lock);
+        while (!s->head && !s->stopping &&
+               pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0)
+            ;
+        batch = s->head;
+        s->head = s->tail = NULL;
+        stop = s->stopping && !batch;
+        pthread_mutex_unlock(&s->lock);
+
+        while (batch) {
+            struct serve_item *next = batch->next;
+            process_item(s, batch);
+            batch = next;
+        }
+        drain_assembly(s, false);
+        if (mono_ns() >= next_update || stop) {
+            update(s);
+            next_update = mono_ns() + interval;
+        }
+        if (stop)
+            break;
+    }
+    drain_assembly(s, true);
+    update(s);
+    return NULL;
+}
+
+/* ---- start and stop */
+
+static void config_defaults(struct serve_config *c)
+{
+    if (!c->listen)
+        c->listen = "127.0.0.1:4318";
+    if (!(c->assembly_window_s > 0))
+        c->assembly_window_s = 2;
+    if (!c->max_queued_spans)
+        c->max_queued_spans = 1000000;
+    if (!c->max_assembly_spans)
+        c->max_assembly_spans = 2000000;
+    if (!(c->update_interval_s > 0))
+        c->update_interval_s = 1;
+    if (!c->kafka_group)
+        c->kafka_group = "skewscope";
+    if (!c->forward_kafka_brokers)
+        c->forward_kafka_brokers = c->kafka_brokers;
+    if (!c->shutdown_grace_ms)
+        c->shutdown_grace_ms = 5000;
+}
+
+static int start_analysis(struct serve *s, char *err, size_t errlen)
+{
+    struct live_opts lo;
+
+    live_opts_init(&lo);
+    if (s->cfg.stat_window_s > 0)
+        lo.window_s = s->cfg.stat_window_s;
+    if (s->cfg.max_windows)
+        lo.max_windows = s->cfg.max_windows;
+    if (s->cfg.warn_share > 0)
+        lo.warn_share = s->cfg.warn_share;
+    lo.reference = s->cfg.reference;
+    s->lv = live_create(&lo);
+    s->asm_ =
+        assemble_create(s->cfg.assembly_window_s, s->cfg.max_assembly_spans);
+    s->model = clock_model_create();
+    if (!s->lv || !s->asm_ || !s->model) {
+        snprintf(err, errlen,
+                 "serve: invalid analysis settings (window %gs, "
+                 "%u windows, warn share %g) or out of memory",
+                 lo.window_s, lo.max_windows, lo.warn_share);
+        return -1;
+    }
+    return 0;
+}
+
+static int start_forward(struct serve *s, char *err, size_t errlen)
+{
+    struct forward_config fc;
+
+    if (!s->cfg.forward_otlp && !s->cfg.forward_kafka_topic)
+        return 0;
+    memset(&fc, 0, sizeof(fc));
+    fc.otlp_endpoint = s->cfg.forward_otlp;
+    fc.otlp_token = s->cfg.forward_token;
+    if (s->cfg.forward_kafka_topic) {
+        fc.kafka_brokers = s->cfg.forward_kafka_brokers;
+        fc.kafka_topic = s->cfg.forward_kafka_topic;
+    }
+    fc.spool_dir = s->cfg.spool_dir;
+    fc.spool_max_bytes = s->cfg.spool_max_bytes;
+    fc.backoff_max_ms = s->cfg.forward_backoff_max_ms;
+    s->fwd = forward_start(&fc, err, errlen);
+    return s->fwd ? 0 : -1;
+}
+
+static int start_inputs(struct serve *s, char *err, size_t errlen)
+{
+    const struct receiver_route routes[] = {
+        {"/metrics", serve_metrics_route, s},
+        {"/api/v1/status", serve_status_route, s},
+    };
+    struct receiver_config rc;
+
+    memset(&rc, 0, sizeof(rc));
+    rc.listen = s->cfg.listen;
+    rc.bearer_token = s->cfg.bearer_token;
+    rc.max_body_bytes = s->cfg.max_body_bytes;
+    rc.max_decompressed_bytes = s->cfg.max_decompressed_bytes;
+    rc.max_queued_spans = s->cfg.max_queued_spans;
+    rc.queued_spans = queued_spans;
+    rc.threads = s->cfg.http_threads;
+    rc.clock_domain_attr = s->cfg.clock_domain_attr;
+    rc.shutdown_grace_ms = s->cfg.shutdown_grace_ms;
+    rc.body_handler = on_http;
+    rc.routes = routes;
+    rc.nroutes = sizeof(routes) / sizeof(routes[0]);
+    s->rx = receiver_start(&rc, NULL, s, err, errlen);
+    if (!s->rx)
+        return -1;
+    if (s->cfg.kafka_topic) {
+        struct kafka_in_config kc;
+        memset(&kc, 0, sizeof(kc));
+        kc.brokers = s->cfg.kafka_brokers;
+        kc.topic = s->cfg.kafka_topic;
+        kc.group_id = s->cfg.kafka_group;
+        kc.clock_domain_attr = s->cfg.clock_domain_attr;
+        kc.max_decompressed_bytes = s->cfg.max_decompressed_bytes;
+        s->kin = kafka_in_start(&kc, on_kafka, s, err, errlen);
+        if (!s->kin)
+            return -1;
+    }
+    return 0;
+}
+
+struct serve *serve_start(const struct serve_config *cfg, char *err,
+                          size_t errlen)
+{
+    struct serve *s = calloc(1, sizeof(*s));
+
+    if (!s) {
+        snprintf(err, errlen, "serve: out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    config_defaults(&s->cfg);
+    s->started_mono_ns = mono_ns();
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->pub_lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    if (s->cfg.kafka_topic && !s->cfg.kafka_brokers) {
+        snprintf(err, errlen, "serve: Kafka input needs brokers");
+        goto fail;
+    }
+    if (start_analysis(s, err, errlen) < 0 || start_forward(s, err, errlen) < 0)
+        goto fail;
+    if (pthread_create(&s->thread, NULL, pipeline, s) != 0) {
+        snprintf(err, errlen, "serve: cannot start the pipeline thread");
+        goto fail;
+    }
+    s->thread_started = true;
+    if (start_inputs(s, err, errlen) < 0)
+        goto fail;
+    return s;
+fail:
+    serve_stop(s);
+    return NULL;
+}
+
+int serve_port(const struct serve *s)
+{
+    return s->rx ? receiver_port(s->rx) : -1;
+}
+
+void serve_counters_read(struct serve *s, struct serve_counters *out)
+{
+    struct receiver_counters rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = s->final_rx;
+    if (s->rx)
+        receiver_counters_read(s->rx, &rc);
+    {
+        out->received = rc.spans_received;
+        out->rejected = rc.spans_rejected;
+        out->throttled = rc.spans_throttled;
+    }
+    if (s->kin) {
+        struct kafka_in_counters kc;
+        kafka_in_counters_read(s->kin, &kc);
+        out->received += kc.spans;
+    }
+    out->accepted = count_get(&s->accepted);
+    out->processed = count_get(&s->processed);
+    if (s->fwd || s->final_fwd.forwarded_batches ||
+        s->final_fwd.spooled_spans) {
+        struct forward_counters fc = s->final_fwd;
+        if (s->fwd)
+            forward_counters_read(s->fwd, &fc);
+        out->forwarded = fc.forwarded_spans;
+        out->dropped = fc.dropped_spans;
+        out->spooled = fc.spooled_spans;
+    }
+    out->dropped += count_get(&s->forward_failed);
+    out->queue_spans = queued_spans(s);
+    out->assembly_spans = count_get(&s->assembly_spans);
+    out->warnings = count_get(&s->warnings);
+    out->pairs = count_get(&s->pairs);
+    out->violations = count_get(&s->violations);
+}
+
+static void log_summary(struct serve *s)
+{
+    struct serve_counters c;
+
+    serve_counters_read(s, &c);
+    serve_log_event("info", "stopped",
+                    "\"spans_received\":%" PRIu64 ",\"spans_accepted\":%" PRIu64
+                    ",\"spans_processed\":%" PRIu64
+                    ",\"spans_forwarded\":%" PRIu64
+                    ",\"spans_spooled\":%" PRIu64 ",\"spans_dropped\":%" PRIu64
+                    ",\"warnings\":%" PRIu64,
+                    c.received, c.accepted, c.processed, c.forwarded, c.spooled,
+                    c.dropped, c.warnings);
+}
+
+int serve_stop(struct serve *s)
+{
+    int rc;
+
+    if (!s)
+        return 0;
+    /* 1: no new input; requests in flight finish and are queued */
+    if (s->kin)
+        kafka_in_halt(s->kin);
+    receiver_stop_counters(s->rx, &s->final_rx);
+    s->rx = NULL;
+    /* 2: the pipeline processes the queue, releases every trace, updates */
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    if (s->thread_started)
+        pthread_join(s->thread, NULL);
+    /* 3: deliver or spool; every done callback has run after this */
+    if (s->fwd) {
+        struct forward_counters fc;
+        forward_stop(s->fwd, s->cfg.shutdown_grace_ms, &fc);
+        s->fwd = NULL;
+        s->final_fwd = fc;
+        count_add(&s->forward_failed, fc.lost_spans);
+    }
+    log_summary(s);
+    /* 4: commit what is done, leave the group */
+    kafka_in_stop(s->kin, s->cfg.shutdown_grace_ms);
+    s->kin = NULL;
+    rc = count_get(&s->forward_failed) ? -1 : 0;
+    serve_published_free(s);
+    assemble_destroy(s->asm_);
+    live_destroy(s->lv);
+    clock_model_destroy(s->model);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->pub_lock);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    return rc;
+}

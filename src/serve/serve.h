@@ -1,0 +1,91 @@
+/* serve: the `skewscope serve` service. Wires the inputs (OTLP/HTTP
+ * receiver, Kafka consumer) through trace assembly into the live clock
+ * analysis, corrects each received batch with the current clock model and
+ * forwards it downstream, and publishes what it knows on /metrics
+ * (Prometheus text), /api/v1/status (JSON) and as structured warning log
+ * lines.
+ *
+ * Flow:  receiver ---\                         /-> assemble -> edges -> live
+ *                     > queue -> pipeline thread
+ *        kafka_in ---/                         \-> rewrite -> forward
+ *        live_update (every update_interval) -> clock model (for rewrite),
+ *        published snapshot (/metrics, /api/v1/status), warning logs.
+ *
+ * Spans are counted once each: received (decoded from a request or
+ * message), accepted (taken into the queue; acknowledged to an HTTP sender
+ * with 200), processed (through assembly and correction), forwarded
+ * (acknowledged downstream), dropped (refused permanently downstream).
+ * Memory is bounded by max_queued_spans over the queue and the forwarder's
+ * memory queue (beyond it: 429 + Retry-After, Kafka consumption waits) and
+ * by max_assembly_spans over assembly (beyond it traces are released
+ * early).
+ *
+ * Threads: serve_start / serve_stop from one owner thread; serve_port and
+ * serve_counters_read from any thread. */
+#ifndef SKEWSCOPE_SERVE_H
+#define SKEWSCOPE_SERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct serve;
+
+/* Zero or NULL fields take the defaults in brackets. */
+struct serve_config {
+    const char *listen;            /* ["127.0.0.1:4318"] */
+    const char *bearer_token;      /* [NULL = none] */
+    size_t max_body_bytes;         /* [8 MiB] */
+    size_t max_decompressed_bytes; /* [64 MiB] */
+    unsigned http_threads;         /* [2] */
+    const char *clock_domain_attr; /* [NULL: host.name, service.name] */
+
+    double assembly_window_s;  /* trace assembly [2] */
+    size_t max_queued_spans;   /* queue + forward memory queue [1,000,000] */
+    size_t max_assembly_spans; /* [2,000,000] */
+    double stat_window_s;      /* live statistics window [10] */
+    unsigned max_windows;      /* [30] */
+    double warn_share;         /* [0.5] */
+    const char *reference;     /* reference domain [NULL: most connected] */
+    double update_interval_s;  /* live_update period [1] */
+
+    const char *kafka_brokers; /* Kafka input when kafka_topic is set */
+    const char *kafka_topic;
+    const char *kafka_group; /* ["skewscope"] */
+
+    const char *forward_otlp;          /* downstream OTLP/HTTP URL [none] */
+    const char *forward_token;         /* its bearer token [none] */
+    const char *forward_kafka_brokers; /* [kafka_brokers] */
+    const char *forward_kafka_topic;   /* [none] */
+    const char *spool_dir;             /* ["skewscope-spool"] */
+    uint64_t spool_max_bytes;          /* [1 GiB] */
+    unsigned forward_backoff_max_ms;   /* [5000] */
+    unsigned shutdown_grace_ms;        /* each stop step [5000] */
+};
+
+struct serve_counters {
+    uint64_t received, accepted, rejected, throttled; /* spans */
+    uint64_t processed, forwarded, dropped, spooled;  /* spans */
+    uint64_t queue_spans, assembly_spans;             /* now */
+    uint64_t warnings, pairs, violations;
+};
+
+/* Start everything; NULL with a message in err (e.g. "listen
+ * 127.0.0.1:4318: Address already in use", a bad spool directory, Kafka
+ * configuration refused). */
+struct serve *serve_start(const struct serve_config *cfg, char *err,
+                          size_t errlen);
+
+/* TCP port of the HTTP listener. */
+int serve_port(const struct serve *s);
+
+void serve_counters_read(struct serve *s, struct serve_counters *out);
+
+/* Graceful stop: stop accepting (HTTP and Kafka), finish requests in
+ * flight, process everything queued, release every assembled trace into
+ * the analysis, deliver or spool every accepted span, commit Kafka
+ * offsets, log a final summary, free s. Returns 0, or -1 when some
+ * accepted spans could be neither delivered nor spooled (logged). */
+int serve_stop(struct serve *s);
+
+#endif

@@ -1,0 +1,501 @@
+/* serve_publish: what `skewscope serve` tells the world: the Prometheus
+ * text exposition on /metrics, the JSON on /api/v1/status, and structured
+ * log lines (one JSON object per line on stderr) for warnings and
+ * violations. The pipeline thread publishes a snapshot after every
+ * live_update; HTTP threads render from it under pub_lock, with the
+ * counters read live. */
+#include "serve/serve_private.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "serve/forward.h"
+#include "serve/kafka_in.h"
+#include "serve/receiver.h"
+
+/* ---- structured log lines */
+
+void serve_log_event(const char *level, const char *event,
+                     const char *fields_fmt, ...)
+{
+    char fields[1024], ts[40];
+    struct timespec now;
+    struct tm tm;
+    va_list ap;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    va_start(ap, fields_fmt);
+    vsnprintf(fields, sizeof(fields), fields_fmt, ap);
+    va_end(ap);
+    fprintf(stderr,
+            "{\"ts\":\"%s.%06ldZ\",\"level\":\"%s\",\"event\":\"%s\"%s%s}\n",
+            ts, now.tv_nsec / 1000, level, event, fields[0] ? "," : "", fields);
+    fflush(stderr);
+}
+
+/* JSON string body of s (names come from span attributes: escape). */
+static const char *jesc(const char *s, char *buf, size_t len)
+{
+    size_t k = 0;
+
+    for (; *s && k + 7 < len; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[k++] = '\\';
+            buf[k++] = (char)c;
+        } else if (c < 0x20) {
+            k += (size_t)snprintf(buf + k, len - k, "\\u%04x", c);
+        } else {
+            buf[k++] = (char)c;
+        }
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+static const struct live_edge *find_edge(const struct live_snapshot *snap,
+                                         const struct live_edge *e)
+{
+    /* names are interned by the struct live: pointers compare */
+    for (size_t i = 0; i < snap->nedges; i++)
+        if (snap->edges[i].from == e->from && snap->edges[i].to == e->to)
+            return &snap->edges[i];
+    return NULL;
+}
+
+static void log_edge(const char *level, const char *event,
+                     const struct live_edge *e, uint64_t new_violations)
+{
+    char from[256], to[256], exhaust[48], budget[48];
+
+    if (e->exhausts)
+        snprintf(exhaust, sizeof(exhaust), "%.3f", e->exhaust_in_s);
+    else
+        snprintf(exhaust, sizeof(exhaust), "null");
+    if (e->has_budget)
+        snprintf(budget, sizeof(budget), "%" PRId64, e->skew_budget_ns);
+    else
+        snprintf(budget, sizeof(budget), "null");
+    serve_log_event(
+        level, event,
+        "\"from\":\"%s\",\"to\":\"%s\",\"relative_offset_ns\":%" PRId64
+        ",\"drift_ppm\":%.3f,\"skew_budget_ns\":%s,"
+        "\"budget_used_ratio\":%.4f,\"exhausts_in_s\":%s,"
+        "\"pairs\":%" PRIu64 ",\"violations\":%" PRIu64
+        ",\"new_violations\":%" PRIu64,
+        jesc(e->from, from, sizeof(from)), jesc(e->to, to, sizeof(to)),
+        e->offset_ns, e->drift_ppm, budget, e->budget_used_ratio, exhaust,
+        e->pairs_total, e->violations_total, new_violations);
+}
+
+/* Warnings raised by this update, and edges whose violations grew. */
+static void log_changes(const struct live_snapshot *old,
+                        const struct live_snapshot *snap)
+{
+    for (size_t i = 0; i < snap->nedges; i++) {
+        const struct live_edge *e = &snap->edges[i];
+        const struct live_edge *o = old ? find_edge(old, e) : NULL;
+        uint64_t before = o ? o->violations_total : 0;
+
+        if (e->new_warning)
+            log_edge("warn", "skew_budget_warning", e, 0);
+        if (e->violations_total > before)
+            log_edge("warn", "causality_violations", e,
+                     e->violations_total - before);
+    }
+}
+
+void serve_publish(struct serve *s, struct live_snapshot *snap)
+{
+    struct live_snapshot old;
+    uint64_t violations = 0;
+    bool had;
+
+    for (size_t i = 0; i < snap->nedges; i++)
+        violations += snap->edges[i].violations_total;
+    atomic_store(&s->violations, violations);
+    pthread_mutex_lock(&s->pub_lock);
+    old = s->pub.snap;
+    had = s->pub.valid;
+    s->pub.snap = *snap;
+    s->pub.valid = true;
+    {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        s->pub.updated_unix_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    }
+    pthread_mutex_unlock(&s->pub_lock);
+    memset(snap, 0, sizeof(*snap));
+    /* old is only the pipeline thread's now */
+    log_changes(had ? &old : NULL, &s->pub.snap);
+    if (had)
+        live_snapshot_free(&old);
+}
+
+void serve_published_free(struct serve *s)
+{
+    if (s->pub.valid)
+        live_snapshot_free(&s->pub.snap);
+    s->pub.valid = false;
+}
+
+/* ---- /metrics */
+
+struct prom {
+    FILE *f;
+};
+
+/* Label value escaping (text exposition format). */
+static void put_label(FILE *f, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            fputc('\\', f), fputc(*v, f);
+        else if (*v == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*v, f);
+    }
+}
+
+static void head(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void scalar(FILE *f, const char *name, const char *type,
+                   const char *help, double v)
+{
+    head(f, name, type, help);
+    fprintf(f, "%s %.17g\n", name, v);
+}
+
+static void sample_domain(FILE *f, const char *name, const char *domain,
+                          double v)
+{
+    fprintf(f, "%s{domain=\"", name);
+    put_label(f, domain);
+    if (isinf(v))
+        fprintf(f, "\"} %s\n", v > 0 ? "+Inf" : "-Inf");
+    else
+        fprintf(f, "\"} %.17g\n", v);
+}
+
+static void sample_edge(FILE *f, const char *name, const struct live_edge *e,
+                        double v)
+{
+    fprintf(f, "%s{from=\"", name);
+    put_label(f, e->from);
+    fputs("\",to=\"", f);
+    put_label(f, e->to);
+    if (isinf(v))
+        fprintf(f, "\"} %s\n", v > 0 ? "+Inf" : "-Inf");
+    else
+        fprintf(f, "\"} %.17g\n", v);
+}
+
+static void domain_metrics(FILE *f, const struct live_snapshot *sn)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } m[] = {
+        {"skewscope_clock_offset_seconds", "gauge",
+         "Estimated clock offset (domain clock - reference clock), s; "
+         "positive = ahead"},
+        {"skewscope_clock_offset_lower_seconds", "gauge",
+         "Lowest offset the traces allow, s (-Inf: unbounded)"},
+        {"skewscope_clock_offset_upper_seconds", "gauge",
+         "Highest offset the traces allow, s (+Inf: unbounded)"},
+        {"skewscope_clock_drift_ppm", "gauge",
+         "Clock drift relative to the reference, ppm; positive = fast"},
+        {"skewscope_clock_pairs_total", "counter",
+         "Edge pairs touching the domain"},
+    };
+    for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+        head(f, m[k].name, m[k].type, m[k].help);
+        for (size_t i = 0; i < sn->ndomains; i++) {
+            const struct live_domain *d = &sn->domains[i];
+            double v;
+            if (!d->known && k < 4)
+                continue;
+            switch (k) {
+            case 0:
+                v = d->offset_ns * 1e-9;
+                break;
+            case 1:
+                v = d->has_lower ? d->lower_ns * 1e-9 : -INFINITY;
+                break;
+            case 2:
+                v = d->has_upper ? d->upper_ns * 1e-9 : INFINITY;
+                break;
+            case 3:
+                v = d->drift_ppm;
+                break;
+            default:
+                v = (double)d->pairs;
+                break;
+            }
+            sample_domain(f, m[k].name, d->name, v);
+        }
+    }
+}
+
+static void edge_metrics(FILE *f, const struct live_snapshot *sn)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } m[] = {
+        {"skewscope_edge_pairs_total", "counter", "Parent/child pairs seen"},
+        {"skewscope_edge_violations_total", "counter",
+         "Pairs violating causality (child starts before parent, or ends "
+         "after a synchronous parent)"},
+        {"skewscope_edge_skew_budget_seconds", "gauge",
+         "Relative offset the edge can take before pairs violate, s"},
+        {"skewscope_edge_budget_used_ratio", "gauge",
+         "Share of the skew budget the relative offset uses"},
+        {"skewscope_edge_relative_offset_seconds", "gauge",
+         "offset(to) - offset(from), s"},
+        {"skewscope_edge_drift_ppm", "gauge", "drift(to) - drift(from), ppm"},
+        {"skewscope_edge_warning", "gauge",
+         "1 while the budget used is over the warning share"},
+        {"skewscope_edge_budget_exhausted_in_seconds", "gauge",
+         "Time until the budget runs out at the current drift, s "
+         "(+Inf: never)"},
+    };
+    for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+        head(f, m[k].name, m[k].type, m[k].help);
+        for (size_t i = 0; i < sn->nedges; i++) {
+            const struct live_edge *e = &sn->edges[i];
+            double v;
+            if ((k == 2 || k == 3 || k == 7) && !e->has_budget)
+                continue;
+            switch (k) {
+            case 0:
+                v = (double)e->pairs_total;
+                break;
+            case 1:
+                v = (double)e->violations_total;
+                break;
+            case 2:
+                v = e->skew_budget_ns * 1e-9;
+                break;
+            case 3:
+                v = e->budget_used_ratio;
+                break;
+            case 4:
+                v = e->offset_ns * 1e-9;
+                break;
+            case 5:
+                v = e->drift_ppm;
+                break;
+            case 6:
+                v = e->warning ? 1 : 0;
+                break;
+            default:
+                v = e->exhausts ? e->exhaust_in_s : INFINITY;
+                break;
+            }
+            sample_edge(f, m[k].name, e, v);
+        }
+    }
+}
+
+static void counter_metrics(FILE *f, struct serve *s)
+{
+    struct serve_counters c;
+
+    serve_counters_read(s, &c);
+    scalar(f, "skewscope_spans_received_total", "counter",
+           "Spans decoded from requests and Kafka messages", c.received);
+    scalar(f, "skewscope_spans_accepted_total", "counter",
+           "Spans taken in (acknowledged to HTTP senders)", c.accepted);
+    scalar(f, "skewscope_spans_rejected_total", "counter",
+           "Spans refused in a partial_success", c.rejected);
+    scalar(f, "skewscope_spans_throttled_total", "counter",
+           "Spans of requests refused with 429/503", c.throttled);
+    scalar(f, "skewscope_spans_processed_total", "counter",
+           "Spans through assembly and correction", c.processed);
+    scalar(f, "skewscope_spans_forwarded_total", "counter",
+           "Corrected spans acknowledged downstream", c.forwarded);
+    scalar(f, "skewscope_spans_spooled_total", "counter",
+           "Spans written to the on-disk spool", c.spooled);
+    scalar(f, "skewscope_spans_dropped_total", "counter",
+           "Spans refused permanently downstream", c.dropped);
+    scalar(f, "skewscope_queue_spans", "gauge",
+           "Spans waiting for processing or delivery in memory", c.queue_spans);
+    scalar(f, "skewscope_assembly_spans", "gauge",
+           "Spans held for trace assembly", c.assembly_spans);
+    scalar(f, "skewscope_warnings_total", "counter",
+           "Skew budget warnings raised", c.warnings);
+}
+
+static void transport_metrics(FILE *f, struct serve *s)
+{
+    if (s->fwd) {
+        struct forward_counters fc;
+        forward_counters_read(s->fwd, &fc);
+        scalar(f, "skewscope_spool_spans", "gauge", "Spans in the spool",
+               fc.spool_spans);
+        scalar(f, "skewscope_spool_bytes", "gauge", "Bytes in the spool",
+               fc.spool_bytes);
+        scalar(f, "skewscope_forward_retries_total", "counter",
+               "Failed delivery attempts", fc.retries);
+        scalar(f, "skewscope_downstream_up", "gauge",
+               "1 when the last delivery attempt succeeded", fc.downstream_up);
+    }
+    if (s->kin) {
+        struct kafka_in_counters kc;
+        kafka_in_counters_read(s->kin, &kc);
+        scalar(f, "skewscope_kafka_messages_total", "counter",
+               "Kafka messages decoded", kc.messages);
+        scalar(f, "skewscope_kafka_rejected_messages_total", "counter",
+               "Kafka messages that did not decode", kc.rejected_messages);
+        scalar(f, "skewscope_kafka_committed_messages_total", "counter",
+               "Kafka messages processed and marked for commit",
+               kc.committed_messages);
+    }
+}
+
+int serve_metrics_route(void *ctx, char **body, size_t *len,
+                        const char **content_type)
+{
+    struct serve *s = ctx;
+    FILE *f = open_memstream(body, len);
+
+    if (!f)
+        return -1;
+    counter_metrics(f, s);
+    transport_metrics(f, s);
+    pthread_mutex_lock(&s->pub_lock);
+    if (s->pub.valid) {
+        scalar(f, "skewscope_clock_consistent", "gauge",
+               "1 when the kept windows' constraints are satisfiable",
+               s->pub.snap.consistent);
+        scalar(f, "skewscope_orphan_spans_total", "counter",
+               "Spans whose parent was not assembled with them",
+               (double)s->pub.snap.orphans_total);
+        domain_metrics(f, &s->pub.snap);
+        edge_metrics(f, &s->pub.snap);
+    }
+    pthread_mutex_unlock(&s->pub_lock);
+    if (fclose(f) != 0) {
+        free(*body);
+        return -1;
+    }
+    *content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return 200;
+}
+
+/* ---- /api/v1/status */
+
+static json_t *jnum_or_null(bool has, int64_t v)
+{
+    return has ? json_integer(v) : json_null();
+}
+
+static json_t *status_nodes(const struct live_snapshot *sn)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && i < sn->ndomains; i++) {
+        const struct live_domain *d = &sn->domains[i];
+        json_array_append_new(
+            a,
+            json_pack(
+                "{s:s, s:b, s:o, s:o, s:o, s:f, s:I}", "node", d->name, "known",
+                d->known, "offset_ns", jnum_or_null(d->known, d->offset_ns),
+                "lower_ns", jnum_or_null(d->known && d->has_lower, d->lower_ns),
+                "upper_ns", jnum_or_null(d->known && d->has_upper, d->upper_ns),
+                "drift_ppm", d->drift_ppm, "pairs", (json_int_t)d->pairs));
+    }
+    return a;
+}
+
+static json_t *status_edges(const struct live_snapshot *sn)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && i < sn->nedges; i++) {
+        const struct live_edge *e = &sn->edges[i];
+        json_array_append_new(
+            a, json_pack(
+                   "{s:s, s:s, s:I, s:I, s:I, s:f, s:o, s:f, s:b, s:o}", "from",
+                   e->from, "to", e->to, "pairs", (json_int_t)e->pairs_total,
+                   "violations", (json_int_t)e->violations_total,
+                   "relative_offset_ns", (json_int_t)e->offset_ns, "drift_ppm",
+                   e->drift_ppm, "skew_budget_ns",
+                   jnum_or_null(e->has_budget, e->skew_budget_ns),
+                   "budget_used_ratio", e->budget_used_ratio, "warning",
+                   e->warning, "exhausts_in_s",
+                   e->exhausts ? json_real(e->exhaust_in_s) : json_null()));
+    }
+    return a;
+}
+
+static json_t *status_spans(struct serve *s)
+{
+    struct serve_counters c;
+
+    serve_counters_read(s, &c);
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received",
+        (json_int_t)c.received, "accepted", (json_int_t)c.accepted, "rejected",
+        (json_int_t)c.rejected, "throttled", (json_int_t)c.throttled,
+        "processed", (json_int_t)c.processed, "forwarded",
+        (json_int_t)c.forwarded, "spooled", (json_int_t)c.spooled, "dropped",
+        (json_int_t)c.dropped, "queued", (json_int_t)c.queue_spans,
+        "assembling", (json_int_t)c.assembly_spans);
+}
+
+int serve_status_route(void *ctx, char **body, size_t *len,
+                       const char **content_type)
+{
+    struct serve *s = ctx;
+    json_t *o = json_object();
+    struct timespec now;
+
+    if (!o)
+        return -1;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    json_object_set_new(o, "uptime_s",
+                        json_real(((int64_t)now.tv_sec * 1000000000 +
+                                   now.tv_nsec - s->started_mono_ns) *
+                                  1e-9));
+    json_object_set_new(o, "spans", status_spans(s));
+    pthread_mutex_lock(&s->pub_lock);
+    if (s->pub.valid) {
+        const struct live_snapshot *sn = &s->pub.snap;
+        json_object_set_new(o, "reference",
+                            sn->reference ? json_string(sn->reference)
+                                          : json_null());
+        json_object_set_new(o, "consistent", json_boolean(sn->consistent));
+        json_object_set_new(o, "at_unix_nano", json_integer(sn->at_ns));
+        json_object_set_new(o, "updated_unix_nano",
+                            json_integer(s->pub.updated_unix_ns));
+        json_object_set_new(o, "windows",
+                            json_integer((json_int_t)sn->nwindows));
+        json_object_set_new(o, "warnings_total",
+                            json_integer((json_int_t)sn->warnings_total));
+        json_object_set_new(o, "orphans_total",
+                            json_integer((json_int_t)sn->orphans_total));
+        json_object_set_new(o, "nodes", status_nodes(sn));
+        json_object_set_new(o, "edges", status_edges(sn));
+    }
+    pthread_mutex_unlock(&s->pub_lock);
+    *body = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!*body)
+        return -1;
+    *len = strlen(*body);
+    *content_type = "application/json";
+    return 200;
+}

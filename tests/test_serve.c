@@ -1090,6 +1090,57 @@ static void test_sigterm_spools(void **state)
     remove_dir(dir);
 }
 
+/* Bounded memory: with the downstream away and no room in the spool,
+ * accepted spans wait in memory up to max_queued_spans; beyond it requests
+ * get 429 with Retry-After instead of growth. At stop what could be
+ * neither delivered nor spooled is reported (serve_stop: -1). */
+static void test_backpressure(void **state)
+{
+    struct serve_config cfg = {0};
+    struct chain *c = malloc(sizeof(*c));
+    char url[128], *dir = temp_dir(), spool[512];
+    struct serve *s;
+    size_t ok = 0, busy = 0;
+
+    (void)state;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/traces", free_port());
+    snprintf(spool, sizeof(spool), "%s/spool", dir);
+    cfg.forward_otlp = url; /* nobody there */
+    cfg.spool_dir = spool;
+    cfg.spool_max_bytes = 1; /* nothing fits */
+    cfg.max_queued_spans = 100;
+    s = start_serve(&cfg);
+    make_chain(c, 200, 0);
+    for (size_t i = 0; i < 200; i += 25) {
+        struct buf body = proto_body(&c->d[0][i], 25), out;
+        long code = http(serve_port(s), "/v1/traces", &body,
+                         "application/x-protobuf", &out);
+        assert_true(code == 200 || code == 429);
+        ok += code == 200;
+        busy += code == 429;
+        free(out.data);
+        free(body.data);
+        sleep_ms(50); /* let the pipeline hand it to the forwarder */
+    }
+    struct serve_counters sc;
+    serve_counters_read(s, &sc);
+    assert_int_equal(ok, 4); /* 4 x 25 spans fill the cap of 100 */
+    assert_int_equal(busy, 4);
+    assert_int_equal(sc.accepted, 100);
+    assert_true(sc.queue_spans <= 100);
+    struct buf m;
+    assert_int_equal(http(serve_port(s), "/metrics", NULL, NULL, &m), 200);
+    assert_non_null(
+        strstr(m.data, "skewscope_http_requests_total{code=\"429\"} 4\n"));
+    assert_non_null(
+        strstr(m.data, "skewscope_http_requests_total{code=\"200\"} 4\n"));
+    free(m.data);
+    cfg.shutdown_grace_ms = 200;
+    assert_int_equal(serve_stop(s), -1); /* 100 spans had nowhere to go */
+    free(c);
+    remove_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1100,6 +1151,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_testbed_warning_first),
         cmocka_unit_test(test_fault_downstream_killed),
         cmocka_unit_test(test_sigterm_spools),
+        cmocka_unit_test(test_backpressure),
     };
     int rc;
 

@@ -338,8 +338,25 @@ static void counter_metrics(FILE *f, struct serve *s)
            "Skew budget warnings raised", c.warnings);
 }
 
+static void http_metrics(FILE *f, struct serve *s)
+{
+    struct receiver_counters rc;
+
+    if (!s->rx)
+        return;
+    receiver_counters_read(s->rx, &rc);
+    head(f, "skewscope_http_requests_total", "counter",
+         "HTTP requests answered, by status code");
+    for (size_t i = 0; i < RECEIVER_NSTATUS; i++)
+        fprintf(f, "skewscope_http_requests_total{code=\"%u\"} %llu\n",
+                receiver_status_codes[i], (unsigned long long)rc.requests[i]);
+    scalar(f, "skewscope_http_received_bytes_total", "counter",
+           "Request body bytes as sent", (double)rc.bytes_received);
+}
+
 static void transport_metrics(FILE *f, struct serve *s)
 {
+    http_metrics(f, s);
     if (s->fwd) {
         struct forward_counters fc;
         forward_counters_read(s->fwd, &fc);

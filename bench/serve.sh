@@ -154,6 +154,9 @@ drain_serve() {
 stop_serve() {
   local t0
   t0=$(now)
+  # peak memory of the service (resident high-water mark)
+  SERVE_HWM=$(awk '/^VmHWM/ { print $2 " " $3 }' "/proc/$SERVE_PID/status" 2>/dev/null || echo "?")
+  echo "serve peak RSS   $SERVE_HWM"
   kill -TERM "$SERVE_PID"
   while kill -0 "$SERVE_PID" 2>/dev/null; do
     if awk -v a="$t0" -v b="$(now)" -v m="${STOP_S:-30}" 'BEGIN { exit !(b - a > m) }'; then

@@ -25,3 +25,37 @@ $bin correct --reference node-gateway "$out/traces.json" -o "$out/fixed.json"
 echo
 echo "\$ skewscope check $out/fixed.json"
 $bin check "$out/fixed.json"
+
+# Live: `skewscope serve` takes the OTLP/HTTP spans of a real testbed run
+# (each stage its own process and clock, prefill 5 ms ahead) and reports
+# the clocks it sees, warns, and counts.
+echo
+echo "\$ skewscope serve --listen 127.0.0.1:0 --reference node-gateway &"
+$bin serve --listen 127.0.0.1:0 --reference node-gateway --assembly-window 500ms \
+    --update-interval 250ms >"$out/serve.out" 2>"$out/serve.log" &
+serve_pid=$!
+trap 'kill $serve_pid 2>/dev/null || true' EXIT
+port=
+for _ in $(seq 100); do
+    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$out/serve.out")
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || { echo "serve did not start:" >&2; cat "$out/serve.log" >&2; exit 1; }
+cat "$out/serve.out"
+echo "\$ skewscope testbed --requests 60 --tp 1 --hop-delay 2ms --skew prefill=5ms --otlp-endpoint http://127.0.0.1:$port/v1/traces"
+$bin testbed --requests 60 --tp 1 --max-new 4 --hop-delay 2ms --skew prefill=5ms \
+    --otlp-endpoint "http://127.0.0.1:$port/v1/traces" | grep -E "requests:|identical"
+sleep 2
+echo "\$ curl -s http://127.0.0.1:$port/api/v1/status | jq '.nodes[] | {node, offset_ns, lower_ns, upper_ns}'"
+curl -s "http://127.0.0.1:$port/api/v1/status" |
+    jq -c '.nodes[] | {node, offset_ns, lower_ns, upper_ns}'
+echo "\$ curl -s http://127.0.0.1:$port/metrics | grep -E '^skewscope_(clock_offset_seconds|edge_violations_total|spans_accepted_total|warnings_total)'"
+curl -s "http://127.0.0.1:$port/metrics" |
+    grep -E '^skewscope_(clock_offset_seconds|edge_violations_total|spans_accepted_total|warnings_total)'
+echo "(first warning logged by serve:)"
+grep -m1 skew_budget_warning "$out/serve.log" || true
+kill -TERM "$serve_pid"
+wait "$serve_pid"
+trap - EXIT
+echo "serve stopped cleanly on SIGTERM"

@@ -8,7 +8,7 @@ PACKAGES=(
   libprotobuf-c-dev protobuf-c-compiler
   libjansson-dev zlib1g-dev libgsl-dev libcmocka-dev
   libzmq3-dev librdkafka-dev libcurl4-openssl-dev faketime libmicrohttpd-dev
-  jq time
+  jq time curl
 )
 
 missing=()

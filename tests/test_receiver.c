@@ -839,6 +839,11 @@ static void test_listen_errors(void **state)
     cfg.listen = "nonsense";
     assert_null(receiver_start(&cfg, sink_batch, &s, err, sizeof(err)));
     assert_non_null(strstr(err, "expected HOST:PORT"));
+    cfg.listen = "127.0.0.1:99999"; /* getaddrinfo would wrap it */
+    assert_null(receiver_start(&cfg, sink_batch, &s, err, sizeof(err)));
+    assert_non_null(strstr(err, "port must be 0-65535"));
+    cfg.listen = "127.0.0.1:http";
+    assert_null(receiver_start(&cfg, sink_batch, &s, err, sizeof(err)));
     receiver_stop(r);
 }
 

@@ -371,9 +371,14 @@ static int run(int argc, char **argv)
         rc = EXIT_UNAVAILABLE;
         goto out;
     }
-    printf("skewscope serve: listening on http://%s (port %d): POST "
-           "/v1/traces, GET /metrics, GET /api/v1/status\n",
-           a.cfg.listen ? a.cfg.listen : "127.0.0.1:4318", serve_port(s));
+    {
+        const char *listen = a.cfg.listen ? a.cfg.listen : "127.0.0.1:4318";
+        const char *colon = strrchr(listen, ':');
+        int hostlen = colon ? (int)(colon - listen) : (int)strlen(listen);
+        printf("skewscope serve: listening on http://%.*s:%d (port %d): "
+               "POST /v1/traces, GET /metrics, GET /api/v1/status\n",
+               hostlen, listen, serve_port(s), serve_port(s));
+    }
     fflush(stdout);
     int sig = wait_for_stop(&set, a.duration_ns);
     fprintf(stderr, "skewscope serve: %s, stopping\n",

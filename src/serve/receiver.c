@@ -651,6 +651,11 @@ static int open_listener(const char *listen_at, char *err, size_t errlen)
         snprintf(err, errlen, "listen %s: expected HOST:PORT", listen_at);
         return -1;
     }
+    if (strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+        strlen(colon + 1) > 5 || atoi(colon + 1) > 65535) {
+        snprintf(err, errlen, "listen %s: port must be 0-65535", listen_at);
+        return -1;
+    }
     hl = (size_t)(colon - listen_at);
     memcpy(host, listen_at, hl);
     host[hl] = '\0';

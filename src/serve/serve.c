@@ -442,6 +442,7 @@ struct serve *serve_start(const struct serve_config *cfg, char *err,
     s->thread_started = true;
     if (start_inputs(s, err, errlen) < 0)
         goto fail;
+    s->started = true;
     return s;
 fail:
     serve_stop(s);
@@ -531,7 +532,8 @@ int serve_stop(struct serve *s)
         s->final_fwd = fc;
         count_add(&s->forward_failed, fc.lost_spans);
     }
-    log_summary(s);
+    if (s->started)
+        log_summary(s);
     /* 4: commit what is done, leave the group */
     kafka_in_stop(s->kin, s->cfg.shutdown_grace_ms);
     s->kin = NULL;

@@ -49,6 +49,7 @@ struct serve {
     struct live *lv;
     struct clock_model *model; /* pipeline thread only */
     int64_t started_mono_ns;
+    bool started; /* serve_start() completed */
 
     pthread_t thread;
     bool thread_started;

@@ -176,7 +176,7 @@ static void scalar(FILE *f, const char *name, const char *type,
                    const char *help, double v)
 {
     head(f, name, type, help);
-    fprintf(f, "%s %.17g\n", name, v);
+    fprintf(f, "%s %.15g\n", name, v);
 }
 
 static void sample_domain(FILE *f, const char *name, const char *domain,
@@ -187,7 +187,7 @@ static void sample_domain(FILE *f, const char *name, const char *domain,
     if (isinf(v))
         fprintf(f, "\"} %s\n", v > 0 ? "+Inf" : "-Inf");
     else
-        fprintf(f, "\"} %.17g\n", v);
+        fprintf(f, "\"} %.15g\n", v);
 }
 
 static void sample_edge(FILE *f, const char *name, const struct live_edge *e,
@@ -200,7 +200,7 @@ static void sample_edge(FILE *f, const char *name, const struct live_edge *e,
     if (isinf(v))
         fprintf(f, "\"} %s\n", v > 0 ? "+Inf" : "-Inf");
     else
-        fprintf(f, "\"} %.17g\n", v);
+        fprintf(f, "\"} %.15g\n", v);
 }
 
 static void domain_metrics(FILE *f, const struct live_snapshot *sn)

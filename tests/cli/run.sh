@@ -218,6 +218,39 @@ expect "failed correct leaves no output" [ ! -e "$T/x" ]
 "$S" check --json "$T/empty.json" >"$T/empty.check"; rc=$?
 expect "empty input: exit 0, no spans" jq -e '.spans == 0' "$T/empty.check"
 
+# serve: option errors, a busy port, --duration, a simulated file posted to it
+"$S" serve --warn-share 2 2>"$T/err"; rc=$?
+expect "serve: bad --warn-share: exit 2" [ "$rc" = 2 ]
+"$S" serve --kafka-topic spans 2>/dev/null; expect "serve: topic without brokers: exit 2" [ $? = 2 ]
+"$S" serve --listen 127.0.0.1:99999 2>"$T/err"; rc=$?
+expect "serve: bad port: exit 69" [ "$rc" = 69 ]
+expect "serve: bad port: message" grep -q "port must be 0-65535" "$T/err"
+"$S" serve --help | grep -q "usage: skewscope serve"; expect "serve --help" [ $? = 0 ]
+"$S" serve --listen 127.0.0.1:0 --duration 30s --reference node-gateway \
+    --assembly-window 200ms --update-interval 100ms >"$T/serve.out" 2>"$T/serve.log" &
+spid=$!
+for _ in $(seq 100); do
+  port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/serve.out"); [ -n "$port" ] && break; sleep 0.1
+done
+"$S" serve --listen "127.0.0.1:$port" 2>"$T/err2"; rc=$?
+expect "serve: port in use: exit 69" [ "$rc" = 69 ]
+expect "serve: port in use: message" grep -q "Address already in use" "$T/err2"
+"$S" simulate --seed 7 --requests 40 --skew prefill=5ms --format otlp-json -o "$T/serve-in.json" 2>/dev/null
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data-binary @"$T/serve-in.json" "http://127.0.0.1:$port/v1/traces")
+expect "serve: POST a simulated trace file: 200" [ "$code" = 200 ]
+sleep 1.5
+curl -s "http://127.0.0.1:$port/api/v1/status" >"$T/status.json"
+expect "serve: status: prefill within 100us of +5 ms" \
+  jq -e '.nodes[] | select(.node == "node-prefill") | (.offset_ns - 5000000) | fabs < 100000' "$T/status.json"
+expect "serve: status: every span accepted and processed" \
+  jq -e "(.spans.accepted == $(jq '[.resourceSpans[].scopeSpans[].spans | length] | add' "$T/serve-in.json")) and (.spans.processed == .spans.accepted)" "$T/status.json"
+curl -s "http://127.0.0.1:$port/metrics" >"$T/metrics.txt"
+expect "serve: metrics: prefill offset" grep -Eq '^skewscope_clock_offset_seconds\{domain="node-prefill"\} 0\.00(49|50)' "$T/metrics.txt"
+kill -TERM "$spid"; wait "$spid"; rc=$?
+expect "serve: SIGTERM: exit 0" [ "$rc" = 0 ]
+expect "serve: stop summary logged" grep -q '"event":"stopped"' "$T/serve.log"
+
 echo
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -306,31 +306,6 @@ static void wait_done(struct done_log *log, unsigned from, unsigned to)
     expect_done(log, from, to, 1);
 }
 
-static char *temp_dir(void)
-{
-    char *d = strdup("/tmp/skewscope-fwd-test-XXXXXX");
-
-    assert_non_null(mkdtemp(d));
-    return d;
-}
-
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-
-    if (!d)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (e->d_name[0] != '.')
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 struct fwd_opts {
     int port; /* 0: no HTTP sink */
     const char *dir;
@@ -399,7 +374,7 @@ static void test_fifo_delivery(void **state)
 {
     struct downstream *d = ds_new();
     struct done_log *log = calloc(1, sizeof *log);
-    char *dir = temp_dir();
+    char *dir = testlib_temp_dir("fwd-test");
     struct forward_counters c;
     struct forward *f;
 
@@ -420,7 +395,7 @@ static void test_fifo_delivery(void **state)
     ds_expect_range(d, 0, 60); /* the JSON batch decoded too: content type */
     expect_done(log, 0, 60, 1);
     ds_free(d);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
     free(dir);
     free(log);
 }
@@ -430,7 +405,7 @@ static void test_outage_spool_and_recover(void **state)
 {
     struct downstream *d = ds_new();
     struct done_log *log = calloc(1, sizeof *log);
-    char *dir = temp_dir();
+    char *dir = testlib_temp_dir("fwd-test");
     struct forward_counters c;
     struct forward *f;
     int port;
@@ -469,7 +444,7 @@ static void test_outage_spool_and_recover(void **state)
     ds_expect_range(d, 0, 80);
     expect_done(log, 0, 80, 1);
     ds_free(d);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
     free(dir);
     free(log);
 }
@@ -480,7 +455,7 @@ static void test_stop_then_replay(void **state)
 {
     struct downstream *d = ds_new();
     struct done_log *log = calloc(1, sizeof *log);
-    char *dir = temp_dir(), err[256];
+    char *dir = testlib_temp_dir("fwd-test"), err[256];
     int port = dead_port();
     struct forward_counters c;
     struct spool_stats st;
@@ -518,7 +493,7 @@ static void test_stop_then_replay(void **state)
     assert_int_equal(spool_count(s), 0);
     spool_close(s);
     ds_free(d);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
     free(dir);
     free(log);
 }
@@ -529,7 +504,7 @@ static void test_permanent_400_dropped(void **state)
 {
     struct downstream *d = ds_new();
     struct done_log *log = calloc(1, sizeof *log);
-    char *dir = temp_dir();
+    char *dir = testlib_temp_dir("fwd-test");
     struct forward_counters c;
     struct forward *f;
     uint8_t *junk = malloc(64);
@@ -551,7 +526,7 @@ static void test_permanent_400_dropped(void **state)
     ds_expect(d, (const unsigned[]){0, 1, 2, 4, 5}, 5);
     expect_done(log, 0, 6, 1);
     ds_free(d);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
     free(dir);
     free(log);
 }
@@ -562,7 +537,7 @@ static void test_full_refuses(void **state)
 {
     struct downstream *d = ds_new();
     struct done_log *log = calloc(1, sizeof *log);
-    char *dir = temp_dir();
+    char *dir = testlib_temp_dir("fwd-test");
     int port = dead_port();
     struct forward_counters c;
     struct forward *f;
@@ -605,7 +580,7 @@ static void test_full_refuses(void **state)
     expect_done(log, n + 1, n + 2, 1);
     assert_int_equal(c.dropped_spans, 0);
     ds_free(d);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
     free(dir);
     free(log);
 }
@@ -618,7 +593,7 @@ static void test_memory_full_spills_in_order(void **state)
 {
     struct downstream *d = ds_new();
     struct done_log *log = calloc(1, sizeof *log);
-    char *dir = temp_dir();
+    char *dir = testlib_temp_dir("fwd-test");
     struct forward_counters c;
     struct forward *f;
     size_t len;
@@ -643,7 +618,7 @@ static void test_memory_full_spills_in_order(void **state)
     ds_expect_range(d, 0, 30);
     expect_done(log, 0, 30, 1);
     ds_free(d);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
     free(dir);
     free(log);
 }
@@ -654,7 +629,7 @@ static void test_memory_full_spills_in_order(void **state)
 static void test_stop_no_grace(void **state)
 {
     struct done_log *log = calloc(1, sizeof *log);
-    char *dir = temp_dir(), err[256];
+    char *dir = testlib_temp_dir("fwd-test"), err[256];
     int port = dead_port();
     struct forward *f;
     struct spool *s;
@@ -668,7 +643,7 @@ static void test_stop_no_grace(void **state)
     assert_non_null(s);
     assert_int_equal(spool_count(s), 200);
     spool_close(s);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
     free(dir);
     free(log);
 }
@@ -758,7 +733,7 @@ static void check_kafka(const char *brokers, const char *topic, unsigned n,
 static void test_kafka_sink(void **state)
 {
     struct done_log *log = calloc(1, sizeof *log);
-    char *dir = temp_dir(), err[256];
+    char *dir = testlib_temp_dir("fwd-test"), err[256];
     struct kafka_mock *mock = kafka_mock_create(1, err, sizeof err);
     enum forward_content ct[20];
     struct forward_counters c;
@@ -782,7 +757,7 @@ static void test_kafka_sink(void **state)
     expect_done(log, 0, 20, 1);
     check_kafka(kafka_mock_bootstraps(mock), "spans-out", 20, ct);
     kafka_mock_destroy(mock);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
     free(dir);
     free(log);
 }
@@ -793,7 +768,7 @@ static void test_both_sinks_http_outage(void **state)
 {
     struct downstream *d = ds_new();
     struct done_log *log = calloc(1, sizeof *log);
-    char *dir = temp_dir(), err[256];
+    char *dir = testlib_temp_dir("fwd-test"), err[256];
     struct kafka_mock *mock = kafka_mock_create(1, err, sizeof err);
     enum forward_content ct[30];
     struct forward_counters c;
@@ -827,7 +802,7 @@ static void test_both_sinks_http_outage(void **state)
     expect_done(log, 0, 30, 1);
     kafka_mock_destroy(mock);
     ds_free(d);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
     free(dir);
     free(log);
 }
@@ -846,7 +821,7 @@ static void expect_start_error(const struct forward_config *cfg,
 
 static void test_bad_config(void **state)
 {
-    char *dir = temp_dir(), file[512];
+    char *dir = testlib_temp_dir("fwd-test"), file[512];
     struct forward_config cfg = {.spool_dir = dir};
     struct forward *f;
     FILE *fp;
@@ -875,7 +850,7 @@ static void test_bad_config(void **state)
     forward_stop(NULL, 0, NULL);
     snprintf(file, sizeof file, "%s/file", dir);
     unlink(file);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
     free(dir);
 }
 

@@ -343,22 +343,6 @@ static size_t downstream_count(struct downstream *d)
     return n;
 }
 
-static char *temp_dir(void)
-{
-    char *p = strdup("/tmp/skewscope-serve-XXXXXX");
-    assert_non_null(mkdtemp(p));
-    return p;
-}
-
-static void remove_dir(char *dir)
-{
-    char cmd[256];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    free(dir);
-}
-
 static struct serve *start_serve(struct serve_config *cfg)
 {
     char err[512];
@@ -450,7 +434,7 @@ static void test_http_end_to_end(void **state)
 {
     struct serve_config cfg = {0};
     struct downstream ds;
-    char url[128], *spool = temp_dir();
+    char url[128], *spool = testlib_temp_dir("serve-test");
     struct chain *c = malloc(sizeof(*c));
     struct serve *s;
     json_t *st, *e;
@@ -518,7 +502,8 @@ static void test_http_end_to_end(void **state)
     }
     assert_int_equal(corrected, NTRACES);
     free(c);
-    remove_dir(spool);
+    testlib_remove_tree(spool);
+    free(spool);
 }
 
 /* Malformed, truncated and wrong-type requests get their codes and the
@@ -954,7 +939,7 @@ static void test_fault_downstream_killed(void **state)
     struct serve_config cfg = {0};
     struct chain *c = malloc(sizeof(*c));
     uint64_t *want = malloc(HOPS * 200 * 8);
-    char url[128], *dir = temp_dir(), file[512], spool[512];
+    char url[128], *dir = testlib_temp_dir("serve-test"), file[512], spool[512];
     int dport = free_port();
     struct sender sd = {0};
     struct serve_counters sc;
@@ -1008,7 +993,8 @@ static void test_fault_downstream_killed(void **state)
     assert_true(total - unique <= sd.per); /* one request's spans at most */
     free(want);
     free(c);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
+    free(dir);
 }
 
 /* The command itself: SIGTERM with the downstream away spools every
@@ -1052,7 +1038,7 @@ static void test_sigterm_spools(void **state)
 {
     struct chain *c = malloc(sizeof(*c));
     uint64_t *want = malloc(HOPS * 50 * 8);
-    char url[128], *dir = temp_dir(), file[512], spool[512];
+    char url[128], *dir = testlib_temp_dir("serve-test"), file[512], spool[512];
     int dport = free_port(), port, st;
     size_t total, unique;
     pid_t srv, ds;
@@ -1087,7 +1073,8 @@ static void test_sigterm_spools(void **state)
     assert_int_equal(total, HOPS * 50); /* exactly once */
     free(want);
     free(c);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
+    free(dir);
 }
 
 /* Bounded memory: with the downstream away and no room in the spool,
@@ -1098,7 +1085,7 @@ static void test_backpressure(void **state)
 {
     struct serve_config cfg = {0};
     struct chain *c = malloc(sizeof(*c));
-    char url[128], *dir = temp_dir(), spool[512];
+    char url[128], *dir = testlib_temp_dir("serve-test"), spool[512];
     struct serve *s;
     size_t ok = 0, busy = 0;
 
@@ -1138,7 +1125,8 @@ static void test_backpressure(void **state)
     cfg.shutdown_grace_ms = 200;
     assert_int_equal(serve_stop(s), -1); /* 100 spans had nowhere to go */
     free(c);
-    remove_dir(dir);
+    testlib_remove_tree(dir);
+    free(dir);
 }
 
 int main(int argc, char **argv)

@@ -16,34 +16,6 @@
 
 /* ---- helpers */
 
-static char *temp_dir(void)
-{
-    char *d = strdup("/tmp/skewscope-spool-test-XXXXXX");
-
-    assert_non_null(mkdtemp(d));
-    return d;
-}
-
-/* rm -r of a directory of files (and one level of subdirectories). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-
-    if (!d)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (unlink(path) < 0)
-            remove_tree(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static size_t count_segments(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -149,7 +121,7 @@ static void poke(const char *path, off_t off, uint8_t xor_mask)
 
 static void test_fifo_and_counts(void **state)
 {
-    char *dir = temp_dir();
+    char *dir = testlib_temp_dir("spool-test");
     struct spool *s = open_ok(dir, 1 << 20, 0);
     struct spool_stats st;
 
@@ -176,13 +148,13 @@ static void test_fifo_and_counts(void **state)
     assert_int_equal(st.segments, 0);
     assert_int_equal(count_segments(dir), 0); /* drained: files deleted */
     spool_close(s);
-    remove_tree(dir);
+    testlib_remove_tree(dir);
     free(dir);
 }
 
 static void test_reopen_keeps_pops(void **state)
 {
-    char *dir = temp_dir();
+    char *dir = testlib_temp_dir("spool-test");
     struct spool *s = open_ok(dir, 1 << 20, 0);
     struct spool_stats st;
 
@@ -207,7 +179,7 @@ static void test_reopen_keeps_pops(void **state)
         expect_pop(s, i, 300);
     expect_empty(s);
     spool_close(s);
-    remove_tree(dir);
+    testlib_remove_tree(dir);
     free(dir);
 }
 
@@ -215,7 +187,8 @@ static void test_reopen_keeps_pops(void **state)
  * records before it survive and appends continue cleanly behind them. */
 static void test_torn_tail(void **state)
 {
-    char *dir = temp_dir(), *seg = seg_file(dir, 1), *seg2 = seg_file(dir, 2);
+    char *dir = testlib_temp_dir("spool-test"), *seg = seg_file(dir, 1),
+         *seg2 = seg_file(dir, 2);
     struct spool *s = open_ok(dir, 1 << 20, 0);
     struct spool_stats st;
     off_t full;
@@ -253,7 +226,7 @@ static void test_torn_tail(void **state)
     expect_pop(s, 10, 50);
     expect_empty(s);
     spool_close(s);
-    remove_tree(dir);
+    testlib_remove_tree(dir);
     free(seg);
     free(seg2);
     free(dir);
@@ -263,7 +236,7 @@ static void test_torn_tail(void **state)
  * costs that record only. */
 static void test_corrupt_middle(void **state)
 {
-    char *dir = temp_dir(), *seg = seg_file(dir, 1);
+    char *dir = testlib_temp_dir("spool-test"), *seg = seg_file(dir, 1);
     struct spool *s = open_ok(dir, 1 << 20, 0);
     struct spool_stats st;
 
@@ -283,7 +256,7 @@ static void test_corrupt_middle(void **state)
     expect_pop(s, 4, 100);
     expect_empty(s);
     spool_close(s);
-    remove_tree(dir);
+    testlib_remove_tree(dir);
     free(seg);
     free(dir);
 }
@@ -291,7 +264,7 @@ static void test_corrupt_middle(void **state)
 /* A record damaged on disk after open is skipped when read. */
 static void test_corrupt_while_open(void **state)
 {
-    char *dir = temp_dir(), *seg = seg_file(dir, 1);
+    char *dir = testlib_temp_dir("spool-test"), *seg = seg_file(dir, 1);
     struct spool *s = open_ok(dir, 1 << 20, 0);
     struct spool_stats st;
 
@@ -305,14 +278,14 @@ static void test_corrupt_while_open(void **state)
     expect_pop(s, 2, 64);
     expect_empty(s);
     spool_close(s);
-    remove_tree(dir);
+    testlib_remove_tree(dir);
     free(seg);
     free(dir);
 }
 
 static void test_bound(void **state)
 {
-    char *dir = temp_dir();
+    char *dir = testlib_temp_dir("spool-test");
     struct spool *s = open_ok(dir, 4096, 0);
     uint8_t big[5000] = {0};
     char err[256];
@@ -333,7 +306,7 @@ static void test_bound(void **state)
     append_n(s, 20, 4, 1000);
     assert_int_equal(spool_count(s), 4);
     spool_close(s);
-    remove_tree(dir);
+    testlib_remove_tree(dir);
     free(dir);
 }
 
@@ -341,7 +314,7 @@ static void test_bound(void **state)
  * counting popped records until their segment goes. */
 static void test_segments(void **state)
 {
-    char *dir = temp_dir();
+    char *dir = testlib_temp_dir("spool-test");
     struct spool *s = open_ok(dir, 8192, 4096);
     struct spool_stats st;
     uint8_t buf[1000] = {0};
@@ -372,7 +345,7 @@ static void test_segments(void **state)
     expect_empty(s);
     assert_int_equal(count_segments(dir), 0);
     spool_close(s);
-    remove_tree(dir);
+    testlib_remove_tree(dir);
     free(dir);
 }
 
@@ -380,7 +353,8 @@ static void test_segments(void **state)
  * its parents) are created; a file in the way is an error. */
 static void test_dir_lock_and_foreign_files(void **state)
 {
-    char *dir = temp_dir(), sub[512], other[600], err[256] = "";
+    char *dir = testlib_temp_dir("spool-test"), sub[512], other[600],
+         err[256] = "";
     struct spool *s, *s2;
     FILE *fp;
 
@@ -412,7 +386,7 @@ static void test_dir_lock_and_foreign_files(void **state)
     err[0] = '\0';
     assert_null(spool_open(other, 1 << 20, 0, err, sizeof err));
     assert_true(err[0] != '\0');
-    remove_tree(dir);
+    testlib_remove_tree(dir);
     free(dir);
 }
 
@@ -420,7 +394,8 @@ static void test_dir_lock_and_foreign_files(void **state)
  * damage counted, files of no use deleted, appends work. */
 static void test_garbage_segment(void **state)
 {
-    char *dir = temp_dir(), *seg1 = seg_file(dir, 1), *seg2 = seg_file(dir, 2);
+    char *dir = testlib_temp_dir("spool-test"), *seg1 = seg_file(dir, 1),
+         *seg2 = seg_file(dir, 2);
     struct spool_stats st;
     struct spool *s;
     uint8_t junk[777];
@@ -444,7 +419,7 @@ static void test_garbage_segment(void **state)
     expect_pop(s, 0, 10);
     expect_empty(s);
     spool_close(s);
-    remove_tree(dir);
+    testlib_remove_tree(dir);
     free(seg1);
     free(seg2);
     free(dir);

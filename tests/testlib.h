@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,6 +29,39 @@ static inline char *testlib_write_temp(const void *data, size_t len)
 static inline char *testlib_write_temp_str(const char *s)
 {
     return testlib_write_temp(s, strlen(s));
+}
+
+/* A new directory /tmp/skewscope-<what>-XXXXXX; returns its malloc'd path. */
+static inline char *testlib_temp_dir(const char *what)
+{
+    char *d = malloc(strlen(what) + 32);
+
+    assert_non_null(d);
+    sprintf(d, "/tmp/skewscope-%s-XXXXXX", what);
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+/* rm -r: a directory of files and subdirectories. */
+static inline void testlib_remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[1024];
+
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=
+            (int)sizeof path)
+            continue;
+        if (unlink(path) < 0)
+            testlib_remove_tree(path);
+    }
+    closedir(d);
+    rmdir(dir);
 }
 
 #endif

@@ -39,6 +39,7 @@
 
 #include "ingest/ingest.h"
 #include "ingest/otlp_proto.h"
+#include "ingest/wire.h"
 #include "model/clock_domain.h"
 #include "model/span_store.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
@@ -46,7 +47,6 @@
 
 /* ---- message kinds ---------------------------------------------------- */
 
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 #define WT_ANY 0xfe  /* any wire type (protobuf-c's bool) */
 #define WT_NONE 0xff /* not a field of this message */
 #define N_ 0xff
@@ -215,45 +215,6 @@ static int scan_nomem(struct scan *sc)
 
 /* ---- wire primitives -------------------------------------------------- */
 
-/* The per-field readers run ~40 times per span: keep them inlined. */
-#if defined(__GNUC__)
-#define WIRE_INLINE inline __attribute__((always_inline))
-#else
-#define WIRE_INLINE inline
-#endif
-
-/* A varint of at most 10 bytes at *pp (before end): 0 with *pp moved past
- * it, or -1 with *pp unchanged. */
-static int varint_slow(const uint8_t **pp, const uint8_t *end, uint64_t *v)
-{
-    const uint8_t *p = *pp;
-    size_t n = (size_t)(end - p);
-    uint64_t x = 0;
-
-    for (size_t i = 0; i < 10 && i < n; i++) {
-        x |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-        if (!(p[i] & 0x80)) {
-            *v = x;
-            *pp = p + i + 1;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static WIRE_INLINE int get_varint(const uint8_t **pp, const uint8_t *end,
-                                  uint64_t *v)
-{
-    const uint8_t *p = *pp;
-
-    if (p < end && *p < 0x80) {
-        *v = *p;
-        *pp = p + 1;
-        return 0;
-    }
-    return varint_slow(pp, end, v);
-}
-
 /* Why the varint at p (before end) did not read. */
 static int varint_fail(struct scan *sc, const uint8_t *p, const uint8_t *end,
                        const char *what)
@@ -264,15 +225,6 @@ static int varint_fail(struct scan *sc, const uint8_t *p, const uint8_t *end,
                          "inside it",
                          what);
     return scan_fail(sc, p, "%s as a varint of at most 10 bytes", what);
-}
-
-static inline uint64_t get_le(const uint8_t *p, unsigned n)
-{
-    uint64_t v = 0;
-
-    for (unsigned i = n; i-- > 0;)
-        v = v << 8 | p[i];
-    return v;
 }
 
 static int field_value_fail(struct scan *sc, const struct field *f,
@@ -295,7 +247,7 @@ static int field_value(struct scan *sc, const uint8_t **pp, const uint8_t *end,
 
     switch (f->wt) {
     case WT_VARINT:
-        if (get_varint(&p, end, &f->v) < 0)
+        if (wire_varint(&p, end, &f->v) < 0)
             return varint_fail(sc, p, end, "a value");
         break;
     case WT_I64:
@@ -303,12 +255,12 @@ static int field_value(struct scan *sc, const uint8_t **pp, const uint8_t *end,
         unsigned n = f->wt == WT_I64 ? 8 : 4;
         if ((size_t)(end - p) < n)
             return field_value_fail(sc, f, end);
-        f->v = get_le(p, n);
+        f->v = wire_le(p, n);
         p += n;
         break;
     }
     case WT_LEN:
-        if (get_varint(&p, end, &len) < 0)
+        if (wire_varint(&p, end, &len) < 0)
             return varint_fail(sc, p, end, "a length prefix");
         if (len > (uint64_t)(end - p))
             return scan_fail(sc, f->val,
@@ -348,7 +300,7 @@ static WIRE_INLINE int field_next(struct scan *sc, const uint8_t **pp,
     uint64_t tag;
 
     f->at = p;
-    if (get_varint(&p, end, &tag) < 0)
+    if (wire_varint(&p, end, &tag) < 0)
         return varint_fail(sc, p, end, "a field tag");
     f->num = tag >> 3;
     f->wt = (unsigned)(tag & 7);
@@ -368,7 +320,7 @@ static WIRE_INLINE int field_next(struct scan *sc, const uint8_t **pp,
         return 0;
     }
     if (f->wt == WT_I64 && (size_t)(end - p) >= 8) {
-        f->v = get_le(p, 8);
+        f->v = wire_le(p, 8);
         *pp = p + 8;
         return 0;
     }

@@ -51,6 +51,7 @@
 #include "ingest/ingest.h"
 #include "ingest/otlp_proto.h"
 #include "ingest/source.h"
+#include "ingest/wire.h"
 #include "model/clock_domain.h"
 #include "model/clock_model.h"
 #include "opentelemetry/proto/resource/v1/resource.pb-c.h"
@@ -60,7 +61,6 @@
 
 /* ---- message kinds ---------------------------------------------------- */
 
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 #define N_ 0xff /* not a field of the message: any wire type */
 
 /* A message type: its name for errors and the wire type of each known
@@ -210,44 +210,6 @@ rw_nomem(struct rw *w)
 
 /* ---- reading the wire ------------------------------------------------- */
 
-#if defined(__GNUC__)
-#define RW_INLINE inline __attribute__((always_inline))
-#else
-#define RW_INLINE inline
-#endif
-
-/* A varint of at most 10 bytes at *pp (before end): 0 with *pp moved past
- * it, or -1 with *pp unchanged. */
-static int varint_slow(const uint8_t **pp, const uint8_t *end, uint64_t *v)
-{
-    const uint8_t *p = *pp;
-    size_t n = (size_t)(end - p);
-    uint64_t x = 0;
-
-    for (size_t i = 0; i < 10 && i < n; i++) {
-        x |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-        if (!(p[i] & 0x80)) {
-            *v = x;
-            *pp = p + i + 1;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static RW_INLINE int get_varint(const uint8_t **pp, const uint8_t *end,
-                                uint64_t *v)
-{
-    const uint8_t *p = *pp;
-
-    if (p < end && *p < 0x80) {
-        *v = *p;
-        *pp = p + 1;
-        return 0;
-    }
-    return varint_slow(pp, end, v);
-}
-
 static int varint_fail(struct rw *w, const uint8_t *p, const uint8_t *end,
                        const char *what)
 {
@@ -255,32 +217,6 @@ static int varint_fail(struct rw *w, const uint8_t *p, const uint8_t *end,
         return rw_fail(
             w, p, "%s (varint); the enclosing message ends inside it", what);
     return rw_fail(w, p, "%s as a varint of at most 10 bytes", what);
-}
-
-static RW_INLINE uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-
-    for (unsigned i = 8; i-- > 0;)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static RW_INLINE void put_le64(uint8_t *p, uint64_t v)
-{
-    for (unsigned i = 0; i < 8; i++, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static RW_INLINE size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
 }
 
 static int value_fail(struct rw *w, const struct field *f, const uint8_t *p,
@@ -298,7 +234,7 @@ static int value_fail(struct rw *w, const struct field *f, const uint8_t *p,
                        "), only %zu left",
                        f->wt == WT_I64 ? 8u : 4u, f->num, (size_t)(end - p));
     case WT_LEN:
-        if (get_varint(&p, end, &len) < 0)
+        if (wire_varint(&p, end, &len) < 0)
             return varint_fail(w, p, end, "a length prefix");
         return rw_fail(w, f->val,
                        "a length of at most %zu (the rest of the enclosing "
@@ -314,21 +250,21 @@ static int value_fail(struct rw *w, const struct field *f, const uint8_t *p,
 
 /* The value of field f, whose tag was read, at p (before end): sets f->end
  * and the value. */
-static RW_INLINE int field_value(struct rw *w, const uint8_t *p,
-                                 const uint8_t *end, struct field *f)
+static WIRE_INLINE int field_value(struct rw *w, const uint8_t *p,
+                                   const uint8_t *end, struct field *f)
 {
     const uint8_t *q = p;
     uint64_t len;
 
     switch (f->wt) {
     case WT_VARINT:
-        if (get_varint(&q, end, &f->v) < 0)
+        if (wire_varint(&q, end, &f->v) < 0)
             return value_fail(w, f, p, end);
         break;
     case WT_I64:
         if ((size_t)(end - q) < 8)
             return value_fail(w, f, p, end);
-        f->v = get_le64(q);
+        f->v = wire_le(q, 8);
         q += 8;
         break;
     case WT_I32:
@@ -337,7 +273,7 @@ static RW_INLINE int field_value(struct rw *w, const uint8_t *p,
         q += 4;
         break;
     case WT_LEN:
-        if (get_varint(&q, end, &len) < 0 || len > (uint64_t)(end - q))
+        if (wire_varint(&q, end, &len) < 0 || len > (uint64_t)(end - q))
             return value_fail(w, f, p, end);
         f->p = q;
         f->len = (size_t)len;
@@ -352,15 +288,15 @@ static RW_INLINE int field_value(struct rw *w, const uint8_t *p,
 
 /* The next field of a message of kind k at *pp (before end). Returns 0
  * with *f filled and *pp moved past the field, or -1 (message in err). */
-static RW_INLINE int field_next(struct rw *w, const uint8_t **pp,
-                                const uint8_t *end, const struct msg_kind *k,
-                                struct field *f)
+static WIRE_INLINE int field_next(struct rw *w, const uint8_t **pp,
+                                  const uint8_t *end, const struct msg_kind *k,
+                                  struct field *f)
 {
     const uint8_t *p = *pp;
     uint64_t tag;
 
     f->at = p;
-    if (get_varint(&p, end, &tag) < 0)
+    if (wire_varint(&p, end, &tag) < 0)
         return varint_fail(w, p, end, "a field tag");
     f->num = tag >> 3;
     f->wt = (unsigned)(tag & 7);
@@ -408,12 +344,12 @@ out_grow(struct rw *w, size_t n)
 }
 
 /* Room for n more bytes. Returns 0 or -2. */
-static RW_INLINE int out_room(struct rw *w, size_t n)
+static WIRE_INLINE int out_room(struct rw *w, size_t n)
 {
     return w->cap - w->len >= n ? 0 : out_grow(w, n);
 }
 
-static RW_INLINE int out_put(struct rw *w, const void *p, size_t n)
+static WIRE_INLINE int out_put(struct rw *w, const void *p, size_t n)
 {
     if (out_room(w, n) < 0)
         return -2;
@@ -423,13 +359,13 @@ static RW_INLINE int out_put(struct rw *w, const void *p, size_t n)
 }
 
 /* Field f as it was in the input. */
-static RW_INLINE int out_field(struct rw *w, const struct field *f)
+static WIRE_INLINE int out_field(struct rw *w, const struct field *f)
 {
     return out_put(w, f->at, (size_t)(f->end - f->at));
 }
 
 /* Room must have been made. */
-static RW_INLINE void out_varint(struct rw *w, uint64_t v)
+static WIRE_INLINE void out_varint(struct rw *w, uint64_t v)
 {
     w->len += otlp_proto_put_varint(w->out + w->len, v);
 }
@@ -441,7 +377,7 @@ static int out_fixed64(struct rw *w, const uint8_t *tag, size_t taglen,
     if (out_room(w, taglen + 8) < 0)
         return -2;
     memcpy(w->out + w->len, tag, taglen);
-    put_le64(w->out + w->len + taglen, v);
+    wire_put_le64(w->out + w->len + taglen, v);
     w->len += taglen + 8;
     return 0;
 }
@@ -462,7 +398,7 @@ static int out_open(struct rw *w, size_t k, size_t *at)
 static int out_close(struct rw *w, size_t at, size_t k)
 {
     size_t body = w->len - at - k;
-    size_t need = varint_size(body);
+    size_t need = wire_varint_size(body);
 
     if (need != k) {
         if (need > k && out_room(w, need - k) < 0)
@@ -508,7 +444,7 @@ static int out_kv(struct rw *w, uint8_t tag, const struct attr *a,
     memcpy(w->out + w->len, a->key, a->len);
     w->len += a->len;
     w->out[w->len++] = TAG_KV_VALUE;
-    w->out[w->len++] = (uint8_t)(1 + varint_size((uint64_t)a->v));
+    w->out[w->len++] = (uint8_t)(1 + wire_varint_size((uint64_t)a->v));
     w->out[w->len++] = TAG_ANY_INT;
     out_varint(w, (uint64_t)a->v);
     if (old && (rc = out_kv_rest(w, old)) < 0)
@@ -587,7 +523,7 @@ static int append_attrs(struct rw *w, uint8_t tag, const struct attr *a,
  * `correct` maps them; it is the one place the two may differ. */
 #define TIME_LIMIT (INT64_C(1) << 62)
 
-static RW_INLINE int64_t to_ref(const struct rw *w, int id, uint64_t t)
+static WIRE_INLINE int64_t to_ref(const struct rw *w, int id, uint64_t t)
 {
     int64_t v = (int64_t)t;
 

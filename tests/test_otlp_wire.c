@@ -7,6 +7,7 @@
  * lengths, wrong wire types, groups, long varints and deep nesting, each
  * with the exact byte offset. */
 #include "testlib.h"
+#include "wire_buf.h"
 
 #include <inttypes.h>
 
@@ -88,35 +89,6 @@ static void expect_same(const uint8_t *p, size_t n, const char *user_attr,
 }
 
 /* ---- building messages ------------------------------------------------ */
-
-struct buf {
-    uint8_t *p;
-    size_t len;
-};
-
-static void buf_put(struct buf *b, const void *p, size_t n)
-{
-    b->p = realloc(b->p, b->len + n + 1);
-    assert_non_null(b->p);
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-static void buf_varint(struct buf *b, uint64_t v)
-{
-    uint8_t t[10];
-
-    buf_put(b, t, otlp_proto_put_varint(t, v));
-}
-
-/* A length-delimited field: tag(num, 2) len payload. */
-static void buf_field(struct buf *b, unsigned num, const void *p, size_t n)
-{
-    buf_varint(b, (uint64_t)num << 3 | 2);
-    buf_varint(b, n);
-    buf_put(b, p, n);
-}
 
 static void buf_pack(struct buf *b, const ProtobufCMessage *m)
 {

@@ -10,6 +10,7 @@
  * of a valid body. The JSON path is checked against correct's JSON output,
  * including a document correct writes in parts. */
 #include "testlib.h"
+#include "wire_buf.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -209,34 +210,6 @@ static ResourceSpans *rs_new(Resource *res, size_t n, Span **spans)
     rs->n_scope_spans = 1;
     rs->scope_spans = (ScopeSpans **)ptrs(1, scope_new(n, spans));
     return rs;
-}
-
-struct buf {
-    uint8_t *p;
-    size_t len;
-};
-
-static void buf_put(struct buf *b, const void *p, size_t n)
-{
-    b->p = realloc(b->p, b->len + n + 1);
-    assert_non_null(b->p);
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-static void buf_varint(struct buf *b, uint64_t v)
-{
-    uint8_t t[10];
-
-    buf_put(b, t, otlp_proto_put_varint(t, v));
-}
-
-static void buf_field(struct buf *b, unsigned num, const void *p, size_t n)
-{
-    buf_varint(b, (uint64_t)num << 3 | 2);
-    buf_varint(b, n);
-    buf_put(b, p, n);
 }
 
 static void buf_fixed64(struct buf *b, unsigned num, uint64_t v)

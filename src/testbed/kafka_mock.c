@@ -38,11 +38,11 @@ struct kafka_mock *kafka_mock_create(int nbrokers, char *err, size_t errlen)
         goto fail;
     }
     rd_kafka_conf_set_log_cb(conf, quiet_log);
-    /* rd_kafka_new takes conf, even when it fails. */
+    /* rd_kafka_new takes conf only when it succeeds. */
     m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
-    conf = NULL;
     if (!m->rk)
         goto fail;
+    conf = NULL;
     m->cluster = rd_kafka_mock_cluster_new(m->rk, nbrokers < 1 ? 1 : nbrokers);
     if (!m->cluster) {
         snprintf(err, errlen, "kafka mock: cannot start %d broker(s)",

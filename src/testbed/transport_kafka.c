@@ -111,7 +111,10 @@ static rd_kafka_t *new_producer(struct transport_impl *k, char *err,
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    return rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+    if (!rk) /* conf is only taken on success */
+        rd_kafka_conf_destroy(conf);
+    return rk;
 }
 
 static rd_kafka_t *new_consumer(struct transport_impl *k, char *err,
@@ -144,6 +147,8 @@ static rd_kafka_t *new_consumer(struct transport_impl *k, char *err,
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
     if (rk)
         rd_kafka_poll_set_consumer(rk);
+    else /* conf is only taken on success */
+        rd_kafka_conf_destroy(conf);
     return rk;
 }
 

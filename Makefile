@@ -62,9 +62,13 @@ $(BUILD)/tests/%: tests/%.c tests/*.h $(BUILD)/libskewscope.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -o $@ $< $(BUILD)/libskewscope.a $(LIBS) -lcmocka
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libskewscope.a
+# A bench program is bench/NAME.c plus, optionally, companion sources
+# bench/NAME/*.c (headers bench/NAME/*.h) compiled into the same binary.
+# BENCH_SRCS does not descend, so the companions are no programs of their own.
+.SECONDEXPANSION:
+$(BUILD)/bench/%: bench/%.c $$(sort $$(wildcard bench/$$*/*.c)) $$(wildcard bench/$$*/*.h) $(BUILD)/libskewscope.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libskewscope.a $(LIBS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(BUILD)/libskewscope.a $(LIBS)
 
 # Unit and simulation tests (cmocka binaries), then the command-line tests.
 # Any sanitizer report fails the run.
@@ -103,7 +107,8 @@ fuzz-run: fuzz
 	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build-fuzz/corpus/$$n fuzz/corpus/$$n; done; \
 	echo "fuzz: $(words $(FUZZ_BINS)) passed, 0 failed"
 
-FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h tests/*.c tests/*.h bench/*.c fuzz/*.c fuzz/*.h)
+FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h tests/*.c tests/*.h bench/*.c \
+                bench/*/*.c bench/*/*.h fuzz/*.c fuzz/*.h)
 format:
 	clang-format -i $(FORMAT_SRCS)
 format-check:

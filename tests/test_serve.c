@@ -551,6 +551,28 @@ static void test_bad_requests(void **state)
     free(c);
 }
 
+/* A bearer token guards every route. */
+static void test_token(void **state)
+{
+    struct serve_config cfg = {0};
+    struct buf out, body = {(char *)"", 0};
+    struct serve *s;
+
+    (void)state;
+    cfg.bearer_token = "s3cret";
+    s = start_serve(&cfg);
+    assert_int_equal(http(serve_port(s), "/metrics", NULL, NULL, &out), 401);
+    free(out.data);
+    assert_int_equal(http(serve_port(s), "/api/v1/status", NULL, NULL, &out),
+                     401);
+    free(out.data);
+    assert_int_equal(http(serve_port(s), "/v1/traces", &body,
+                          "application/x-protobuf", &out),
+                     401);
+    free(out.data);
+    assert_int_equal(serve_stop(s), 0);
+}
+
 /* ---- Kafka input */
 
 static void produce(const char *brokers, const char *topic,
@@ -1134,6 +1156,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_end_to_end),
         cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_token),
         cmocka_unit_test(test_kafka_input),
         cmocka_unit_test(test_testbed_offsets),
         cmocka_unit_test(test_testbed_warning_first),

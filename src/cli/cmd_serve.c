@@ -21,7 +21,9 @@ static const char usage_text[] =
     "domain's offset, bounds and drift over sliding windows, warns before "
     "an\nedge's skew budget runs out, and forwards corrected spans.\n"
     "Endpoints on --listen: POST /v1/traces (OTLP/HTTP protobuf or JSON, "
-    "gzip),\nGET /metrics (Prometheus), GET /api/v1/status (JSON).\n\n"
+    "gzip),\nGET /metrics (Prometheus), GET /api/v1/status (JSON), "
+    "GET /api/v1/windows\n(this instance's statistics, for its peers), "
+    "GET /api/v1/cluster (with --peer).\n\n"
     "input:\n"
     "  --listen HOST:PORT      HTTP address (default 127.0.0.1:4318; port 0 "
     "= any)\n"
@@ -48,6 +50,22 @@ static const char usage_text[] =
     "                          skew budget (default 0.5)\n"
     "  --reference DOMAIN      reference clock (default: most connected)\n"
     "  --update-interval D     recompute offsets every D (default 1s)\n\n"
+    "cluster view (several instances in one consumer group):\n"
+    "  --peer URL              another instance, e.g. http://10.0.0.2:4318 "
+    "(repeat\n"
+    "                          for each; not this one): every update "
+    "interval its\n"
+    "                          GET /api/v1/windows is merged with this "
+    "instance's\n"
+    "                          statistics into GET /api/v1/cluster and "
+    "the\n"
+    "                          skewscope_cluster_* metrics; the token of "
+    "--token-file\n"
+    "                          is sent along; every instance needs the "
+    "same --window\n"
+    "  --peer-timeout D        per peer fetch (default 500ms); a peer that "
+    "fails is\n"
+    "                          reported in \"peers\", never fatal\n\n"
     "forwarding (corrected spans; originals kept as attributes):\n"
     "  --forward-otlp URL      downstream OTLP/HTTP endpoint, e.g.\n"
     "                          http://127.0.0.1:4319/v1/traces\n"
@@ -70,6 +88,7 @@ struct serve_args {
     struct serve_config cfg;
     int64_t duration_ns;
     char *token, *forward_token; /* read from files */
+    const char **peers;          /* argv strings; the array is ours */
 };
 
 static int duration_opt(const char *opt, const char *v, int64_t *ns)
@@ -180,6 +199,37 @@ static int share_opt(const char *v, double *out)
     return 0;
 }
 
+static int peer_opt(const char *url, struct serve_args *a)
+{
+    const char **v;
+
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return cli_usage_error("serve",
+                               "--peer expects an http:// or https:// URL "
+                               "such as http://10.0.0.2:4318, got '%s'",
+                               url);
+    v = realloc(a->peers, (a->cfg.npeers + 1) * sizeof(*v));
+    if (!v)
+        return EXIT_SOFTWARE;
+    v[a->cfg.npeers++] = url;
+    a->peers = v;
+    a->cfg.peers = v;
+    return 0;
+}
+
+static int peer_timeout_opt(const char *v, struct serve_config *c)
+{
+    int64_t ns;
+    int rc = duration_opt("--peer-timeout", v, &ns);
+
+    if (rc == 0 && (ns < 1000000 || ns > 60 * 1000000000LL))
+        rc = cli_usage_error("serve",
+                             "--peer-timeout expects 1ms to 60s, got '%s'", v);
+    if (rc == 0)
+        c->peer_timeout_ms = (unsigned)(ns / 1000000);
+    return rc;
+}
+
 static int analysis_opt(int opt, const char *arg, struct serve_args *a)
 {
     struct serve_config *c = &a->cfg;
@@ -205,6 +255,10 @@ static int analysis_opt(int opt, const char *arg, struct serve_args *a)
         return 0;
     case 'u':
         return duration_opt("--duration", arg, &a->duration_ns);
+    case 'p':
+        return peer_opt(arg, a);
+    case 'E':
+        return peer_timeout_opt(arg, c);
     default:
         return cli_usage_error("serve", "unknown option");
     }
@@ -293,6 +347,8 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
         {"update-interval", required_argument, NULL, 'U'},
         {"clock-domain", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, 'u'},
+        {"peer", required_argument, NULL, 'p'},
+        {"peer-timeout", required_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -376,8 +432,10 @@ static int run(int argc, char **argv)
         const char *colon = strrchr(listen, ':');
         int hostlen = colon ? (int)(colon - listen) : (int)strlen(listen);
         printf("skewscope serve: listening on http://%.*s:%d (port %d): "
-               "POST /v1/traces, GET /metrics, GET /api/v1/status\n",
-               hostlen, listen, serve_port(s), serve_port(s));
+               "POST /v1/traces, GET /metrics, GET /api/v1/status, "
+               "GET /api/v1/windows%s\n",
+               hostlen, listen, serve_port(s), serve_port(s),
+               a.cfg.npeers ? ", GET /api/v1/cluster" : "");
     }
     fflush(stdout);
     int sig = wait_for_stop(&set, a.duration_ns);
@@ -389,6 +447,7 @@ static int run(int argc, char **argv)
 out:
     free(a.token);
     free(a.forward_token);
+    free(a.peers);
     return rc;
 }
 

@@ -2,7 +2,8 @@
  * live estimate and early warnings computed from them (see live.h). The
  * solver is analysis/clock_graph's cg_solve, called once per window (the
  * offset track) and once over all kept windows de-trended with the drift
- * fitted to the track. */
+ * fitted to the track. The struct's body and the primitives that build it
+ * are in live_private.h, shared with live_io.c (JSON export and import). */
 #include "serve/live.h"
 
 #include <math.h>
@@ -13,57 +14,7 @@
 #include "analysis/clock_graph_private.h"
 #include "analysis/edges.h"
 #include "model/span_store.h"
-
-#define MAX_WINDOWS_LIMIT 4096
-#define NO_ID UINT32_MAX
-
-/* A (from, to, class, sync) group and its counts since creation. */
-struct live_group {
-    uint32_t from, to, cls, edge;
-    bool sync;
-    uint64_t pairs, before, after, viol; /* viol: pairs with either */
-};
-
-/* A group's statistics in one window; *_at: parent start of the minimum
- * (for de-trending; the smaller time wins a tie, so merging is exact). */
-struct live_cell {
-    struct cg_minima m;
-    int64_t fwd_at, back_at;
-};
-
-struct live_window {
-    int64_t idx;     /* floor(parent start / window_ns) */
-    uint64_t pairs;  /* pairs in the window */
-    int64_t sum_rel; /* sum of (parent start - idx * window_ns) */
-    int64_t last;    /* latest parent start */
-    struct live_cell *cells;
-    size_t ncells; /* groups known when last grown */
-};
-
-struct live_edge_state {
-    uint32_t from, to;
-    bool warning;
-};
-
-struct names {
-    char **v;
-    size_t n;
-};
-
-struct live {
-    struct live_opts o;
-    char *reference;
-    int64_t window_ns;
-    struct names domains, classes;
-    uint64_t *domain_pairs;
-    struct live_group *groups;
-    size_t ngroups;
-    struct live_edge_state *edges;
-    size_t nedges;
-    struct live_window *win; /* ascending idx */
-    size_t nwin;
-    uint64_t warnings, pairs, orphans, late;
-};
+#include "serve/live_private.h"
 
 void live_opts_init(struct live_opts *o)
 {
@@ -80,7 +31,7 @@ struct live *live_create(const struct live_opts *opts)
     if (!opts)
         opts = &d;
     if (!(opts->window_s > 0) || opts->max_windows == 0 ||
-        opts->max_windows > MAX_WINDOWS_LIMIT || !(opts->warn_share > 0) ||
+        opts->max_windows > LIVE_MAX_WINDOWS_LIMIT || !(opts->warn_share > 0) ||
         opts->warn_share > 1)
         return NULL;
     lv = calloc(1, sizeof(*lv));
@@ -99,7 +50,7 @@ struct live *live_create(const struct live_opts *opts)
     return lv;
 }
 
-static void names_free(struct names *n)
+static void names_free(struct live_names *n)
 {
     for (size_t i = 0; i < n->n; i++)
         free(n->v[i]);
@@ -123,30 +74,35 @@ void live_destroy(struct live *lv)
 }
 
 /* Intern a name; linear search: domains and classes number in the tens. */
-static uint32_t names_id(struct names *n, const char *s)
+static uint32_t names_id(struct live_names *n, const char *s)
 {
     for (size_t i = 0; i < n->n; i++)
         if (strcmp(n->v[i], s) == 0)
             return (uint32_t)i;
     char **v = realloc(n->v, (n->n + 1) * sizeof(*v));
     if (!v)
-        return NO_ID;
+        return LIVE_NO_ID;
     n->v = v;
     if (!(v[n->n] = strdup(s)))
-        return NO_ID;
+        return LIVE_NO_ID;
     return (uint32_t)n->n++;
 }
 
-static uint32_t domain_id(struct live *lv, const char *name)
+uint32_t live_class_intern(struct live *lv, const char *name)
+{
+    return names_id(&lv->classes, name);
+}
+
+uint32_t live_domain_intern(struct live *lv, const char *name)
 {
     /* Grow the pair counts first, so a new name always has one. */
     uint64_t *p = realloc(lv->domain_pairs, (lv->domains.n + 1) * sizeof(*p));
     if (!p)
-        return NO_ID;
+        return LIVE_NO_ID;
     lv->domain_pairs = p;
     size_t before = lv->domains.n;
     uint32_t id = names_id(&lv->domains, name);
-    if (id != NO_ID && lv->domains.n > before)
+    if (id != LIVE_NO_ID && lv->domains.n > before)
         p[id] = 0;
     return id;
 }
@@ -159,13 +115,13 @@ static uint32_t edge_id(struct live *lv, uint32_t from, uint32_t to)
     struct live_edge_state *e =
         realloc(lv->edges, (lv->nedges + 1) * sizeof(*e));
     if (!e)
-        return NO_ID;
+        return LIVE_NO_ID;
     lv->edges = e;
     e[lv->nedges] = (struct live_edge_state){from, to, false};
     return (uint32_t)lv->nedges++;
 }
 
-static uint32_t group_id(struct live *lv, const struct live_group *key)
+uint32_t live_group_intern(struct live *lv, const struct live_group *key)
 {
     for (size_t g = 0; g < lv->ngroups; g++) {
         const struct live_group *e = &lv->groups[g];
@@ -175,8 +131,8 @@ static uint32_t group_id(struct live *lv, const struct live_group *key)
     }
     uint32_t edge = edge_id(lv, key->from, key->to);
     struct live_group *v = realloc(lv->groups, (lv->ngroups + 1) * sizeof(*v));
-    if (edge == NO_ID || !v)
-        return NO_ID;
+    if (edge == LIVE_NO_ID || !v)
+        return LIVE_NO_ID;
     lv->groups = v;
     v[lv->ngroups] = (struct live_group){.from = key->from,
                                          .to = key->to,
@@ -193,9 +149,10 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* The window with index idx, created (and the oldest dropped) as needed;
- * NULL when idx is older than the kept range or out of memory (*late). */
-static struct live_window *window_at(struct live *lv, int64_t idx, bool *late)
+/* (live_private.h) The window with index idx, created (and the oldest
+ * dropped) as needed; NULL when idx is older than the kept range or out of
+ * memory (*late). */
+struct live_window *live_window_at(struct live *lv, int64_t idx, bool *late)
 {
     size_t w = lv->nwin;
 
@@ -226,7 +183,7 @@ static struct live_window *window_at(struct live *lv, int64_t idx, bool *late)
     return &v[w - drop];
 }
 
-static int window_grow(struct live_window *w, size_t ngroups)
+int live_window_grow(struct live_window *w, size_t ngroups)
 {
     if (w->ncells >= ngroups)
         return 0;
@@ -247,8 +204,8 @@ static void min_at(int64_t *min, int64_t *at, bool first, int64_t v, int64_t t)
     }
 }
 
-/* Fold a cell (count n, minima at times) into dst. */
-static void cell_merge(struct live_cell *dst, const struct live_cell *src)
+/* (live_private.h) Fold a cell (count n, minima at times) into dst. */
+void live_cell_merge(struct live_cell *dst, const struct live_cell *src)
 {
     if (src->m.count == 0)
         return;
@@ -267,9 +224,9 @@ struct pair_obs {
 static int add_pair(struct live *lv, const struct pair_obs *po)
 {
     bool late;
-    uint32_t g = group_id(lv, &po->key);
+    uint32_t g = live_group_intern(lv, &po->key);
 
-    if (g == NO_ID)
+    if (g == LIVE_NO_ID)
         return -1;
     struct live_group *gr = &lv->groups[g];
     bool before = po->fwd < 0, after = po->key.sync && po->back < 0;
@@ -281,15 +238,15 @@ static int add_pair(struct live *lv, const struct pair_obs *po)
     lv->domain_pairs[gr->from]++;
     lv->domain_pairs[gr->to]++;
     struct live_window *w =
-        window_at(lv, floor_div(po->p_start, lv->window_ns), &late);
+        live_window_at(lv, floor_div(po->p_start, lv->window_ns), &late);
     if (!w) {
         lv->late += late;
         return late ? 0 : -1;
     }
-    if (window_grow(w, lv->ngroups) < 0)
+    if (live_window_grow(w, lv->ngroups) < 0)
         return -1;
     struct live_cell c = {{1, po->fwd, po->back}, po->p_start, po->p_start};
-    cell_merge(&w->cells[g], &c);
+    live_cell_merge(&w->cells[g], &c);
     w->pairs++;
     w->sum_rel += po->p_start - w->idx * lv->window_ns;
     w->last = po->p_start > w->last ? po->p_start : w->last;
@@ -318,16 +275,18 @@ int live_add_batch(struct live *lv, const struct span_store *s,
         const struct span_rec *p = span_store_at(s, l->pairs[i].parent);
         const struct span_rec *c = span_store_at(s, l->pairs[i].child);
         struct pair_obs po = {
-            .key.from = domain_id(lv, span_store_domain_name(s, p->domain)),
-            .key.to = domain_id(lv, span_store_domain_name(s, c->domain)),
+            .key.from =
+                live_domain_intern(lv, span_store_domain_name(s, p->domain)),
+            .key.to =
+                live_domain_intern(lv, span_store_domain_name(s, c->domain)),
             .key.cls = class_id(lv, s, p, c),
             .key.sync = (l->pairs[i].flags & EDGE_PAIR_SYNC) != 0,
             .p_start = p->start_ns,
             .fwd = c->start_ns - p->start_ns,
             .back = p->end_ns - c->end_ns,
         };
-        if (po.key.from == NO_ID || po.key.to == NO_ID || po.key.cls == NO_ID ||
-            add_pair(lv, &po) < 0)
+        if (po.key.from == LIVE_NO_ID || po.key.to == LIVE_NO_ID ||
+            po.key.cls == LIVE_NO_ID || add_pair(lv, &po) < 0)
             return -1;
     }
     return 0;
@@ -338,16 +297,16 @@ static int merge_window(struct live *dst, const struct live_window *sw,
                         const uint32_t *gmap)
 {
     bool late;
-    struct live_window *w = window_at(dst, sw->idx, &late);
+    struct live_window *w = live_window_at(dst, sw->idx, &late);
 
     if (!w) {
         dst->late += late ? sw->pairs : 0;
         return late ? 0 : -1;
     }
-    if (window_grow(w, dst->ngroups) < 0)
+    if (live_window_grow(w, dst->ngroups) < 0)
         return -1;
     for (size_t g = 0; g < sw->ncells; g++)
-        cell_merge(&w->cells[gmap[g]], &sw->cells[g]);
+        live_cell_merge(&w->cells[gmap[g]], &sw->cells[g]);
     w->pairs += sw->pairs;
     w->sum_rel += sw->sum_rel;
     w->last = sw->last > w->last ? sw->last : w->last;
@@ -360,12 +319,13 @@ static int merge_groups(struct live *dst, const struct live *src,
     for (size_t g = 0; g < src->ngroups; g++) {
         const struct live_group *sg = &src->groups[g];
         struct live_group key = {
-            .from = domain_id(dst, src->domains.v[sg->from]),
-            .to = domain_id(dst, src->domains.v[sg->to]),
+            .from = live_domain_intern(dst, src->domains.v[sg->from]),
+            .to = live_domain_intern(dst, src->domains.v[sg->to]),
             .cls = names_id(&dst->classes, src->classes.v[sg->cls]),
             .sync = sg->sync};
-        if (key.from == NO_ID || key.to == NO_ID || key.cls == NO_ID ||
-            (gmap[g] = group_id(dst, &key)) == NO_ID)
+        if (key.from == LIVE_NO_ID || key.to == LIVE_NO_ID ||
+            key.cls == LIVE_NO_ID ||
+            (gmap[g] = live_group_intern(dst, &key)) == LIVE_NO_ID)
             return -1;
         struct live_group *dg = &dst->groups[gmap[g]];
         dg->pairs += sg->pairs;

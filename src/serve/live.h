@@ -13,7 +13,8 @@
  * Windows sit on an absolute grid, floor(parent start / window_s), so two
  * instances' statistics line up and live_merge() combines them: counts
  * add, minimum slacks take the minimum. This is the cluster-wide view of
- * several `serve` instances (each consumes some Kafka partitions).
+ * several `serve` instances (each consumes some Kafka partitions);
+ * serve/live_io.h moves the statistics between processes as JSON.
  *
  * Sign convention (DESIGN.md): offset = domain clock - reference clock, ns;
  * positive = the domain's clock is ahead. An edge's relative offset is

@@ -1,7 +1,10 @@
 /* serve: the pipeline of `skewscope serve` (see serve.h). Input threads
  * (HTTP, Kafka) only decode and queue; one pipeline thread owns assembly,
  * the live analysis, the clock model and the rewriting, so none of those
- * needs a lock. */
+ * needs a lock. With peers, a cluster thread fetches the peers'
+ * statistics (libcurl, all peers at once, short timeouts) and builds the
+ * cluster view from them and the pipeline's last export; it shares
+ * nothing with the pipeline but the published export (under pub_lock). */
 #include "serve/serve.h"
 
 #include <errno.h>
@@ -18,6 +21,7 @@
 #include "serve/forward.h"
 #include "serve/kafka_in.h"
 #include "serve/live.h"
+#include "serve/live_io.h"
 #include "serve/receiver.h"
 #include "serve/rewrite.h"
 #include "serve/serve_private.h"
@@ -238,10 +242,24 @@ static void rebuild_model(struct serve *s, const struct live_snapshot *snap)
     s->model = m;
 }
 
+/* What /api/v1/windows serves (and the cluster thread merges). */
+static void publish_export(struct serve *s)
+{
+    char *text;
+    size_t len;
+
+    if (live_export_json(s->lv, &text, &len) < 0) {
+        count_add(&s->analysis_errors, 1);
+        return;
+    }
+    serve_publish_windows(s, text, len);
+}
+
 static void update(struct serve *s)
 {
     struct live_snapshot snap;
 
+    publish_export(s);
     if (live_update(s->lv, &snap) < 0) {
         live_snapshot_free(&snap);
         count_add(&s->analysis_errors, 1);
@@ -327,6 +345,8 @@ static void config_defaults(struct serve_config *c)
         c->forward_kafka_brokers = c->kafka_brokers;
     if (!c->shutdown_grace_ms)
         c->shutdown_grace_ms = 5000;
+    if (!c->peer_timeout_ms)
+        c->peer_timeout_ms = 500;
 }
 
 static int start_analysis(struct serve *s, char *err, size_t errlen)
@@ -341,6 +361,7 @@ static int start_analysis(struct serve *s, char *err, size_t errlen)
     if (s->cfg.warn_share > 0)
         lo.warn_share = s->cfg.warn_share;
     lo.reference = s->cfg.reference;
+    s->live_opts = lo;
     s->lv = live_create(&lo);
     s->asm_ =
         assemble_create(s->cfg.assembly_window_s, s->cfg.max_assembly_spans);
@@ -352,6 +373,7 @@ static int start_analysis(struct serve *s, char *err, size_t errlen)
                  lo.window_s, lo.max_windows, lo.warn_share);
         return -1;
     }
+    publish_export(s); /* /api/v1/windows answers from the start */
     return 0;
 }
 
@@ -380,6 +402,8 @@ static int start_inputs(struct serve *s, char *err, size_t errlen)
     const struct receiver_route routes[] = {
         {"/metrics", serve_metrics_route, s},
         {"/api/v1/status", serve_status_route, s},
+        {"/api/v1/windows", serve_windows_route, s},
+        {"/api/v1/cluster", serve_cluster_route, s},
     };
     struct receiver_config rc;
 
@@ -429,6 +453,8 @@ struct serve *serve_start(const struct serve_config *cfg, char *err,
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->pub_lock, NULL);
     pthread_cond_init(&s->wake, NULL);
+    pthread_mutex_init(&s->cluster_lock, NULL);
+    pthread_cond_init(&s->cluster_wake, NULL);
     if (s->cfg.kafka_topic && !s->cfg.kafka_brokers) {
         snprintf(err, errlen, "serve: Kafka input needs brokers");
         goto fail;
@@ -440,7 +466,9 @@ struct serve *serve_start(const struct serve_config *cfg, char *err,
         goto fail;
     }
     s->thread_started = true;
-    if (start_inputs(s, err, errlen) < 0)
+    /* before the inputs: the routes read what start_cluster sets up */
+    if (serve_cluster_start(s, err, errlen) < 0 ||
+        start_inputs(s, err, errlen) < 0)
         goto fail;
     s->started = true;
     return s;
@@ -512,6 +540,8 @@ int serve_stop(struct serve *s)
 
     if (!s)
         return 0;
+    /* 0: no more cluster rounds (at most one fetch timeout) */
+    serve_cluster_stop(s);
     /* 1: no new input; requests in flight finish and are queued */
     if (s->kin)
         kafka_in_halt(s->kin);
@@ -543,6 +573,8 @@ int serve_stop(struct serve *s)
     live_destroy(s->lv);
     clock_model_destroy(s->model);
     pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->cluster_wake);
+    pthread_mutex_destroy(&s->cluster_lock);
     pthread_mutex_destroy(&s->pub_lock);
     pthread_mutex_destroy(&s->lock);
     free(s);

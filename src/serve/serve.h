@@ -3,13 +3,20 @@
  * analysis, corrects each received batch with the current clock model and
  * forwards it downstream, and publishes what it knows on /metrics
  * (Prometheus text), /api/v1/status (JSON) and as structured warning log
- * lines.
+ * lines. GET /api/v1/windows gives this instance's mergeable statistics
+ * (serve/live_io.h); with peers (other instances of the same Kafka
+ * consumer group), GET /api/v1/cluster gives the cluster-wide view: this
+ * instance's statistics merged with every reachable peer's.
  *
  * Flow:  receiver ---\                         /-> assemble -> edges -> live
  *                     > queue -> pipeline thread
  *        kafka_in ---/                         \-> rewrite -> forward
  *        live_update (every update_interval) -> clock model (for rewrite),
- *        published snapshot (/metrics, /api/v1/status), warning logs.
+ *        published snapshot (/metrics, /api/v1/status), warning logs,
+ *        exported statistics (/api/v1/windows).
+ *        cluster thread (with peers, every update_interval): own export +
+ *        each peer's GET /api/v1/windows -> live_merge_json into a fresh
+ *        struct live -> live_update -> /api/v1/cluster, /metrics.
  *
  * Spans are counted once each: received (decoded from a request or
  * message), accepted (taken into the queue; acknowledged to an HTTP sender
@@ -20,8 +27,16 @@
  * by max_assembly_spans over assembly (beyond it traces are released
  * early).
  *
+ * The cluster view sums counts since each instance started, so it falls
+ * when a peer is unreachable or restarts; a peer that fails (unreachable,
+ * not 200 within peer_timeout_ms, a document live_io refuses, e.g. another
+ * --window) is reported in /api/v1/cluster's "peers", never fatal. List
+ * the other instances only: a peer listed twice, or this instance listed
+ * as its own peer, is counted twice.
+ *
  * Threads: serve_start / serve_stop from one owner thread; serve_port and
- * serve_counters_read from any thread. */
+ * serve_counters_read from any thread. The peers are fetched by a thread
+ * of their own, so a slow peer never holds up the pipeline. */
 #ifndef SKEWSCOPE_SERVE_H
 #define SKEWSCOPE_SERVE_H
 
@@ -61,6 +76,13 @@ struct serve_config {
     uint64_t spool_max_bytes;          /* [1 GiB] */
     unsigned forward_backoff_max_ms;   /* [5000] */
     unsigned shutdown_grace_ms;        /* each stop step [5000] */
+
+    /* Cluster view: base URLs of the other instances ("http://host:port";
+     * GET <url>/api/v1/windows is fetched, with bearer_token when set).
+     * The array and strings must outlive the serve. [none] */
+    const char *const *peers;
+    size_t npeers;
+    unsigned peer_timeout_ms; /* per fetch, connecting included [500] */
 };
 
 struct serve_counters {
@@ -72,7 +94,7 @@ struct serve_counters {
 
 /* Start everything; NULL with a message in err (e.g. "listen
  * 127.0.0.1:4318: Address already in use", a bad spool directory, Kafka
- * configuration refused). */
+ * configuration refused, a peer that is not an http:// or https:// URL). */
 struct serve *serve_start(const struct serve_config *cfg, char *err,
                           size_t errlen);
 

@@ -17,6 +17,7 @@
 struct kafka_in;
 struct assemble;
 struct clock_model;
+struct serve_fetcher; /* serve.c: the peers' libcurl handles */
 
 /* One accepted request or Kafka message waiting for the pipeline. */
 struct serve_item {
@@ -31,11 +32,33 @@ struct serve_item {
 };
 
 /* What /metrics and /api/v1/status show of the analysis: a copy of the
- * last live_update's snapshot (names stay owned by the struct live). */
+ * last live_update's snapshot (names stay owned by the struct live), and
+ * what /api/v1/windows serves: the export made at the same update. */
 struct serve_published {
     struct live_snapshot snap; /* domains/edges arrays owned here */
     bool valid;
     int64_t updated_unix_ns;
+    char *windows; /* live_export_json text, owned here; NULL: none */
+    size_t windows_len;
+};
+
+/* One peer's state after the last cluster round. */
+struct serve_peer_status {
+    const char *url; /* the configured base URL (cfg.peers[i]) */
+    bool ok;
+    char error[256]; /* "" when ok */
+};
+
+/* What /api/v1/cluster and the cluster metrics show: the cluster live
+ * (kept, as the snapshot's names belong to it), its snapshot, and the
+ * peers' states (npeers = cfg.npeers entries, allocated at start). */
+struct serve_cluster {
+    struct live *lv;
+    struct live_snapshot snap;
+    bool valid;
+    int64_t updated_unix_ns;
+    struct serve_peer_status *peers;
+    size_t peers_up;
 };
 
 struct serve {
@@ -62,19 +85,51 @@ struct serve {
     atomic_uint_fast64_t assembly_spans, analysis_errors, forward_failed;
     atomic_uint_fast64_t warnings, pairs, violations;
 
-    pthread_mutex_t pub_lock;
+    struct live_opts live_opts; /* of lv, for the cluster live */
+
+    pthread_mutex_t pub_lock; /* pub, cluster */
     struct serve_published pub;
+    struct serve_cluster cluster;
+
+    /* The cluster thread (serve.c), with peers only. */
+    struct serve_fetcher *fetch; /* cluster thread only, once started */
+    pthread_t cluster_thread;
+    bool cluster_started;
+    pthread_mutex_t cluster_lock; /* cluster_stopping */
+    pthread_cond_t cluster_wake;
+    bool cluster_stopping;
 };
+
+/* serve_cluster.c: start the cluster thread when peers are configured
+ * (0, or -1 with err); stop and join it (no-op when not started). */
+int serve_cluster_start(struct serve *s, char *err, size_t errlen);
+void serve_cluster_stop(struct serve *s);
 
 /* serve_publish.c */
 int serve_metrics_route(void *ctx, char **body, size_t *len,
                         const char **content_type);
 int serve_status_route(void *ctx, char **body, size_t *len,
                        const char **content_type);
+int serve_windows_route(void *ctx, char **body, size_t *len,
+                        const char **content_type);
+int serve_cluster_route(void *ctx, char **body, size_t *len,
+                        const char **content_type);
 /* Take snap (moved into the published copy; the old one is freed) and log
  * warnings and first violations as structured lines. Pipeline thread. */
 void serve_publish(struct serve *s, struct live_snapshot *snap);
+/* Take the export text (malloc'd, len bytes; NULL keeps the previous
+ * one). Pipeline thread, or the owner before it starts. */
+void serve_publish_windows(struct serve *s, char *text, size_t len);
+/* Take lv and snap (the old ones are destroyed) and copy the peers'
+ * states (cfg.npeers entries). Cluster thread. */
+void serve_publish_cluster(struct serve *s, struct live *lv,
+                           struct live_snapshot *snap,
+                           const struct serve_peer_status *peers);
+/* Free what serve_publish* took. Owner, after the threads stopped. */
 void serve_published_free(struct serve *s);
+/* A peer's state as a log line: "peer_up" (info) or "peer_down" (warn,
+ * with the error). */
+void serve_log_peer(const char *url, bool ok, const char *error);
 /* One structured log line on stderr: {"ts":...,"level":...,"event":...,
  * <fields>} where fields is a JSON object text without braces (or ""). */
 void serve_log_event(const char *level, const char *event,

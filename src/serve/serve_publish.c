@@ -1,9 +1,11 @@
 /* serve_publish: what `skewscope serve` tells the world: the Prometheus
- * text exposition on /metrics, the JSON on /api/v1/status, and structured
- * log lines (one JSON object per line on stderr) for warnings and
- * violations. The pipeline thread publishes a snapshot after every
- * live_update; HTTP threads render from it under pub_lock, with the
- * counters read live. */
+ * text exposition on /metrics, the JSON on /api/v1/status, the exported
+ * statistics on /api/v1/windows, the cluster view on /api/v1/cluster, and
+ * structured log lines (one JSON object per line on stderr) for warnings
+ * and violations. The pipeline thread publishes a snapshot and an export
+ * after every live_update, the cluster thread the cluster view after every
+ * round; HTTP threads render from them under pub_lock, with the counters
+ * read live. */
 #include "serve/serve_private.h"
 
 #include <inttypes.h>
@@ -62,6 +64,18 @@ static const char *jesc(const char *s, char *buf, size_t len)
     return buf;
 }
 
+void serve_log_peer(const char *url, bool ok, const char *error)
+{
+    char u[512], e[512];
+
+    if (ok)
+        serve_log_event("info", "peer_up", "\"url\":\"%s\"",
+                        jesc(url, u, sizeof(u)));
+    else
+        serve_log_event("warn", "peer_down", "\"url\":\"%s\",\"error\":\"%s\"",
+                        jesc(url, u, sizeof(u)), jesc(error, e, sizeof(e)));
+}
+
 static const struct live_edge *find_edge(const struct live_snapshot *snap,
                                          const struct live_edge *e)
 {
@@ -114,6 +128,14 @@ static void log_changes(const struct live_snapshot *old,
     }
 }
 
+static int64_t unix_now_ns(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
 void serve_publish(struct serve *s, struct live_snapshot *snap)
 {
     struct live_snapshot old;
@@ -128,11 +150,7 @@ void serve_publish(struct serve *s, struct live_snapshot *snap)
     had = s->pub.valid;
     s->pub.snap = *snap;
     s->pub.valid = true;
-    {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        s->pub.updated_unix_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-    }
+    s->pub.updated_unix_ns = unix_now_ns();
     pthread_mutex_unlock(&s->pub_lock);
     memset(snap, 0, sizeof(*snap));
     /* old is only the pipeline thread's now */
@@ -141,11 +159,58 @@ void serve_publish(struct serve *s, struct live_snapshot *snap)
         live_snapshot_free(&old);
 }
 
+void serve_publish_windows(struct serve *s, char *text, size_t len)
+{
+    char *old;
+
+    if (!text)
+        return;
+    pthread_mutex_lock(&s->pub_lock);
+    old = s->pub.windows;
+    s->pub.windows = text;
+    s->pub.windows_len = len;
+    pthread_mutex_unlock(&s->pub_lock);
+    free(old);
+}
+
+void serve_publish_cluster(struct serve *s, struct live *lv,
+                           struct live_snapshot *snap,
+                           const struct serve_peer_status *peers)
+{
+    struct serve_cluster old;
+    size_t up = 0;
+
+    for (size_t i = 0; i < s->cfg.npeers; i++)
+        up += peers[i].ok;
+    pthread_mutex_lock(&s->pub_lock);
+    old = s->cluster;
+    s->cluster.lv = lv;
+    s->cluster.snap = *snap;
+    s->cluster.valid = true;
+    s->cluster.updated_unix_ns = unix_now_ns();
+    memcpy(s->cluster.peers, peers, s->cfg.npeers * sizeof(*peers));
+    s->cluster.peers_up = up;
+    pthread_mutex_unlock(&s->pub_lock);
+    memset(snap, 0, sizeof(*snap));
+    if (old.valid)
+        live_snapshot_free(&old.snap);
+    live_destroy(old.lv);
+}
+
 void serve_published_free(struct serve *s)
 {
     if (s->pub.valid)
         live_snapshot_free(&s->pub.snap);
     s->pub.valid = false;
+    free(s->pub.windows);
+    s->pub.windows = NULL;
+    if (s->cluster.valid)
+        live_snapshot_free(&s->cluster.snap);
+    s->cluster.valid = false;
+    live_destroy(s->cluster.lv);
+    s->cluster.lv = NULL;
+    free(s->cluster.peers);
+    s->cluster.peers = NULL;
 }
 
 /* ---- /metrics */
@@ -382,6 +447,42 @@ static void transport_metrics(FILE *f, struct serve *s)
     }
 }
 
+/* The cluster view, under the caller's pub_lock. The sums are gauges:
+ * they fall when a peer drops out or restarts. */
+static void cluster_metrics(FILE *f, struct serve *s)
+{
+    const struct serve_cluster *c = &s->cluster;
+
+    scalar(f, "skewscope_cluster_peers", "gauge", "Peers configured (--peer)",
+           (double)s->cfg.npeers);
+    scalar(f, "skewscope_cluster_peers_up", "gauge",
+           "Peers whose statistics the last cluster round merged",
+           (double)c->peers_up);
+    if (!c->valid)
+        return;
+    head(f, "skewscope_cluster_clock_offset_seconds", "gauge",
+         "Cluster-wide estimated clock offset (domain clock - reference "
+         "clock), s; positive = ahead");
+    for (size_t i = 0; i < c->snap.ndomains; i++)
+        if (c->snap.domains[i].known)
+            sample_domain(f, "skewscope_cluster_clock_offset_seconds",
+                          c->snap.domains[i].name,
+                          c->snap.domains[i].offset_ns * 1e-9);
+    head(f, "skewscope_cluster_edge_pairs_total", "gauge",
+         "Parent/child pairs seen by this instance and the reachable peers "
+         "(falls when a peer drops out)");
+    for (size_t i = 0; i < c->snap.nedges; i++)
+        sample_edge(f, "skewscope_cluster_edge_pairs_total", &c->snap.edges[i],
+                    (double)c->snap.edges[i].pairs_total);
+    head(f, "skewscope_cluster_edge_violations_total", "gauge",
+         "Pairs violating causality, this instance and the reachable peers "
+         "(falls when a peer drops out)");
+    for (size_t i = 0; i < c->snap.nedges; i++)
+        sample_edge(f, "skewscope_cluster_edge_violations_total",
+                    &c->snap.edges[i],
+                    (double)c->snap.edges[i].violations_total);
+}
+
 int serve_metrics_route(void *ctx, char **body, size_t *len,
                         const char **content_type)
 {
@@ -403,6 +504,8 @@ int serve_metrics_route(void *ctx, char **body, size_t *len,
         domain_metrics(f, &s->pub.snap);
         edge_metrics(f, &s->pub.snap);
     }
+    if (s->cfg.npeers)
+        cluster_metrics(f, s);
     pthread_mutex_unlock(&s->pub_lock);
     if (fclose(f) != 0) {
         free(*body);
@@ -473,6 +576,41 @@ static json_t *status_spans(struct serve *s)
         "assembling", (json_int_t)c.assembly_spans);
 }
 
+/* The analysis part of /api/v1/status and /api/v1/cluster (warnings_total
+ * only for this instance's own analysis: a cluster live is new each
+ * round). */
+static void put_analysis(json_t *o, const struct live_snapshot *sn,
+                         int64_t updated_unix_ns, bool warnings)
+{
+    json_object_set_new(o, "reference",
+                        sn->reference ? json_string(sn->reference)
+                                      : json_null());
+    json_object_set_new(o, "consistent", json_boolean(sn->consistent));
+    json_object_set_new(o, "at_unix_nano", json_integer(sn->at_ns));
+    json_object_set_new(o, "updated_unix_nano", json_integer(updated_unix_ns));
+    json_object_set_new(o, "windows", json_integer((json_int_t)sn->nwindows));
+    if (warnings)
+        json_object_set_new(o, "warnings_total",
+                            json_integer((json_int_t)sn->warnings_total));
+    json_object_set_new(o, "orphans_total",
+                        json_integer((json_int_t)sn->orphans_total));
+    json_object_set_new(o, "nodes", status_nodes(sn));
+    json_object_set_new(o, "edges", status_edges(sn));
+}
+
+/* Serialise o (taken) as the reply. */
+static int json_reply(json_t *o, char **body, size_t *len,
+                      const char **content_type, int status)
+{
+    *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!*body)
+        return -1;
+    *len = strlen(*body);
+    *content_type = "application/json";
+    return status;
+}
+
 int serve_status_route(void *ctx, char **body, size_t *len,
                        const char **content_type)
 {
@@ -489,30 +627,64 @@ int serve_status_route(void *ctx, char **body, size_t *len,
                                   1e-9));
     json_object_set_new(o, "spans", status_spans(s));
     pthread_mutex_lock(&s->pub_lock);
-    if (s->pub.valid) {
-        const struct live_snapshot *sn = &s->pub.snap;
-        json_object_set_new(o, "reference",
-                            sn->reference ? json_string(sn->reference)
-                                          : json_null());
-        json_object_set_new(o, "consistent", json_boolean(sn->consistent));
-        json_object_set_new(o, "at_unix_nano", json_integer(sn->at_ns));
-        json_object_set_new(o, "updated_unix_nano",
-                            json_integer(s->pub.updated_unix_ns));
-        json_object_set_new(o, "windows",
-                            json_integer((json_int_t)sn->nwindows));
-        json_object_set_new(o, "warnings_total",
-                            json_integer((json_int_t)sn->warnings_total));
-        json_object_set_new(o, "orphans_total",
-                            json_integer((json_int_t)sn->orphans_total));
-        json_object_set_new(o, "nodes", status_nodes(sn));
-        json_object_set_new(o, "edges", status_edges(sn));
+    if (s->pub.valid)
+        put_analysis(o, &s->pub.snap, s->pub.updated_unix_ns, true);
+    pthread_mutex_unlock(&s->pub_lock);
+    return json_reply(o, body, len, content_type, 200);
+}
+
+/* ---- /api/v1/windows, /api/v1/cluster */
+
+int serve_windows_route(void *ctx, char **body, size_t *len,
+                        const char **content_type)
+{
+    struct serve *s = ctx;
+
+    pthread_mutex_lock(&s->pub_lock);
+    *body = s->pub.windows ? malloc(s->pub.windows_len + 1) : NULL;
+    if (*body) {
+        memcpy(*body, s->pub.windows, s->pub.windows_len + 1);
+        *len = s->pub.windows_len;
     }
     pthread_mutex_unlock(&s->pub_lock);
-    *body = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
     if (!*body)
         return -1;
-    *len = strlen(*body);
     *content_type = "application/json";
     return 200;
+}
+
+static json_t *cluster_peers(const struct serve *s)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a && i < s->cfg.npeers; i++) {
+        const struct serve_peer_status *p = &s->cluster.peers[i];
+        json_array_append_new(
+            a, json_pack("{s:s, s:b, s:o}", "url", p->url, "ok", p->ok, "error",
+                         p->ok ? json_null() : json_string(p->error)));
+    }
+    return a;
+}
+
+int serve_cluster_route(void *ctx, char **body, size_t *len,
+                        const char **content_type)
+{
+    struct serve *s = ctx;
+    json_t *o;
+
+    if (!s->cfg.npeers)
+        return json_reply(json_pack("{s:s}", "error",
+                                    "no --peer configured: this instance "
+                                    "has no cluster view"),
+                          body, len, content_type, 404);
+    if (!(o = json_object()))
+        return -1;
+    pthread_mutex_lock(&s->pub_lock);
+    json_object_set_new(o, "peers_up",
+                        json_integer((json_int_t)s->cluster.peers_up));
+    json_object_set_new(o, "peers", cluster_peers(s));
+    if (s->cluster.valid)
+        put_analysis(o, &s->cluster.snap, s->cluster.updated_unix_ns, false);
+    pthread_mutex_unlock(&s->pub_lock);
+    return json_reply(o, body, len, content_type, 200);
 }

@@ -18,6 +18,8 @@
 #define _GNU_SOURCE
 #include "testlib.h"
 
+#include "serve_client.h"
+
 #include <curl/curl.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -39,102 +41,18 @@
 #define NCHAIN 200 /* gateway -> prefill -> decode -> gateway */
 #define NCACHE 100 /* each way between gateway and cache */
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- HTTP client */
 
-struct buf {
-    char *data;
-    size_t len;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    struct buf *b = ud;
-    char *q = realloc(b->data, b->len + sz * n + 1);
-
-    assert_non_null(q);
-    memcpy(q + b->len, p, sz * n);
-    b->data = q;
-    b->len += sz * n;
-    b->data[b->len] = '\0';
-    return sz * n;
-}
-
-/* GET (body NULL) or POST a protobuf body, with the token unless NULL;
- * returns the status, *out the reply. */
+/* GET (body NULL) or POST a protobuf body, with the token unless NULL. */
 static long http(int port, const char *path, const struct buf *body,
                  const char *token, struct buf *out)
 {
-    CURL *c = curl_easy_init();
-    char url[128], auth[128];
-    struct curl_slist *h = NULL;
-    long code = 0;
-
-    out->data = NULL;
-    out->len = 0;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    if (token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, auth);
-    }
-    if (body) {
-        h = curl_slist_append(h, "Content-Type: application/x-protobuf");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body->len);
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return code;
+    return sc_http(port, path, body, "application/x-protobuf", token, out);
 }
 
 static json_t *get_json(int port, const char *path)
 {
-    struct buf b;
-    json_error_t je;
-    json_t *j;
-
-    assert_int_equal(http(port, path, NULL, TOKEN, &b), 200);
-    j = json_loads(b.data, 0, &je);
-    if (!j)
-        fail_msg("%s is not JSON: %s", path, je.text);
-    free(b.data);
-    return j;
-}
-
-static json_t *find_named(json_t *arr, const char *key, const char *name,
-                          const char *key2, const char *name2)
-{
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(arr, i, v)
-    {
-        if (strcmp(json_string_value(json_object_get(v, key)), name) == 0 &&
-            (!key2 ||
-             strcmp(json_string_value(json_object_get(v, key2)), name2) == 0))
-            return v;
-    }
-    return NULL;
+    return sc_get_json(port, path, TOKEN);
 }
 
 static json_int_t int_at(json_t *o, const char *key)
@@ -150,14 +68,14 @@ static json_int_t edge_int(json_t *doc, const char *from, const char *to,
                            const char *key)
 {
     json_t *e =
-        find_named(json_object_get(doc, "edges"), "from", from, "to", to);
+        sc_find_named(json_object_get(doc, "edges"), "from", from, "to", to);
     return e ? int_at(e, key) : 0;
 }
 
 static json_t *node(json_t *doc, const char *name)
 {
     json_t *n =
-        find_named(json_object_get(doc, "nodes"), "node", name, NULL, NULL);
+        sc_find_named(json_object_get(doc, "nodes"), "node", name, NULL, NULL);
     if (!n)
         fail_msg("no node %s", name);
     return n;
@@ -229,25 +147,6 @@ static void make_traces(struct traces *c, const char *const *hosts, size_t hops,
     }
 }
 
-static struct buf proto_body(const struct span_desc *d, size_t n)
-{
-    struct buf b = {NULL, 0};
-    FILE *f = open_memstream(&b.data, &b.len);
-    struct trace_writer *w = trace_writer_otlp_proto_ops.create(f, 0);
-    size_t k = 0;
-
-    assert_non_null(w);
-    assert_int_equal(trace_writer_otlp_proto_ops.write_batch(w, d, n), 0);
-    assert_int_equal(trace_writer_otlp_proto_ops.finish(w), 0);
-    fclose(f);
-    while (k < b.len && (b.data[k] & 0x80)) /* strip the length prefix */
-        k++;
-    k++;
-    memmove(b.data, b.data + k, b.len - k);
-    b.len -= k;
-    return b;
-}
-
 /* Send the traces i with i % mod == rem (mod 1: all), host by host in
  * requests of up to 50 spans, as each process exports its own. */
 static void send_traces(int port, const struct traces *c, size_t mod,
@@ -260,7 +159,7 @@ static void send_traces(int port, const struct traces *c, size_t mod,
         for (size_t i = rem; i < c->n; i += mod)
             pick[n++] = c->d[k][i];
         for (size_t i = 0; i < n; i += 50) {
-            struct buf body = proto_body(&pick[i], n - i < 50 ? n - i : 50);
+            struct buf body = sc_proto_body(&pick[i], n - i < 50 ? n - i : 50);
             struct buf out;
             assert_int_equal(http(port, "/v1/traces", &body, TOKEN, &out), 200);
             free(out.data);
@@ -288,21 +187,6 @@ static struct serve *start(struct serve_config *cfg, const char *token)
     return s;
 }
 
-/* A port nothing listens on (bound, then closed). */
-static int closed_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* Which pairs an instance holds: 'a', 'b' or 'w' (both). */
 static json_int_t want_pairs(size_t e, char who)
 {
@@ -314,7 +198,7 @@ static json_int_t want_pairs(size_t e, char who)
 /* Poll path until every edge has the pairs of `who` (deadline 30 s). */
 static json_t *wait_edges(int port, const char *path, char who)
 {
-    double end = now_s() + 30;
+    double end = sc_now_s() + 30;
 
     for (;;) {
         json_t *st = get_json(port, path);
@@ -324,13 +208,13 @@ static json_t *wait_edges(int port, const char *path, char who)
                   want_pairs(e, who);
         if (ok == NEDGES)
             return st;
-        if (now_s() > end) {
+        if (sc_now_s() > end) {
             char *text = json_dumps(st, JSON_COMPACT);
             fail_msg("%s on port %d never had the pairs of '%c': %s", path,
                      port, who, text);
         }
         json_decref(st);
-        sleep_ms(50);
+        sc_sleep_ms(50);
     }
 }
 
@@ -404,7 +288,7 @@ static void check_truth(json_t *cl)
 static json_t *peer(json_t *cl, const char *url)
 {
     json_t *p =
-        find_named(json_object_get(cl, "peers"), "url", url, NULL, NULL);
+        sc_find_named(json_object_get(cl, "peers"), "url", url, NULL, NULL);
     if (!p)
         fail_msg("no peer %s", url);
     return p;
@@ -492,7 +376,7 @@ static void test_cluster_view(void **state)
     ce.stat_window_s = 5;
     e = start(&ce, TOKEN);
     snprintf(ub, sizeof ub, "http://127.0.0.1:%d", serve_port(b));
-    snprintf(udead, sizeof udead, "http://127.0.0.1:%d/", closed_port());
+    snprintf(udead, sizeof udead, "http://127.0.0.1:%d/", sc_free_port());
     snprintf(ud, sizeof ud, "http://127.0.0.1:%d", serve_port(d));
     snprintf(ue, sizeof ue, "http://127.0.0.1:%d", serve_port(e));
     ca.peers = peers;
@@ -538,15 +422,15 @@ static void test_cluster_view(void **state)
 
     /* B goes away: reported down, the view is A's own statistics */
     assert_int_equal(serve_stop(b), 0);
-    double end = now_s() + 30;
+    double end = sc_now_s() + 30;
     for (;;) {
         cl = get_json(pa, "/api/v1/cluster");
         if (json_is_false(json_object_get(peer(cl, ub), "ok")) &&
             edge_int(cl, "node-gateway", "node-prefill", "pairs") == NCHAIN / 2)
             break;
-        assert_true(now_s() < end);
+        assert_true(sc_now_s() < end);
         json_decref(cl);
-        sleep_ms(50);
+        sc_sleep_ms(50);
     }
     check_peer_failed(cl, ub, "connect");
     assert_int_equal(int_at(cl, "peers_up"), 0);

@@ -5,6 +5,8 @@
  * time-to-exhaustion, and windows slide with bounded memory. */
 #include "testlib.h"
 
+#include "live_feed.h"
+
 #include <math.h>
 
 #include "analysis/clock_graph.h"
@@ -15,80 +17,6 @@
 #include "output/trace_writer.h"
 #include "serve/live.h"
 #include "sim/sim.h"
-
-static struct span_store *simulate(const struct sim_config *cfg)
-{
-    char err[256] = "", path[64];
-    FILE *f = tmpfile();
-    struct span_store *s = span_store_create();
-    struct ingest_opts io = {0};
-
-    assert_non_null(f);
-    assert_non_null(s);
-    if (sim_run(cfg, &trace_writer_otlp_json_ops, f, NULL, err, sizeof err))
-        fail_msg("sim_run: %s", err);
-    fflush(f);
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fileno(f));
-    if (ingest_file(s, path, &io, err, sizeof err) != 0)
-        fail_msg("ingest: %s", err);
-    fclose(f);
-    return s;
-}
-
-static void copy_span(struct span_store *b, const struct span_store *s,
-                      const struct span_rec *r)
-{
-    struct span_rec c = *r;
-    const char *dn = span_store_domain_name(s, r->domain);
-    const char *sn = span_store_system_name(s, r->system);
-
-    c.domain = span_store_domain_id(b, dn, strlen(dn));
-    c.system = r->system ? span_store_system_id(b, sn, strlen(sn)) : 0;
-    int64_t idx = span_store_add(b, &c);
-    assert_true(idx >= 0);
-    for (uint32_t k = r->link; k != SPAN_NO_LINK;) {
-        const struct span_link *l = span_store_link(s, k);
-        assert_int_equal(
-            span_store_add_link(b, (size_t)idx, l->trace_id, l->span_id), 0);
-        k = l->next;
-    }
-}
-
-/* Called after each batch with the batch number. */
-typedef void (*batch_fn)(struct live *lv, size_t batch, void *arg);
-
-/* Feed the spans of `s` to `pick(batch)` live instance, `per` traces a
- * batch (the simulator writes traces contiguously). */
-static void feed(const struct span_store *s, size_t per, struct live *lv[2],
-                 bool alternate, batch_fn fn, void *arg)
-{
-    size_t n = span_store_count(s), i = 0, batch = 0;
-
-    while (i < n) {
-        struct span_store *b = span_store_create();
-        size_t traces = 0;
-        for (; i < n; i++) {
-            const struct span_rec *r = span_store_at(s, i);
-            if (i == 0 || memcmp(r->trace_id, span_store_at(s, i - 1)->trace_id,
-                                 16) != 0) {
-                if (traces == per)
-                    break;
-                traces++;
-            }
-            copy_span(b, s, r);
-        }
-        struct edge_list l;
-        struct live *to = lv[alternate ? batch % 2 : 0];
-        assert_int_equal(span_store_index(b), 0);
-        assert_int_equal(edge_list_build(&l, b), 0);
-        assert_int_equal(live_add_batch(to, b, &l), 0);
-        edge_list_free(&l);
-        span_store_destroy(b);
-        if (fn)
-            fn(to, batch, arg);
-        batch++;
-    }
-}
 
 static const struct live_domain *domain(const struct live_snapshot *snap,
                                         const char *name)
@@ -119,13 +47,13 @@ static void test_matches_batch(void **state)
     (void)state;
     struct sim_config cfg;
     skewed_config(&cfg);
-    struct span_store *s = simulate(&cfg);
+    struct span_store *s = live_simulate(&cfg);
     struct live *lv[2] = {live_create(NULL), NULL};
     struct live_snapshot snap;
     char err[256];
 
     assert_non_null(lv[0]);
-    feed(s, 3, lv, false, NULL, NULL);
+    live_feed(s, 3, lv, 1, NULL, NULL);
     assert_int_equal(live_update(lv[0], &snap), 0);
     assert_true(snap.consistent);
     assert_int_equal(snap.ndomains, 6);
@@ -176,35 +104,6 @@ static void test_matches_batch(void **state)
     span_store_destroy(s);
 }
 
-static void assert_same(const struct live_snapshot *a,
-                        const struct live_snapshot *b)
-{
-    assert_string_equal(a->reference, b->reference);
-    assert_int_equal(a->at_ns, b->at_ns);
-    assert_int_equal(a->pairs_total, b->pairs_total);
-    assert_int_equal(a->nwindows, b->nwindows);
-    assert_int_equal(a->ndomains, b->ndomains);
-    for (size_t i = 0; i < a->ndomains; i++) {
-        const struct live_domain *x = &a->domains[i], *y = &b->domains[i];
-        assert_string_equal(x->name, y->name);
-        assert_int_equal(x->offset_ns, y->offset_ns);
-        assert_int_equal(x->lower_ns, y->lower_ns);
-        assert_int_equal(x->upper_ns, y->upper_ns);
-        assert_true(x->drift_ppm == y->drift_ppm);
-        assert_int_equal(x->pairs, y->pairs);
-    }
-    assert_int_equal(a->nedges, b->nedges);
-    for (size_t i = 0; i < a->nedges; i++) {
-        const struct live_edge *x = &a->edges[i], *y = &b->edges[i];
-        assert_string_equal(x->from, y->from);
-        assert_string_equal(x->to, y->to);
-        assert_int_equal(x->pairs_total, y->pairs_total);
-        assert_int_equal(x->violations_total, y->violations_total);
-        assert_int_equal(x->skew_budget_ns, y->skew_budget_ns);
-        assert_true(x->budget_used_ratio == y->budget_used_ratio);
-    }
-}
-
 static void test_merge_equals_whole(void **state)
 {
     (void)state;
@@ -214,20 +113,20 @@ static void test_merge_equals_whole(void **state)
     assert_int_equal(sim_config_parse_clock(&cfg, SIM_CLOCK_DRIFT,
                                             "tokenizer=20ppm", NULL, 0),
                      0);
-    struct span_store *s = simulate(&cfg);
+    struct span_store *s = live_simulate(&cfg);
     struct live *whole[2] = {live_create(NULL), NULL};
     struct live *half[2] = {live_create(NULL), live_create(NULL)};
     struct live *sum = live_create(NULL);
     struct live_snapshot a, b;
 
-    feed(s, 2, whole, false, NULL, NULL);
-    feed(s, 2, half, true, NULL, NULL);
+    live_feed(s, 2, whole, 1, NULL, NULL);
+    live_feed(s, 2, half, 2, NULL, NULL);
     assert_int_equal(live_merge(sum, half[1]), 0);
     assert_int_equal(live_merge(sum, half[0]), 0);
     assert_int_equal(live_update(whole[0], &a), 0);
     assert_int_equal(live_update(sum, &b), 0);
     assert_true(a.pairs_total > 0);
-    assert_same(&a, &b);
+    live_assert_same(&a, &b);
 
     struct live_opts o;
     live_opts_init(&o);
@@ -288,11 +187,11 @@ static void test_drift_warning(void **state)
         sim_config_parse_clock(&cfg, SIM_CLOCK_DRIFT, "prefill=40ppm", NULL, 0),
         0);
     r.start_ns = cfg.start_unix_ns;
-    struct span_store *s = simulate(&cfg);
+    struct span_store *s = live_simulate(&cfg);
     live_opts_init(&o);
     o.window_s = 5;
     struct live *lv[2] = {live_create(&o), NULL};
-    feed(s, 1, lv, false, drift_batch, &r);
+    live_feed(s, 1, lv, 1, drift_batch, &r);
 
     assert_true(r.warn_at > 0);
     assert_true(r.viol_at > 0);
@@ -346,12 +245,12 @@ static void test_windows_slide(void **state)
 
     sim_config_init(&cfg);
     cfg.requests = 300;
-    struct span_store *s = simulate(&cfg);
+    struct span_store *s = live_simulate(&cfg);
     live_opts_init(&o);
     o.window_s = 1;
     o.max_windows = 4;
     struct live *lv[2] = {live_create(&o), NULL};
-    feed(s, 1, lv, false, slide_batch, &r);
+    live_feed(s, 1, lv, 1, slide_batch, &r);
     assert_int_equal(r.max_windows, 4);
     /* After the first windows fill, memory does not grow with traffic. */
     assert_int_equal(r.mem_mid, r.mem_max);

@@ -11,6 +11,8 @@
  *     clamped or left out, and the analysis of the result still runs. */
 #include "testlib.h"
 
+#include "live_feed.h"
+
 #include <jansson.h>
 #include <math.h>
 
@@ -23,73 +25,6 @@
 #include "sim/sim.h"
 
 /* ---- the simulator's traces, fed batch by batch (as test_live.c) */
-
-static struct span_store *simulate(const struct sim_config *cfg)
-{
-    char err[256] = "", path[64];
-    FILE *f = tmpfile();
-    struct span_store *s = span_store_create();
-    struct ingest_opts io = {0};
-
-    assert_non_null(f);
-    assert_non_null(s);
-    if (sim_run(cfg, &trace_writer_otlp_json_ops, f, NULL, err, sizeof err))
-        fail_msg("sim_run: %s", err);
-    fflush(f);
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fileno(f));
-    if (ingest_file(s, path, &io, err, sizeof err) != 0)
-        fail_msg("ingest: %s", err);
-    fclose(f);
-    return s;
-}
-
-static void copy_span(struct span_store *b, const struct span_store *s,
-                      const struct span_rec *r)
-{
-    struct span_rec c = *r;
-    const char *dn = span_store_domain_name(s, r->domain);
-    const char *sn = span_store_system_name(s, r->system);
-
-    c.domain = span_store_domain_id(b, dn, strlen(dn));
-    c.system = r->system ? span_store_system_id(b, sn, strlen(sn)) : 0;
-    int64_t idx = span_store_add(b, &c);
-    assert_true(idx >= 0);
-    for (uint32_t k = r->link; k != SPAN_NO_LINK;) {
-        const struct span_link *l = span_store_link(s, k);
-        assert_int_equal(
-            span_store_add_link(b, (size_t)idx, l->trace_id, l->span_id), 0);
-        k = l->next;
-    }
-}
-
-/* Feed the spans of `s`, `per` traces a batch, batch k to lv[k % nlv]
- * (the simulator writes traces contiguously). */
-static void feed(const struct span_store *s, size_t per, struct live **lv,
-                 size_t nlv)
-{
-    size_t n = span_store_count(s), i = 0, batch = 0;
-
-    while (i < n) {
-        struct span_store *b = span_store_create();
-        size_t traces = 0;
-        for (; i < n; i++) {
-            const struct span_rec *r = span_store_at(s, i);
-            if (i == 0 || memcmp(r->trace_id, span_store_at(s, i - 1)->trace_id,
-                                 16) != 0) {
-                if (traces == per)
-                    break;
-                traces++;
-            }
-            copy_span(b, s, r);
-        }
-        struct edge_list l;
-        assert_int_equal(span_store_index(b), 0);
-        assert_int_equal(edge_list_build(&l, b), 0);
-        assert_int_equal(live_add_batch(lv[batch++ % nlv], b, &l), 0);
-        edge_list_free(&l);
-        span_store_destroy(b);
-    }
-}
 
 /* Skewed and drifting clocks over synchronous (RPC) edges, so that both
  * minima and the de-trending times matter. */
@@ -109,7 +44,7 @@ static struct span_store *skewed_traces(void)
     assert_int_equal(sim_config_parse_clock(&cfg, SIM_CLOCK_DRIFT,
                                             "tokenizer=20ppm", NULL, 0),
                      0);
-    return simulate(&cfg);
+    return live_simulate(&cfg);
 }
 
 static struct live *live_small_windows(void)
@@ -125,61 +60,6 @@ static struct live *live_small_windows(void)
 }
 
 /* ---- comparing */
-
-static void assert_same_domain(const struct live_domain *x,
-                               const struct live_domain *y)
-{
-    assert_string_equal(x->name, y->name);
-    assert_int_equal(x->known, y->known);
-    assert_int_equal(x->offset_ns, y->offset_ns);
-    assert_int_equal(x->has_lower, y->has_lower);
-    assert_int_equal(x->has_upper, y->has_upper);
-    assert_int_equal(x->lower_ns, y->lower_ns);
-    assert_int_equal(x->upper_ns, y->upper_ns);
-    assert_true(x->drift_ppm == y->drift_ppm);
-    assert_int_equal(x->pairs, y->pairs);
-}
-
-static void assert_same_edge(const struct live_edge *x,
-                             const struct live_edge *y)
-{
-    assert_string_equal(x->from, y->from);
-    assert_string_equal(x->to, y->to);
-    assert_int_equal(x->pairs_total, y->pairs_total);
-    assert_int_equal(x->violations_total, y->violations_total);
-    assert_int_equal(x->starts_before_parent_total,
-                     y->starts_before_parent_total);
-    assert_int_equal(x->ends_after_parent_total, y->ends_after_parent_total);
-    assert_int_equal(x->offset_ns, y->offset_ns);
-    assert_true(x->drift_ppm == y->drift_ppm);
-    assert_int_equal(x->has_budget, y->has_budget);
-    assert_int_equal(x->skew_budget_ns, y->skew_budget_ns);
-    assert_true(x->budget_used_ratio == y->budget_used_ratio);
-    assert_int_equal(x->warning, y->warning);
-    assert_int_equal(x->exhausts, y->exhausts);
-    assert_true(x->exhaust_in_s == y->exhaust_in_s);
-}
-
-/* Every field but memory_bytes (the import sizes every window for every
- * group at once) and warnings_total (not exported). */
-static void assert_same(const struct live_snapshot *a,
-                        const struct live_snapshot *b)
-{
-    if (a->reference || b->reference)
-        assert_string_equal(a->reference, b->reference);
-    assert_int_equal(a->at_ns, b->at_ns);
-    assert_int_equal(a->consistent, b->consistent);
-    assert_int_equal(a->nwindows, b->nwindows);
-    assert_int_equal(a->pairs_total, b->pairs_total);
-    assert_int_equal(a->orphans_total, b->orphans_total);
-    assert_int_equal(a->late_pairs_total, b->late_pairs_total);
-    assert_int_equal(a->ndomains, b->ndomains);
-    for (size_t i = 0; i < a->ndomains; i++)
-        assert_same_domain(&a->domains[i], &b->domains[i]);
-    assert_int_equal(a->nedges, b->nedges);
-    for (size_t i = 0; i < a->nedges; i++)
-        assert_same_edge(&a->edges[i], &b->edges[i]);
-}
 
 static char *export(const struct live *lv)
 {
@@ -211,7 +91,7 @@ static void assert_round_trip(struct live *orig, struct live *back)
     assert_string_equal(ta, tb);
     assert_int_equal(live_update(orig, &a), 0);
     assert_int_equal(live_update(back, &b), 0);
-    assert_same(&a, &b);
+    live_assert_same(&a, &b);
     live_snapshot_free(&a);
     live_snapshot_free(&b);
     free(ta);
@@ -227,7 +107,7 @@ static void test_round_trip(void **state)
     struct live *lv = live_small_windows();
     struct live_snapshot snap;
 
-    feed(s, 3, &lv, 1);
+    live_feed(s, 3, &lv, 1, NULL, NULL);
     char *text = export(lv);
     struct live *back = import(text, NULL);
     assert_round_trip(lv, back);
@@ -303,8 +183,8 @@ static void test_merge_halves(void **state)
     struct live_snapshot a, b;
     char err[256];
 
-    feed(s, 2, &whole, 1);
-    feed(s, 2, half, 2);
+    live_feed(s, 2, &whole, 1, NULL, NULL);
+    live_feed(s, 2, half, 2, NULL, NULL);
     for (int k = 1; k >= 0; k--) {
         char *text = export(half[k]);
         assert_int_equal(
@@ -314,7 +194,7 @@ static void test_merge_halves(void **state)
     assert_int_equal(live_update(whole, &a), 0);
     assert_int_equal(live_update(sum, &b), 0);
     assert_true(a.pairs_total > 0);
-    assert_same(&a, &b);
+    live_assert_same(&a, &b);
 
     /* each half has part of the pairs */
     uint64_t whole_pairs = a.pairs_total;
@@ -342,7 +222,7 @@ static void test_trim(void **state)
     struct live_opts o;
     struct live_snapshot a, b;
 
-    feed(s, 3, &lv, 1);
+    live_feed(s, 3, &lv, 1, NULL, NULL);
     live_opts_init(&o);
     o.window_s = 2;
     o.max_windows = 2;
@@ -354,7 +234,7 @@ static void test_trim(void **state)
     assert_int_equal(live_update(ref, &a), 0);
     assert_int_equal(live_update(back, &b), 0);
     assert_int_equal(b.nwindows, 2);
-    assert_same(&a, &b);
+    live_assert_same(&a, &b);
     live_snapshot_free(&a);
     live_snapshot_free(&b);
     live_destroy(back);

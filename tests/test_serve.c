@@ -15,6 +15,8 @@
 #define _GNU_SOURCE
 #include "testlib.h"
 
+#include "serve_client.h"
+
 #include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
 #include <math.h>
@@ -46,82 +48,18 @@
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
     Request;
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- HTTP client */
 
-struct buf {
-    char *data;
-    size_t len;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    struct buf *b = ud;
-    char *q = realloc(b->data, b->len + sz * n + 1);
-
-    assert_non_null(q);
-    memcpy(q + b->len, p, sz * n);
-    b->data = q;
-    b->len += sz * n;
-    b->data[b->len] = '\0';
-    return sz * n;
-}
-
-/* GET or (body != NULL) POST; returns the status, *out the body. */
+/* GET or (body != NULL) POST as ctype, no token. */
 static long http(int port, const char *path, const struct buf *body,
                  const char *ctype, struct buf *out)
 {
-    CURL *c = curl_easy_init();
-    char url[128], hdr[128];
-    struct curl_slist *h = NULL;
-    long code = 0;
-
-    out->data = NULL;
-    out->len = 0;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    if (body) {
-        snprintf(hdr, sizeof(hdr), "Content-Type: %s", ctype);
-        h = curl_slist_append(h, hdr);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body->len);
-    }
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return code;
+    return sc_http(port, path, body, ctype, NULL, out);
 }
 
 static json_t *status(int port)
 {
-    struct buf b;
-    json_error_t je;
-    json_t *j;
-
-    assert_int_equal(http(port, "/api/v1/status", NULL, NULL, &b), 200);
-    j = json_loads(b.data, 0, &je);
-    if (!j)
-        fail_msg("status is not JSON: %s", je.text);
-    free(b.data);
-    return j;
+    return sc_get_json(port, "/api/v1/status", NULL);
 }
 
 static json_int_t status_int(json_t *st, const char *obj, const char *key)
@@ -130,41 +68,25 @@ static json_int_t status_int(json_t *st, const char *obj, const char *key)
     return json_is_integer(v) ? json_integer_value(v) : -1;
 }
 
-static json_t *find_named(json_t *arr, const char *key, const char *name,
-                          const char *key2, const char *name2)
-{
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(arr, i, v)
-    {
-        if (strcmp(json_string_value(json_object_get(v, key)), name) == 0 &&
-            (!key2 ||
-             strcmp(json_string_value(json_object_get(v, key2)), name2) == 0))
-            return v;
-    }
-    return NULL;
-}
-
 /* Poll status until edge from->to has `pairs` pairs (deadline 20 s). */
 static json_t *wait_pairs(int port, const char *from, const char *to,
                           json_int_t pairs)
 {
-    double end = now_s() + 20;
+    double end = sc_now_s() + 20;
 
     for (;;) {
         json_t *st = status(port);
         json_t *e =
-            find_named(json_object_get(st, "edges"), "from", from, "to", to);
+            sc_find_named(json_object_get(st, "edges"), "from", from, "to", to);
         json_int_t got =
             e ? json_integer_value(json_object_get(e, "pairs")) : 0;
         if (got >= pairs)
             return st;
         json_decref(st);
-        if (now_s() > end)
+        if (sc_now_s() > end)
             fail_msg("edge %s -> %s: %lld pairs, expected %lld", from, to,
                      (long long)got, (long long)pairs);
-        sleep_ms(50);
+        sc_sleep_ms(50);
     }
 }
 
@@ -219,32 +141,13 @@ static void make_chain(struct chain *c, size_t ntraces, unsigned base)
     }
 }
 
-static struct buf proto_body(const struct span_desc *d, size_t n)
-{
-    struct buf b = {NULL, 0};
-    FILE *f = open_memstream(&b.data, &b.len);
-    struct trace_writer *w = trace_writer_otlp_proto_ops.create(f, 0);
-    size_t k = 0;
-
-    assert_non_null(w);
-    assert_int_equal(trace_writer_otlp_proto_ops.write_batch(w, d, n), 0);
-    assert_int_equal(trace_writer_otlp_proto_ops.finish(w), 0);
-    fclose(f);
-    while (k < b.len && (b.data[k] & 0x80)) /* strip the length prefix */
-        k++;
-    k++;
-    memmove(b.data, b.data + k, b.len - k);
-    b.len -= k;
-    return b;
-}
-
 /* Send each node's spans in requests of `per` spans, node by node. */
 static void send_chain(int port, const struct chain *c, size_t per)
 {
     for (int k = 0; k < HOPS; k++)
         for (size_t i = 0; i < c->n; i += per) {
             size_t n = c->n - i < per ? c->n - i : per;
-            struct buf body = proto_body(&c->d[k][i], n), out;
+            struct buf body = sc_proto_body(&c->d[k][i], n), out;
             assert_int_equal(
                 http(port, "/v1/traces", &body, "application/x-protobuf", &out),
                 200);
@@ -367,8 +270,8 @@ static struct serve *start_serve(struct serve_config *cfg)
 static void check_offsets(json_t *st, double tol_ns)
 {
     json_t *nodes = json_object_get(st, "nodes");
-    json_t *p = find_named(nodes, "node", "node-prefill", NULL, NULL);
-    json_t *d = find_named(nodes, "node", "node-decode", NULL, NULL);
+    json_t *p = sc_find_named(nodes, "node", "node-prefill", NULL, NULL);
+    json_t *d = sc_find_named(nodes, "node", "node-decode", NULL, NULL);
 
     assert_non_null(p);
     assert_non_null(d);
@@ -455,17 +358,17 @@ static void test_http_end_to_end(void **state)
     json_decref(st);
     st = wait_pairs(port, "node-gateway", "node-prefill", NTRACES);
     /* a wait for one more update, so every count is in */
-    sleep_ms(300);
+    sc_sleep_ms(300);
     json_decref(st);
     st = status(port);
     check_offsets(st, 100e3);
-    e = find_named(json_object_get(st, "edges"), "from", "node-prefill", "to",
-                   "node-decode");
+    e = sc_find_named(json_object_get(st, "edges"), "from", "node-prefill",
+                      "to", "node-decode");
     assert_int_equal(json_integer_value(json_object_get(e, "violations")),
                      NTRACES);
     assert_true(json_is_true(json_object_get(e, "warning")));
-    e = find_named(json_object_get(st, "edges"), "from", "node-gateway", "to",
-                   "node-prefill");
+    e = sc_find_named(json_object_get(st, "edges"), "from", "node-gateway",
+                      "to", "node-prefill");
     assert_int_equal(json_integer_value(json_object_get(e, "violations")), 0);
     assert_int_equal(json_integer_value(json_object_get(st, "orphans_total")),
                      0);
@@ -476,9 +379,9 @@ static void test_http_end_to_end(void **state)
     /* phase 2: new traces, forwarded with the learned correction */
     make_chain(c, NTRACES, 1000);
     send_chain(port, c, 50);
-    double end = now_s() + 20;
-    while (downstream_count(&ds) < 2 * HOPS * NTRACES && now_s() < end)
-        sleep_ms(20);
+    double end = sc_now_s() + 20;
+    while (downstream_count(&ds) < 2 * HOPS * NTRACES && sc_now_s() < end)
+        sc_sleep_ms(20);
     assert_int_equal(serve_stop(s), 0);
     receiver_stop(ds.rx);
     assert_int_equal(ds.n, 2 * HOPS * NTRACES);
@@ -522,7 +425,7 @@ static void test_bad_requests(void **state)
     s = start_serve(&cfg);
     port = serve_port(s);
     make_chain(c, 10, 0);
-    body = proto_body(c->d[0], 10);
+    body = sc_proto_body(c->d[0], 10);
     assert_int_equal(
         http(port, "/v1/traces", &junk, "application/x-protobuf", &out), 400);
     free(out.data);
@@ -590,7 +493,7 @@ static void produce(const char *brokers, const char *topic,
     for (int k = 0; k < HOPS; k++)
         for (size_t i = 0; i < c->n; i += per) {
             size_t n = c->n - i < per ? c->n - i : per;
-            struct buf body = proto_body(&c->d[k][i], n);
+            struct buf body = sc_proto_body(&c->d[k][i], n);
             assert_int_equal(
                 rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic),
                                   RD_KAFKA_V_KEY(c->d[k][i].trace_id, 16),
@@ -606,12 +509,12 @@ static void produce(const char *brokers, const char *topic,
 static void wait_processed(struct serve *s, uint64_t n)
 {
     struct serve_counters sc;
-    double end = now_s() + 30;
+    double end = sc_now_s() + 30;
 
     do {
-        sleep_ms(50);
+        sc_sleep_ms(50);
         serve_counters_read(s, &sc);
-    } while (sc.processed < n && now_s() < end);
+    } while (sc.processed < n && sc_now_s() < end);
     if (sc.processed != n)
         fail_msg("processed %llu spans, expected %llu",
                  (unsigned long long)sc.processed, (unsigned long long)n);
@@ -651,7 +554,7 @@ static void test_kafka_input(void **state)
     produce(kafka_mock_bootstraps(m), "spans", c, 10);
     s = start_serve(&cfg);
     wait_processed(s, HOPS * 50);
-    sleep_ms(500);
+    sc_sleep_ms(500);
     struct serve_counters sc;
     serve_counters_read(s, &sc);
     assert_int_equal(sc.processed, HOPS * 50);
@@ -676,10 +579,10 @@ static void *watch_run(void *arg)
         struct serve_counters sc;
         serve_counters_read(w->s, &sc);
         if (sc.warnings && w->first_warning < 0)
-            w->first_warning = now_s() - w->t0;
+            w->first_warning = sc_now_s() - w->t0;
         if (sc.violations && w->first_violation < 0)
-            w->first_violation = now_s() - w->t0;
-        sleep_ms(20);
+            w->first_violation = sc_now_s() - w->t0;
+        sc_sleep_ms(20);
     }
     return NULL;
 }
@@ -711,7 +614,7 @@ static void run_testbed(int port, const char *clock_spec, bool drift,
 static json_t *node(json_t *st, const char *name)
 {
     json_t *n =
-        find_named(json_object_get(st, "nodes"), "node", name, NULL, NULL);
+        sc_find_named(json_object_get(st, "nodes"), "node", name, NULL, NULL);
     if (!n)
         fail_msg("no node %s in the status", name);
     return n;
@@ -727,7 +630,7 @@ static void test_testbed_offsets(void **state)
     cfg.reference = "node-gateway";
     s = start_serve(&cfg);
     run_testbed(serve_port(s), "prefill=5ms", false, 0, 60);
-    sleep_ms(1500); /* the last spans through assembly and one update */
+    sc_sleep_ms(1500); /* the last spans through assembly and one update */
     st = status(serve_port(s));
     double off = (double)json_integer_value(
         json_object_get(node(st, "node-prefill"), "offset_ns"));
@@ -753,11 +656,11 @@ static void test_testbed_warning_first(void **state)
     cfg.reference = "node-gateway";
     cfg.stat_window_s = 1;
     w.s = start_serve(&cfg);
-    w.t0 = now_s();
+    w.t0 = sc_now_s();
     w.first_warning = w.first_violation = -1;
     assert_int_equal(pthread_create(&th, NULL, watch_run, &w), 0);
     run_testbed(serve_port(w.s), "prefill=250ppm", true, 14000, 0);
-    sleep_ms(1500);
+    sc_sleep_ms(1500);
     atomic_store(&w.stop, true);
     pthread_join(th, NULL);
     print_message("warning at %.2f s, first violation at %.2f s: lead %.2f s\n",
@@ -813,7 +716,7 @@ static int downstream_main(const char *port, const char *file)
     for (int i = 0; i < 100 && !r; i++) { /* the port may be in TIME_WAIT */
         r = receiver_start(&cfg, ids_batch, NULL, err, sizeof(err));
         if (!r)
-            sleep_ms(50);
+            sc_sleep_ms(50);
     }
     if (!r) {
         fprintf(stderr, "downstream: %s\n", err);
@@ -840,7 +743,7 @@ static pid_t spawn_downstream(int port, const char *file)
 static void wait_listening(int port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET};
-    double end = now_s() + 10;
+    double end = sc_now_s() + 10;
 
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons((uint16_t)port);
@@ -850,24 +753,10 @@ static void wait_listening(int port)
         close(fd);
         if (rc == 0)
             return;
-        if (now_s() > end)
+        if (sc_now_s() > end)
             fail_msg("nothing listens on port %d", port);
-        sleep_ms(10);
+        sc_sleep_ms(10);
     }
-}
-
-/* A free TCP port on loopback (closed again: a child binds it). */
-static int free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 /* Span IDs the downstream wrote: *total of them, *unique distinct; every
@@ -941,13 +830,13 @@ static void *sender_run(void *arg)
 
     for (int k = 0; k < HOPS; k++)
         for (size_t i = 0; i < sd->c->n; i += sd->per) {
-            struct buf body = proto_body(&sd->c->d[k][i], sd->per), out;
+            struct buf body = sc_proto_body(&sd->c->d[k][i], sd->per), out;
             assert_int_equal(http(sd->port, "/v1/traces", &body,
                                   "application/x-protobuf", &out),
                              200);
             free(out.data);
             free(body.data);
-            sleep_ms(5);
+            sc_sleep_ms(5);
         }
     atomic_store(&sd->done, true);
     return NULL;
@@ -962,7 +851,7 @@ static void test_fault_downstream_killed(void **state)
     struct chain *c = malloc(sizeof(*c));
     uint64_t *want = malloc(HOPS * 200 * 8);
     char url[128], *dir = testlib_temp_dir("serve-test"), file[512], spool[512];
-    int dport = free_port();
+    int dport = sc_free_port();
     struct sender sd = {0};
     struct serve_counters sc;
     size_t total, unique;
@@ -988,21 +877,21 @@ static void test_fault_downstream_killed(void **state)
     assert_int_equal(pthread_create(&th, NULL, sender_run, &sd), 0);
     /* kill it once it has taken part of the stream */
     while (file_ids(file) < 200)
-        sleep_ms(5);
+        sc_sleep_ms(5);
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
-    sleep_ms(700); /* the stream goes on into the spool */
+    sc_sleep_ms(700); /* the stream goes on into the spool */
     serve_counters_read(s, &sc);
     assert_true(sc.forwarded >= 200); /* delivered before the kill */
     assert_true(sc.spooled > 0);      /* and the outage went to disk */
     pid = spawn_downstream(dport, file);
     wait_listening(dport);
     pthread_join(th, NULL);
-    double end = now_s() + 30;
+    double end = sc_now_s() + 30;
     do {
-        sleep_ms(50);
+        sc_sleep_ms(50);
         serve_counters_read(s, &sc);
-    } while (sc.forwarded < HOPS * 200 && now_s() < end);
+    } while (sc.forwarded < HOPS * 200 && sc_now_s() < end);
     assert_int_equal(serve_stop(s), 0);
     kill(pid, SIGTERM);
     waitpid(pid, &st, 0);
@@ -1061,7 +950,7 @@ static void test_sigterm_spools(void **state)
     struct chain *c = malloc(sizeof(*c));
     uint64_t *want = malloc(HOPS * 50 * 8);
     char url[128], *dir = testlib_temp_dir("serve-test"), file[512], spool[512];
-    int dport = free_port(), port, st;
+    int dport = sc_free_port(), port, st;
     size_t total, unique;
     pid_t srv, ds;
 
@@ -1082,9 +971,9 @@ static void test_sigterm_spools(void **state)
     ds = spawn_downstream(dport, file);
     wait_listening(dport);
     srv = spawn_serve(url, spool, &port);
-    double end = now_s() + 20;
-    while (file_ids(file) < HOPS * 50 && now_s() < end)
-        sleep_ms(20);
+    double end = sc_now_s() + 20;
+    while (file_ids(file) < HOPS * 50 && sc_now_s() < end)
+        sc_sleep_ms(20);
     kill(srv, SIGTERM);
     assert_int_equal(waitpid(srv, &st, 0), srv);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -1112,7 +1001,7 @@ static void test_backpressure(void **state)
     size_t ok = 0, busy = 0;
 
     (void)state;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/traces", free_port());
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/traces", sc_free_port());
     snprintf(spool, sizeof(spool), "%s/spool", dir);
     cfg.forward_otlp = url; /* nobody there */
     cfg.spool_dir = spool;
@@ -1121,7 +1010,7 @@ static void test_backpressure(void **state)
     s = start_serve(&cfg);
     make_chain(c, 200, 0);
     for (size_t i = 0; i < 200; i += 25) {
-        struct buf body = proto_body(&c->d[0][i], 25), out;
+        struct buf body = sc_proto_body(&c->d[0][i], 25), out;
         long code = http(serve_port(s), "/v1/traces", &body,
                          "application/x-protobuf", &out);
         assert_true(code == 200 || code == 429);
@@ -1129,7 +1018,7 @@ static void test_backpressure(void **state)
         busy += code == 429;
         free(out.data);
         free(body.data);
-        sleep_ms(50); /* let the pipeline hand it to the forwarder */
+        sc_sleep_ms(50); /* let the pipeline hand it to the forwarder */
     }
     struct serve_counters sc;
     serve_counters_read(s, &sc);

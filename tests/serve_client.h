@@ -121,6 +121,16 @@ static inline json_t *sc_find_named(json_t *arr, const char *key,
     return NULL;
 }
 
+/* The "nodes" element of a status document for clock domain `name`. */
+static inline json_t *sc_node(json_t *doc, const char *name)
+{
+    json_t *n =
+        sc_find_named(json_object_get(doc, "nodes"), "node", name, NULL, NULL);
+    if (!n)
+        fail_msg("no node %s", name);
+    return n;
+}
+
 /* One ExportTraceServiceRequest of spans d[0..n) as an OTLP/HTTP body (the
  * writer's message without its length prefix). */
 static inline struct buf sc_proto_body(const struct span_desc *d, size_t n)

@@ -72,15 +72,6 @@ static json_int_t edge_int(json_t *doc, const char *from, const char *to,
     return e ? int_at(e, key) : 0;
 }
 
-static json_t *node(json_t *doc, const char *name)
-{
-    json_t *n =
-        sc_find_named(json_object_get(doc, "nodes"), "node", name, NULL, NULL);
-    if (!n)
-        fail_msg("no node %s", name);
-    return n;
-}
-
 /* ---- traces with known truth */
 
 /* Every edge, with the pairs each part of the traffic gives it. */
@@ -220,7 +211,7 @@ static json_t *wait_edges(int port, const char *path, char who)
 
 static void check_bounds_one_sided(json_t *st, bool has_lower, bool has_upper)
 {
-    json_t *c = node(st, "node-cache");
+    json_t *c = sc_node(st, "node-cache");
 
     assert_int_equal(json_is_integer(json_object_get(c, "lower_ns")),
                      has_lower);
@@ -242,7 +233,7 @@ static void check_equal(json_t *cl, json_t *whole)
                      json_array_size(json_object_get(whole, "nodes")));
     json_array_foreach(json_object_get(whole, "nodes"), i, w)
     {
-        json_t *c = node(cl, json_string_value(json_object_get(w, "node")));
+        json_t *c = sc_node(cl, json_string_value(json_object_get(w, "node")));
         assert_true(json_equal(json_object_get(c, "lower_ns"),
                                json_object_get(w, "lower_ns")));
         assert_true(json_equal(json_object_get(c, "upper_ns"),
@@ -272,8 +263,8 @@ static void check_equal(json_t *cl, json_t *whole)
  * is to have both directions). */
 static void check_truth(json_t *cl)
 {
-    json_int_t p = int_at(node(cl, "node-prefill"), "offset_ns");
-    json_int_t c = int_at(node(cl, "node-cache"), "offset_ns");
+    json_int_t p = int_at(sc_node(cl, "node-prefill"), "offset_ns");
+    json_int_t c = int_at(sc_node(cl, "node-cache"), "offset_ns");
 
     if (llabs(p - PREFILL_SKEW) > 100 * US || llabs(c - CACHE_SKEW) > 100 * US)
         fail_msg("cluster offsets prefill %lld ns (truth %lld), cache %lld "
@@ -281,8 +272,8 @@ static void check_truth(json_t *cl)
                  (long long)p, (long long)PREFILL_SKEW, (long long)c,
                  (long long)CACHE_SKEW);
     /* the bounds the traces prove hold the truth, on both sides */
-    assert_true(int_at(node(cl, "node-cache"), "lower_ns") <= CACHE_SKEW);
-    assert_true(int_at(node(cl, "node-cache"), "upper_ns") >= CACHE_SKEW);
+    assert_true(int_at(sc_node(cl, "node-cache"), "lower_ns") <= CACHE_SKEW);
+    assert_true(int_at(sc_node(cl, "node-cache"), "upper_ns") >= CACHE_SKEW);
 }
 
 static json_t *peer(json_t *cl, const char *url)
@@ -403,11 +394,11 @@ static void test_cluster_view(void **state)
     cl = wait_edges(pa, "/api/v1/cluster", 'w');
     print_message("node-cache: A alone <= %lld ns, B alone >= %lld ns; "
                   "cluster [%lld, %lld] ns, offset %lld ns (truth %lld)\n",
-                  (long long)int_at(node(sa, "node-cache"), "upper_ns"),
-                  (long long)int_at(node(sb, "node-cache"), "lower_ns"),
-                  (long long)int_at(node(cl, "node-cache"), "lower_ns"),
-                  (long long)int_at(node(cl, "node-cache"), "upper_ns"),
-                  (long long)int_at(node(cl, "node-cache"), "offset_ns"),
+                  (long long)int_at(sc_node(sa, "node-cache"), "upper_ns"),
+                  (long long)int_at(sc_node(sb, "node-cache"), "lower_ns"),
+                  (long long)int_at(sc_node(cl, "node-cache"), "lower_ns"),
+                  (long long)int_at(sc_node(cl, "node-cache"), "upper_ns"),
+                  (long long)int_at(sc_node(cl, "node-cache"), "offset_ns"),
                   (long long)CACHE_SKEW);
     check_equal(cl, sw);
     check_truth(cl);
@@ -438,8 +429,8 @@ static void test_cluster_view(void **state)
         assert_int_equal(edge_int(cl, edges[k].from, edges[k].to, "pairs"),
                          edges[k].a);
     check_bounds_one_sided(cl, false, true);
-    assert_int_equal(int_at(node(cl, "node-cache"), "upper_ns"),
-                     int_at(node(sa, "node-cache"), "upper_ns"));
+    assert_int_equal(int_at(sc_node(cl, "node-cache"), "upper_ns"),
+                     int_at(sc_node(sa, "node-cache"), "upper_ns"));
     json_decref(cl);
 
     json_decref(sa);

@@ -611,15 +611,6 @@ static void run_testbed(int port, const char *clock_spec, bool drift,
     assert_true(res.identical);
 }
 
-static json_t *node(json_t *st, const char *name)
-{
-    json_t *n =
-        sc_find_named(json_object_get(st, "nodes"), "node", name, NULL, NULL);
-    if (!n)
-        fail_msg("no node %s in the status", name);
-    return n;
-}
-
 static void test_testbed_offsets(void **state)
 {
     struct serve_config cfg = {0};
@@ -633,9 +624,9 @@ static void test_testbed_offsets(void **state)
     sc_sleep_ms(1500); /* the last spans through assembly and one update */
     st = status(serve_port(s));
     double off = (double)json_integer_value(
-        json_object_get(node(st, "node-prefill"), "offset_ns"));
+        json_object_get(sc_node(st, "node-prefill"), "offset_ns"));
     double other = (double)json_integer_value(
-        json_object_get(node(st, "node-tokenizer"), "offset_ns"));
+        json_object_get(sc_node(st, "node-tokenizer"), "offset_ns"));
     if (fabs(off - 5e6) > 100e3 || fabs(other) > 100e3)
         fail_msg("live offsets prefill %.0f ns (injected 5 ms), tokenizer "
                  "%.0f ns (injected 0)",

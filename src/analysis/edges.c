@@ -140,7 +140,9 @@ static int span_pairs(struct builder *b, size_t idx)
     return c->link == SPAN_NO_LINK ? 0 : add_links(b, idx, p);
 }
 
-static const struct span_store *sort_store;
+/* the comparator's store: per thread, as several serve instances (or
+ * threads) may build edge lists at once */
+static _Thread_local const struct span_store *sort_store;
 
 static int edge_cmp(const void *a, const void *b)
 {

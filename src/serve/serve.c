@@ -155,6 +155,7 @@ static void forward_item(struct serve *s, struct serve_item *it)
     int rc;
     bool json = it->content == RECEIVER_CONTENT_JSON;
 
+    pthread_mutex_lock(&s->model_lock);
     if (json)
         rc = rewrite_otlp_json((const char *)it->body, it->len, s->model,
                                s->cfg.clock_domain_attr, (char **)&out, &outlen,
@@ -163,6 +164,7 @@ static void forward_item(struct serve *s, struct serve_item *it)
         rc = rewrite_otlp_proto(it->body, it->len, s->model,
                                 s->cfg.clock_domain_attr, &out, &outlen, NULL,
                                 err, sizeof(err));
+    pthread_mutex_unlock(&s->model_lock);
     if (rc < 0) {
         /* it decoded, so this is memory: forward it uncorrected rather
          * than lose it */
@@ -238,8 +240,11 @@ static void rebuild_model(struct serve *s, const struct live_snapshot *snap)
             return;
         }
     }
-    clock_model_destroy(s->model);
+    pthread_mutex_lock(&s->model_lock);
+    struct clock_model *old = s->model;
     s->model = m;
+    pthread_mutex_unlock(&s->model_lock);
+    clock_model_destroy(old);
 }
 
 /* What /api/v1/windows serves (and the cluster thread merges). */
@@ -271,21 +276,44 @@ static void update(struct serve *s)
     serve_publish(s, &snap);
 }
 
+/* Hand released generations to the analysis thread. The pipeline waits
+ * (and so, through the queue cap, do the inputs) only when the analysis
+ * is behind by more than max_assembly_spans. */
 static void drain_assembly(struct serve *s, bool all)
 {
     struct span_store *st;
     int64_t now = mono_ns();
 
-    while ((st = assemble_take(s->asm_, now, all)))
-        analyse(s, st);
-    atomic_store(&s->assembly_spans, assemble_spans(s->asm_));
+    while ((st = assemble_take(s->asm_, now, all))) {
+        size_t n = span_store_count(st);
+        pthread_mutex_lock(&s->alock);
+        while (s->aq_spans > 0 && s->aq_spans + n > s->cfg.max_assembly_spans)
+            pthread_cond_wait(&s->awake, &s->alock);
+        if (s->naq == s->aq_cap) {
+            size_t cap = s->aq_cap ? s->aq_cap * 2 : 16;
+            struct span_store **q = realloc(s->aq, cap * sizeof(*q));
+            if (!q) {
+                pthread_mutex_unlock(&s->alock);
+                count_add(&s->analysis_errors, 1);
+                span_store_destroy(st);
+                continue;
+            }
+            s->aq = q;
+            s->aq_cap = cap;
+        }
+        s->aq[s->naq++] = st;
+        s->aq_spans += n;
+        pthread_cond_broadcast(&s->awake);
+        pthread_mutex_unlock(&s->alock);
+    }
+    pthread_mutex_lock(&s->alock);
+    atomic_store(&s->assembly_spans, assemble_spans(s->asm_) + s->aq_spans);
+    pthread_mutex_unlock(&s->alock);
 }
 
 static void *pipeline(void *arg)
 {
     struct serve *s = arg;
-    int64_t interval = (int64_t)(s->cfg.update_interval_s * 1e9);
-    int64_t next_update = mono_ns() + interval;
 
     for (;;) {
         struct serve_item *batch;
@@ -312,7 +340,56 @@ static void *pipeline(void *arg)
             process_item(s, batch);
             batch = next;
         }
-        drain_assembly(s, false);
+        drain_assembly(s, stop);
+        if (stop)
+            break;
+    }
+    /* the analysis thread takes what is queued, updates a last time, ends */
+    pthread_mutex_lock(&s->alock);
+    s->analysis_stopping = true;
+    pthread_cond_broadcast(&s->awake);
+    pthread_mutex_unlock(&s->alock);
+    return NULL;
+}
+
+/* The analysis thread: pairs and folds in released generations, and every
+ * update interval solves the clocks, rebuilds the model and publishes. */
+static void *analysis(void *arg)
+{
+    struct serve *s = arg;
+    int64_t interval = (int64_t)(s->cfg.update_interval_s * 1e9);
+    int64_t next_update = mono_ns() + interval;
+
+    for (;;) {
+        struct span_store *st = NULL;
+        bool stop;
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&s->alock);
+        while (!s->naq && !s->analysis_stopping &&
+               pthread_cond_timedwait(&s->awake, &s->alock, &until) == 0)
+            ;
+        if (s->naq) {
+            st = s->aq[0];
+            memmove(s->aq, s->aq + 1, (s->naq - 1) * sizeof(*s->aq));
+            s->naq--;
+        }
+        stop = s->analysis_stopping && !st;
+        pthread_mutex_unlock(&s->alock);
+        if (st) {
+            size_t n = span_store_count(st);
+            analyse(s, st);
+            pthread_mutex_lock(&s->alock);
+            s->aq_spans -= n; /* counted until analysed */
+            pthread_cond_broadcast(&s->awake);
+            pthread_mutex_unlock(&s->alock);
+        }
         if (mono_ns() >= next_update || stop) {
             update(s);
             next_update = mono_ns() + interval;
@@ -320,8 +397,6 @@ static void *pipeline(void *arg)
         if (stop)
             break;
     }
-    drain_assembly(s, true);
-    update(s);
     return NULL;
 }
 
@@ -453,6 +528,9 @@ struct serve *serve_start(const struct serve_config *cfg, char *err,
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->pub_lock, NULL);
     pthread_cond_init(&s->wake, NULL);
+    pthread_mutex_init(&s->alock, NULL);
+    pthread_cond_init(&s->awake, NULL);
+    pthread_mutex_init(&s->model_lock, NULL);
     pthread_mutex_init(&s->cluster_lock, NULL);
     pthread_cond_init(&s->cluster_wake, NULL);
     if (s->cfg.kafka_topic && !s->cfg.kafka_brokers) {
@@ -461,6 +539,11 @@ struct serve *serve_start(const struct serve_config *cfg, char *err,
     }
     if (start_analysis(s, err, errlen) < 0 || start_forward(s, err, errlen) < 0)
         goto fail;
+    if (pthread_create(&s->analysis_thread, NULL, analysis, s) != 0) {
+        snprintf(err, errlen, "serve: cannot start the analysis thread");
+        goto fail;
+    }
+    s->analysis_started = true;
     if (pthread_create(&s->thread, NULL, pipeline, s) != 0) {
         snprintf(err, errlen, "serve: cannot start the pipeline thread");
         goto fail;
@@ -547,13 +630,23 @@ int serve_stop(struct serve *s)
         kafka_in_halt(s->kin);
     receiver_stop_counters(s->rx, &s->final_rx);
     s->rx = NULL;
-    /* 2: the pipeline processes the queue, releases every trace, updates */
+    /* 2: the pipeline processes the queue and releases every trace; the
+     * analysis thread folds them in and updates a last time */
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
     if (s->thread_started)
         pthread_join(s->thread, NULL);
+    if (s->analysis_started) {
+        /* (also when the pipeline never ran: a failed start) */
+        pthread_mutex_lock(&s->alock);
+        s->analysis_stopping = true;
+        pthread_cond_broadcast(&s->awake);
+        pthread_mutex_unlock(&s->alock);
+        pthread_join(s->analysis_thread, NULL);
+    }
+    atomic_store(&s->assembly_spans, 0);
     /* 3: deliver or spool; every done callback has run after this */
     if (s->fwd) {
         struct forward_counters fc;
@@ -572,7 +665,13 @@ int serve_stop(struct serve *s)
     assemble_destroy(s->asm_);
     live_destroy(s->lv);
     clock_model_destroy(s->model);
+    for (size_t i = 0; i < s->naq; i++)
+        span_store_destroy(s->aq[i]);
+    free(s->aq);
     pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->awake);
+    pthread_mutex_destroy(&s->alock);
+    pthread_mutex_destroy(&s->model_lock);
     pthread_cond_destroy(&s->cluster_wake);
     pthread_mutex_destroy(&s->cluster_lock);
     pthread_mutex_destroy(&s->pub_lock);

@@ -70,7 +70,7 @@ struct serve {
     struct receiver_counters final_rx; /* after receiver_stop() */
     struct assemble *asm_;
     struct live *lv;
-    struct clock_model *model; /* pipeline thread only */
+    struct clock_model *model; /* under model_lock */
     int64_t started_mono_ns;
     bool started; /* serve_start() completed */
 
@@ -80,6 +80,18 @@ struct serve {
     pthread_cond_t wake;
     struct serve_item *head, *tail;
     bool stopping;
+
+    /* Analysis thread: assembled generations waiting to be paired and
+     * folded into `lv` (which only it touches), the update tick, and the
+     * clock model it hands to the pipeline's rewriter under model_lock. */
+    pthread_t analysis_thread;
+    bool analysis_started;
+    pthread_mutex_t alock; /* the fields below */
+    pthread_cond_t awake;  /* work arrived / room freed */
+    struct span_store **aq;
+    size_t naq, aq_cap, aq_spans;
+    bool analysis_stopping;
+    pthread_mutex_t model_lock;
 
     atomic_uint_fast64_t queue_spans, accepted, processed, kafka_accepted;
     atomic_uint_fast64_t assembly_spans, analysis_errors, forward_failed;

@@ -40,6 +40,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "serve/spool.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define SINK_HTTP 1u
@@ -118,10 +119,7 @@ struct forward {
 
 static int64_t mono_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_now_ns(CLOCK_MONOTONIC) / 1000000;
 }
 
 /* Whether forward_stop's grace period is over. */

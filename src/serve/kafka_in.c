@@ -48,6 +48,8 @@
 
 #include "model/span_store.h"
 #include "serve/receiver.h"
+#include "util/clock.h"
+#include "util/counter.h"
 #include "util/log.h"
 
 #define MIB ((size_t)1 << 20)
@@ -103,11 +105,6 @@ struct kafka_in {
 
     struct kin_counters n;
 };
-
-static void count_add(atomic_uint_fast64_t *c, uint64_t v)
-{
-    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
-}
 
 static void sleep_ms(unsigned ms)
 {
@@ -251,7 +248,7 @@ static void kin_done(void *token)
 
     pthread_mutex_lock(&k->mu);
     t->done = true;
-    count_add(&k->n.committed, 1);
+    counter_add(&k->n.committed, 1);
     if (--k->pending <= 0)
         pthread_cond_broadcast(&k->idle);
     part_advance(k, p);
@@ -354,7 +351,7 @@ static void reject(struct kafka_in *k, const rd_kafka_message_t *m,
 {
     struct kin_part *p;
 
-    count_add(&k->n.rejected, 1);
+    counter_add(&k->n.rejected, 1);
     log_ratelimited(LOG_WARN, 20, "kafka_in: %s [%d] offset %lld: rejected: %s",
                     k->topic, (int)m->partition, (long long)m->offset, why);
     pthread_mutex_lock(&k->mu);
@@ -409,14 +406,14 @@ static bool offer(struct kafka_in *k, const rd_kafka_message_t *m,
             pthread_mutex_lock(&k->mu);
             k->pending++;
             pthread_mutex_unlock(&k->mu);
-            count_add(&k->n.messages, 1);
-            count_add(&k->n.spans, spans);
+            counter_add(&k->n.messages, 1);
+            counter_add(&k->n.spans, spans);
             return true;
         }
         if (rc != 1)
             log_ratelimited(LOG_WARN, 5,
                             "kafka_in: handler returned %d; taken as busy", rc);
-        count_add(&k->n.busy_waits, 1);
+        counter_add(&k->n.busy_waits, 1);
         sleep_ms(BUSY_SLEEP_MS);
     }
     return false;
@@ -681,13 +678,7 @@ static void wait_idle(struct kafka_in *k, unsigned grace_ms)
 {
     struct timespec until;
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += grace_ms / 1000;
-    until.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    until = clock_deadline(CLOCK_MONOTONIC, (int64_t)grace_ms * 1000000);
     pthread_mutex_lock(&k->mu);
     while (k->pending > 0 &&
            pthread_cond_timedwait(&k->idle, &k->mu, &until) != ETIMEDOUT)

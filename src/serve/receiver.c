@@ -31,6 +31,7 @@
 #include "ingest/otlp_proto.h"
 #include "model/span_store.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "util/counter.h"
 #include "util/log.h"
 
 #define TRACES_PATH "/v1/traces"
@@ -72,19 +73,14 @@ struct request {
 
 /* ---- counters */
 
-static void count_add(atomic_uint_fast64_t *c, uint64_t v)
-{
-    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
-}
-
 static void count_status(struct receiver *r, unsigned code)
 {
     for (size_t i = 0; i < RECEIVER_NSTATUS; i++)
         if (receiver_status_codes[i] == code) {
-            count_add(&r->n.requests[i], 1);
+            counter_add(&r->n.requests[i], 1);
             return;
         }
-    count_add(&r->n.requests_other, 1);
+    counter_add(&r->n.requests_other, 1);
 }
 
 void receiver_counters_read(const struct receiver *r,
@@ -448,12 +444,12 @@ static enum MHD_Result hand_over(struct MHD_Connection *c, struct receiver *r,
     struct receiver_outcome out;
     enum receiver_verdict v;
 
-    count_add(&r->n.spans_received, n);
+    counter_add(&r->n.spans_received, n);
     qn = r->cfg.queued_spans ? queued(r) : 0;
     if (qn > 0 && qn + n > r->cfg.max_queued_spans) {
         span_store_destroy(store);
         free(plain);
-        count_add(&r->n.spans_throttled, n);
+        counter_add(&r->n.spans_throttled, n);
         return fail(c, r, 429, q->content, "receiver queue full, retry later");
     }
     memset(&out, 0, sizeof(out));
@@ -472,7 +468,7 @@ static enum MHD_Result hand_over(struct MHD_Connection *c, struct receiver *r,
     if (v != RECEIVER_ACCEPTED) {
         struct reply rp = {.code = v == RECEIVER_BUSY ? 429 : 503};
         span_store_destroy(store);
-        count_add(&r->n.spans_throttled, n);
+        counter_add(&r->n.spans_throttled, n);
         rp.retry_after_s =
             out.retry_after_s ? out.retry_after_s : r->cfg.retry_after_s;
         return send_error(c, r, &rp, q->content,
@@ -482,8 +478,8 @@ static enum MHD_Result hand_over(struct MHD_Connection *c, struct receiver *r,
     out.error_message[sizeof(out.error_message) - 1] = '\0';
     if (out.rejected_spans > n)
         out.rejected_spans = n;
-    count_add(&r->n.spans_accepted, n - out.rejected_spans);
-    count_add(&r->n.spans_rejected, out.rejected_spans);
+    counter_add(&r->n.spans_accepted, n - out.rejected_spans);
+    counter_add(&r->n.spans_rejected, out.rejected_spans);
     return send_export_ok(c, r, q->content, out.rejected_spans,
                           out.error_message);
 }
@@ -497,7 +493,7 @@ static enum MHD_Result finish_traces(struct MHD_Connection *c,
     char err[1024];
     int rc;
 
-    count_add(&r->n.bytes_received, q->seen);
+    counter_add(&r->n.bytes_received, q->seen);
     if (q->too_large) {
         snprintf(err, sizeof(err), "request body exceeds %zu bytes",
                  r->cfg.max_body_bytes);
@@ -525,7 +521,7 @@ static enum MHD_Result finish_traces(struct MHD_Connection *c,
             rc = receiver_decode_body(plain, plain_len, q->content, false, 0,
                                       r->domain_attr, store, &decoded, err,
                                       sizeof(err));
-        count_add(&r->n.bytes_decoded, decoded);
+        counter_add(&r->n.bytes_decoded, decoded);
         if (rc < 0) {
             free(plain);
             span_store_destroy(store);
@@ -536,7 +532,7 @@ static enum MHD_Result finish_traces(struct MHD_Connection *c,
     rc = receiver_decode_body(q->body, q->len, q->content, q->gzip,
                               r->cfg.max_decompressed_bytes, r->domain_attr,
                               store, &decoded, err, sizeof(err));
-    count_add(&r->n.bytes_decoded, decoded);
+    counter_add(&r->n.bytes_decoded, decoded);
     free(q->body);
     q->body = NULL;
     if (rc < 0) {

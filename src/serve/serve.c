@@ -25,32 +25,16 @@
 #include "serve/receiver.h"
 #include "serve/rewrite.h"
 #include "serve/serve_private.h"
+#include "util/clock.h"
+#include "util/counter.h"
 #include "util/log.h"
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void count_add(atomic_uint_fast64_t *c, uint64_t v)
-{
-    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
-}
-
-static uint64_t count_get(const atomic_uint_fast64_t *c)
-{
-    return atomic_load_explicit(c, memory_order_relaxed);
-}
 
 /* ---- input side: HTTP and Kafka threads */
 
 static size_t queued_spans(void *ctx)
 {
     struct serve *s = ctx;
-    size_t n = (size_t)count_get(&s->queue_spans);
+    size_t n = (size_t)counter_get(&s->queue_spans);
 
     if (s->fwd)
         n += forward_queued_spans(s->fwd);
@@ -71,7 +55,7 @@ static bool enqueue(struct serve *s, struct serve_item *it)
     else
         s->head = it;
     s->tail = it;
-    count_add(&s->queue_spans, it->spans);
+    counter_add(&s->queue_spans, it->spans);
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
     return true;
@@ -102,7 +86,7 @@ static enum receiver_verdict on_http(void *ctx, struct receiver_batch *b,
     b->store = NULL;
     if (s->fwd)
         b->body = NULL;
-    count_add(&s->accepted, n);
+    counter_add(&s->accepted, n);
     return RECEIVER_ACCEPTED;
 }
 
@@ -110,10 +94,10 @@ static int on_kafka(void *ctx, struct span_store *batch, const uint8_t *body,
                     size_t len, kafka_in_done_fn done, void *token)
 {
     struct serve *s = ctx;
-    size_t n = span_store_count(batch);
+    size_t n = span_store_count(batch), q = queued_spans(s);
     struct serve_item *it;
 
-    if (queued_spans(s) > 0 && queued_spans(s) + n > s->cfg.max_queued_spans)
+    if (q > 0 && q + n > s->cfg.max_queued_spans)
         return 1;
     it = calloc(1, sizeof(*it));
     if (!it)
@@ -138,8 +122,8 @@ static int on_kafka(void *ctx, struct span_store *batch, const uint8_t *body,
         free(it);
         return 1;
     }
-    count_add(&s->kafka_accepted, n);
-    count_add(&s->accepted, n);
+    counter_add(&s->kafka_accepted, n);
+    counter_add(&s->accepted, n);
     return 0;
 }
 
@@ -179,7 +163,7 @@ static void forward_item(struct serve *s, struct serve_item *it)
     if (forward_submit(s->fwd, out, outlen,
                        json ? FORWARD_JSON : FORWARD_PROTOBUF, it->spans,
                        it->done, it->token) < 0) {
-        count_add(&s->forward_failed, it->spans);
+        counter_add(&s->forward_failed, it->spans);
         serve_log_event("error", "forward_refused",
                         "\"spans\":%zu,\"reason\":\"memory queue and spool "
                         "full or stopping\"",
@@ -192,8 +176,9 @@ static void forward_item(struct serve *s, struct serve_item *it)
 
 static void process_item(struct serve *s, struct serve_item *it)
 {
-    if (it->spans && assemble_add(s->asm_, it->store, mono_ns()) < 0) {
-        count_add(&s->analysis_errors, 1);
+    if (it->spans &&
+        assemble_add(s->asm_, it->store, clock_now_ns(CLOCK_MONOTONIC)) < 0) {
+        counter_add(&s->analysis_errors, 1);
         log_ratelimited(LOG_ERROR, 5,
                         "serve: out of memory assembling "
                         "traces; batch left out of the analysis");
@@ -205,8 +190,8 @@ static void process_item(struct serve *s, struct serve_item *it)
     else if (it->done)
         it->done(it->token);
     free(it->body);
-    count_add(&s->processed, it->spans);
-    count_add(&s->queue_spans, -(uint64_t)it->spans);
+    counter_add(&s->processed, it->spans);
+    counter_add(&s->queue_spans, -(uint64_t)it->spans);
     free(it);
 }
 
@@ -218,7 +203,7 @@ static void analyse(struct serve *s, struct span_store *st)
     memset(&l, 0, sizeof(l));
     if (span_store_index(st) < 0 || edge_list_build(&l, st) < 0 ||
         live_add_batch(s->lv, st, &l) < 0) {
-        count_add(&s->analysis_errors, 1);
+        counter_add(&s->analysis_errors, 1);
         log_ratelimited(LOG_ERROR, 5, "serve: out of memory in the analysis");
     }
     edge_list_free(&l);
@@ -254,7 +239,7 @@ static void publish_export(struct serve *s)
     size_t len;
 
     if (live_export_json(s->lv, &text, &len) < 0) {
-        count_add(&s->analysis_errors, 1);
+        counter_add(&s->analysis_errors, 1);
         return;
     }
     serve_publish_windows(s, text, len);
@@ -267,7 +252,7 @@ static void update(struct serve *s)
     publish_export(s);
     if (live_update(s->lv, &snap) < 0) {
         live_snapshot_free(&snap);
-        count_add(&s->analysis_errors, 1);
+        counter_add(&s->analysis_errors, 1);
         return;
     }
     rebuild_model(s, &snap);
@@ -282,7 +267,7 @@ static void update(struct serve *s)
 static void drain_assembly(struct serve *s, bool all)
 {
     struct span_store *st;
-    int64_t now = mono_ns();
+    int64_t now = clock_now_ns(CLOCK_MONOTONIC);
 
     while ((st = assemble_take(s->asm_, now, all))) {
         size_t n = span_store_count(st);
@@ -294,7 +279,7 @@ static void drain_assembly(struct serve *s, bool all)
             struct span_store **q = realloc(s->aq, cap * sizeof(*q));
             if (!q) {
                 pthread_mutex_unlock(&s->alock);
-                count_add(&s->analysis_errors, 1);
+                counter_add(&s->analysis_errors, 1);
                 span_store_destroy(st);
                 continue;
             }
@@ -320,12 +305,7 @@ static void *pipeline(void *arg)
         bool stop;
         struct timespec until;
 
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 100 * 1000 * 1000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        until = clock_deadline(CLOCK_REALTIME, 100 * 1000000LL);
         pthread_mutex_lock(&s->lock);
         while (!s->head && !s->stopping &&
                pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0)
@@ -358,19 +338,14 @@ static void *analysis(void *arg)
 {
     struct serve *s = arg;
     int64_t interval = (int64_t)(s->cfg.update_interval_s * 1e9);
-    int64_t next_update = mono_ns() + interval;
+    int64_t next_update = clock_now_ns(CLOCK_MONOTONIC) + interval;
 
     for (;;) {
         struct span_store *st = NULL;
         bool stop;
         struct timespec until;
 
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 50 * 1000 * 1000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        until = clock_deadline(CLOCK_REALTIME, 50 * 1000000LL);
         pthread_mutex_lock(&s->alock);
         while (!s->naq && !s->analysis_stopping &&
                pthread_cond_timedwait(&s->awake, &s->alock, &until) == 0)
@@ -390,9 +365,9 @@ static void *analysis(void *arg)
             pthread_cond_broadcast(&s->awake);
             pthread_mutex_unlock(&s->alock);
         }
-        if (mono_ns() >= next_update || stop) {
+        if (clock_now_ns(CLOCK_MONOTONIC) >= next_update || stop) {
             update(s);
-            next_update = mono_ns() + interval;
+            next_update = clock_now_ns(CLOCK_MONOTONIC) + interval;
         }
         if (stop)
             break;
@@ -524,7 +499,7 @@ struct serve *serve_start(const struct serve_config *cfg, char *err,
     }
     s->cfg = *cfg;
     config_defaults(&s->cfg);
-    s->started_mono_ns = mono_ns();
+    s->started_mono_ns = clock_now_ns(CLOCK_MONOTONIC);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->pub_lock, NULL);
     pthread_cond_init(&s->wake, NULL);
@@ -567,39 +542,34 @@ int serve_port(const struct serve *s)
 
 void serve_counters_read(struct serve *s, struct serve_counters *out)
 {
-    struct receiver_counters rc;
+    struct receiver_counters rc = s->final_rx;
 
     memset(out, 0, sizeof(*out));
-    rc = s->final_rx;
     if (s->rx)
         receiver_counters_read(s->rx, &rc);
-    {
-        out->received = rc.spans_received;
-        out->rejected = rc.spans_rejected;
-        out->throttled = rc.spans_throttled;
-    }
+    out->received = rc.spans_received;
+    out->rejected = rc.spans_rejected;
+    out->throttled = rc.spans_throttled;
     if (s->kin) {
         struct kafka_in_counters kc;
         kafka_in_counters_read(s->kin, &kc);
         out->received += kc.spans;
     }
-    out->accepted = count_get(&s->accepted);
-    out->processed = count_get(&s->processed);
-    if (s->fwd || s->final_fwd.forwarded_batches ||
-        s->final_fwd.spooled_spans) {
-        struct forward_counters fc = s->final_fwd;
-        if (s->fwd)
-            forward_counters_read(s->fwd, &fc);
-        out->forwarded = fc.forwarded_spans;
-        out->dropped = fc.dropped_spans;
-        out->spooled = fc.spooled_spans;
-    }
-    out->dropped += count_get(&s->forward_failed);
+    out->accepted = counter_get(&s->accepted);
+    out->processed = counter_get(&s->processed);
+    /* the forwarder's final counters once it has stopped (zero without) */
+    struct forward_counters fc = s->final_fwd;
+    if (s->fwd)
+        forward_counters_read(s->fwd, &fc);
+    out->forwarded = fc.forwarded_spans;
+    out->dropped = fc.dropped_spans;
+    out->spooled = fc.spooled_spans;
+    out->dropped += counter_get(&s->forward_failed);
     out->queue_spans = queued_spans(s);
-    out->assembly_spans = count_get(&s->assembly_spans);
-    out->warnings = count_get(&s->warnings);
-    out->pairs = count_get(&s->pairs);
-    out->violations = count_get(&s->violations);
+    out->assembly_spans = counter_get(&s->assembly_spans);
+    out->warnings = counter_get(&s->warnings);
+    out->pairs = counter_get(&s->pairs);
+    out->violations = counter_get(&s->violations);
 }
 
 static void log_summary(struct serve *s)
@@ -653,14 +623,14 @@ int serve_stop(struct serve *s)
         forward_stop(s->fwd, s->cfg.shutdown_grace_ms, &fc);
         s->fwd = NULL;
         s->final_fwd = fc;
-        count_add(&s->forward_failed, fc.lost_spans);
+        counter_add(&s->forward_failed, fc.lost_spans);
     }
     if (s->started)
         log_summary(s);
     /* 4: commit what is done, leave the group */
     kafka_in_stop(s->kin, s->cfg.shutdown_grace_ms);
     s->kin = NULL;
-    rc = count_get(&s->forward_failed) ? -1 : 0;
+    rc = counter_get(&s->forward_failed) ? -1 : 0;
     serve_published_free(s);
     assemble_destroy(s->asm_);
     live_destroy(s->lv);

@@ -18,12 +18,9 @@
 
 #include "serve/live.h"
 #include "serve/live_io.h"
+#include "util/clock.h"
+#include "util/counter.h"
 #include "util/log.h"
-
-static void count_add(atomic_uint_fast64_t *c, uint64_t v)
-{
-    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
-}
 
 /* ---- cluster thread: the peers' statistics and the cluster view */
 
@@ -240,7 +237,7 @@ static void merge_own(struct serve *s, struct live *cl)
     }
     pthread_mutex_unlock(&s->pub_lock);
     if (!own || live_merge_json(cl, own, len, err, sizeof(err)) < 0) {
-        count_add(&s->analysis_errors, 1);
+        counter_add(&s->analysis_errors, 1);
         log_ratelimited(LOG_ERROR, 5,
                         "serve: cluster view without this instance's "
                         "statistics (%s)",
@@ -256,7 +253,7 @@ static void cluster_round(struct serve *s, struct serve_fetcher *f)
 
     fetch_all(f);
     if (!(cl = live_create(&s->live_opts))) {
-        count_add(&s->analysis_errors, 1);
+        counter_add(&s->analysis_errors, 1);
         return;
     }
     merge_own(s, cl);
@@ -268,7 +265,7 @@ static void cluster_round(struct serve *s, struct serve_fetcher *f)
     if (live_update(cl, &snap) < 0) {
         live_snapshot_free(&snap);
         live_destroy(cl);
-        count_add(&s->analysis_errors, 1);
+        counter_add(&s->analysis_errors, 1);
         return;
     }
     serve_publish_cluster(s, cl, &snap, f->status);
@@ -280,13 +277,7 @@ static bool cluster_wait(struct serve *s, int64_t interval_ns)
     struct timespec until;
     bool go;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(interval_ns / 1000000000);
-    until.tv_nsec += (long)(interval_ns % 1000000000);
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    until = clock_deadline(CLOCK_REALTIME, interval_ns);
     pthread_mutex_lock(&s->cluster_lock);
     while (!s->cluster_stopping &&
            pthread_cond_timedwait(&s->cluster_wake, &s->cluster_lock, &until) ==

@@ -18,6 +18,7 @@
 
 #include "output/trace_writer.h"
 #include "testbed/tracer_export.h"
+#include "util/clock.h"
 #include "util/ids.h"
 #include "util/log.h"
 
@@ -475,16 +476,7 @@ static void export_queue(struct tracer *t, struct queue *q)
 
 static struct timespec mono_after_ms(unsigned ms)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
+    return clock_deadline(CLOCK_MONOTONIC, (int64_t)ms * 1000000);
 }
 
 /* With the lock held: wait until there is something to export (a full

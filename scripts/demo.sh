@@ -35,13 +35,9 @@ $bin serve --listen 127.0.0.1:0 --reference node-gateway --assembly-window 500ms
     --update-interval 250ms >"$out/serve.out" 2>"$out/serve.log" &
 serve_pid=$!
 trap 'kill $serve_pid 2>/dev/null || true' EXIT
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$out/serve.out")
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "serve did not start:" >&2; cat "$out/serve.log" >&2; exit 1; }
+. scripts/serve_port.sh
+port=$(serve_port "$out/serve.out") ||
+    { echo "serve did not start:" >&2; cat "$out/serve.log" >&2; exit 1; }
 cat "$out/serve.out"
 echo "\$ skewscope testbed --requests 60 --tp 1 --hop-delay 2ms --skew prefill=5ms --otlp-endpoint http://127.0.0.1:$port/v1/traces"
 $bin testbed --requests 60 --tp 1 --max-new 4 --hop-delay 2ms --skew prefill=5ms \

@@ -18,12 +18,9 @@ trap 'kill $serve_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 build/skewscope serve --listen 127.0.0.1:0 --reference node-gateway \
     --window 5s --update-interval 500ms >"$work/serve.out" 2>"$work/serve.log" &
 serve_pid=$!
-for _ in $(seq 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.out")
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "serve did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
+. scripts/serve_port.sh
+port=$(serve_port "$work/serve.out") ||
+    { echo "serve did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
 echo "serve on port $port; testbed: prefill drifting at ${drift} ppm, ${hop} hops, ${secs} s"
 build/skewscope testbed --duration "${secs}s" --hop-delay "$hop" --tp 1 \
     --max-new 4 --concurrency 2 --drift "prefill=${drift}ppm" \

@@ -229,9 +229,9 @@ expect "serve: bad port: message" grep -q "port must be 0-65535" "$T/err"
 "$S" serve --listen 127.0.0.1:0 --duration 30s --reference node-gateway \
     --assembly-window 200ms --update-interval 100ms >"$T/serve.out" 2>"$T/serve.log" &
 spid=$!
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/serve.out"); [ -n "$port" ] && break; sleep 0.1
-done
+. "$(dirname "$0")/../../scripts/serve_port.sh"
+port=$(serve_port "$T/serve.out")
+expect "serve: announces its port" [ -n "$port" ]
 "$S" serve --listen "127.0.0.1:$port" 2>"$T/err2"; rc=$?
 expect "serve: port in use: exit 69" [ "$rc" = 69 ]
 expect "serve: port in use: message" grep -q "Address already in use" "$T/err2"

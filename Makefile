@@ -25,7 +25,9 @@ PKGS := libprotobuf-c jansson zlib gsl libzmq rdkafka libcurl libmicrohttpd
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lprotobuf-c -ljansson -lz -lgsl -lgslcblas -lzmq -lrdkafka -lcurl -lmicrohttpd) -lm
 
 LIB_SRCS := $(sort $(wildcard src/util/*.c src/ingest/*.c src/model/*.c \
-              src/analysis/*.c src/output/*.c src/sim/*.c src/testbed/*.c src/serve/*.c))
+              src/analysis/*.c src/output/*.c src/sim/*.c src/testbed/*.c src/serve/*.c \
+              src/stats/*.c src/rca/*.c src/rca/methods/*.c src/imbalance/*.c \
+              src/collect/*.c))
 CLI_SRCS := $(sort $(wildcard src/cli/*.c))
 GEN_SRCS :=
 GEN_HDRS :=
@@ -107,7 +109,7 @@ fuzz-run: fuzz
 	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 build-fuzz/corpus/$$n fuzz/corpus/$$n; done; \
 	echo "fuzz: $(words $(FUZZ_BINS)) passed, 0 failed"
 
-FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h tests/*.c tests/*.h bench/*.c \
+FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h src/*/*/*.c src/*/*/*.h tests/*.c tests/*.h bench/*.c \
                 bench/*/*.c bench/*/*.h fuzz/*.c fuzz/*.h)
 format:
 	clang-format -i $(FORMAT_SRCS)

@@ -30,3 +30,5 @@ for fmt in otlp-json otlp-proto; do
   [ $fmt = otlp-json ] && taskset -c 0 build/bench/bench_ingest jansson "$f"
   /usr/bin/time -f "skewscope check: %e s, peak RSS %M KiB" $S check "$f" >/dev/null || true
 done
+echo "== ID patterns (bench_ids: 1,000,000 spans, load + index + pairs + check)"
+taskset -c 0 build/bench/bench_ids 1000000

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
+
 #define BLOCK_SHIFT 16
 #define BLOCK_SPANS (1u << BLOCK_SHIFT)
 #define LINK_BLOCK_SHIFT 12
@@ -245,13 +247,7 @@ const char *span_store_system_name(const struct span_store *s, uint16_t id)
 static uint64_t key_hash(const uint8_t trace_id[16], uint64_t span_id,
                          bool shared)
 {
-    uint64_t a, b;
-
-    memcpy(&a, trace_id, 8);
-    memcpy(&b, trace_id + 8, 8);
-    uint64_t h = a * 0x9e3779b97f4a7c15ull ^ b;
-    h = (h ^ span_id ^ (shared ? 0x5bd1e995u : 0)) * 0xff51afd7ed558ccdull;
-    return h ^ (h >> 29);
+    return hash_id128(trace_id, span_id ^ (shared ? 0x5bd1e995u : 0));
 }
 
 static bool key_equal(const struct span_rec *r, const uint8_t trace_id[16],

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model/span_store.h"
+#include "util/hash.h"
 
 #define MAX_GENS 3 /* closed-due, closed, open */
 
@@ -40,13 +41,7 @@ static const uint8_t zero_id[16];
 
 static uint64_t trace_hash(const uint8_t id[16])
 {
-    uint64_t a, b;
-
-    memcpy(&a, id, 8);
-    memcpy(&b, id + 8, 8);
-    a ^= b * 0x9e3779b97f4a7c15ull;
-    a ^= a >> 31;
-    return a * 0xbf58476d1ce4e5b9ull;
+    return hash_id128(id, 0);
 }
 
 static bool set_has(const struct trace_set *t, const uint8_t id[16])

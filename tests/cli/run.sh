@@ -251,6 +251,14 @@ kill -TERM "$spid"; wait "$spid"; rc=$?
 expect "serve: SIGTERM: exit 0" [ "$rc" = 0 ]
 expect "serve: stop summary logged" grep -q '"event":"stopped"' "$T/serve.log"
 
+# Further parts, one file per topic (tests/cli/part_*.sh), sharing the
+# helpers above (S, T, sim, expect, ok, bad).
+for part in "$(dirname "$0")"/part_*.sh; do
+  [ -e "$part" ] || continue
+  echo "-- $(basename "$part")"
+  . "$part"
+done
+
 echo
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -4,6 +4,8 @@
 #ifndef SKEWSCOPE_LOG_H
 #define SKEWSCOPE_LOG_H
 
+#include <stdatomic.h>
+
 enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 extern enum log_level log_threshold;
@@ -23,16 +25,19 @@ void log_emit(enum log_level level, const char *fmt, ...)
 #define log_debug(...) LOG_AT(LOG_DEBUG, __VA_ARGS__)
 
 /* Print at most `burst` times from this call site, then once a summary line
- * saying further messages are suppressed. */
+ * saying further messages are suppressed. Safe from any thread: the call
+ * site's counter is atomic, so concurrent callers print at most `burst`
+ * messages and one summary between them. */
 #define log_ratelimited(level, burst, ...)                                     \
     do {                                                                       \
-        static unsigned log_rl_count_;                                         \
+        static _Atomic unsigned log_rl_count_;                                 \
         if ((level) <= log_threshold) {                                        \
-            if (log_rl_count_ < (burst))                                       \
+            unsigned log_rl_n_ = atomic_fetch_add_explicit(                    \
+                &log_rl_count_, 1u, memory_order_relaxed);                     \
+            if (log_rl_n_ < (unsigned)(burst))                                 \
                 log_emit((level), __VA_ARGS__);                                \
-            else if (log_rl_count_ == (burst))                                 \
+            else if (log_rl_n_ == (unsigned)(burst))                           \
                 log_emit((level), "further messages of this kind suppressed"); \
-            log_rl_count_++;                                                   \
         }                                                                      \
     } while (0)
 

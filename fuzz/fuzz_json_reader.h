@@ -20,8 +20,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct ingest_opts opts = {TRACE_FORMAT_AUTO,
-                               size % 5 == 0 ? "zone" : NULL};
+    struct ingest_opts opts = {.format = TRACE_FORMAT_AUTO,
+                               .clock_domain_attr =
+                                   size % 5 == 0 ? "zone" : NULL,
+                               .strict = size % 7 == 0};
     struct span_store *store = NULL;
     struct source *src = NULL;
     char path[64], err[512];

@@ -118,7 +118,8 @@ struct run {
 static void run_ops(struct run *run, const struct ingest_ops *ops,
                     const char *data, size_t len, const char *attr)
 {
-    struct ingest_opts opts = {TRACE_FORMAT_AUTO, attr};
+    struct ingest_opts opts = {.format = TRACE_FORMAT_AUTO,
+                               .clock_domain_attr = attr};
     struct source *src;
 
     run->path = testlib_write_temp(data, len);
@@ -135,6 +136,23 @@ static void run_str(struct run *run, const struct ingest_ops *ops,
                     const char *json, const char *attr)
 {
     run_ops(run, ops, json, strlen(json), attr);
+}
+
+/* run_str with --strict. */
+static void run_strict(struct run *run, const struct ingest_ops *ops,
+                       const char *json)
+{
+    struct ingest_opts opts = {.format = TRACE_FORMAT_AUTO, .strict = true};
+    struct source *src;
+
+    run->path = testlib_write_temp_str(json);
+    run->store = span_store_create();
+    assert_non_null(run->store);
+    run->err[0] = '\0';
+    src = source_open(run->path, run->err, sizeof(run->err));
+    assert_non_null(src);
+    run->rc = ops->read(src, run->store, &opts, run->err, sizeof(run->err));
+    source_close(src);
 }
 
 static void run_done(struct run *run)
@@ -241,18 +259,22 @@ static void test_lex_skip_any_bufsize(void **state)
 
 static void test_lex_unescape(void **state)
 {
-    const char in[] = "a\\n\\u00e9\\ud83d\\ude00\\/\\\"\\t\\udc00z";
-    const char want[] = "a\n\xc3\xa9\xf0\x9f\x98\x80/\"\t\xef\xbf\xbdz";
+    const char in[] = "a\\n\\u00e9\\ud83d\\ude00\\/\\\"\\t\\u0000z";
+    const char want[] = "a\n\xc3\xa9\xf0\x9f\x98\x80/\"\t\0z";
     char out[sizeof(in)];
     long n;
 
     (void)state;
     n = json_unescape(in, strlen(in), out);
-    assert_int_equal(n, (long)strlen(want));
+    assert_int_equal(n, (long)sizeof(want) - 1);
     assert_memory_equal(out, want, (size_t)n);
     assert_int_equal(json_unescape("\\x", 2, out), -1);
     assert_int_equal(json_unescape("\\u12", 4, out), -1);
     assert_int_equal(json_unescape("ab\\", 3, out), -1);
+    /* A lone surrogate is no character (it was U+FFFD). */
+    assert_int_equal(json_unescape("\\udc00", 6, out), -1);
+    assert_int_equal(json_unescape("\\ud83dx", 7, out), -1);
+    assert_int_equal(json_unescape("\\ud83d\\u0041", 12, out), -1);
 }
 
 /* Read one integer with json_lex_int64 from `json`. */
@@ -505,7 +527,7 @@ static void test_otlp_gzip(void **state)
     char path[] = "/tmp/skewscope-test-gz-XXXXXX";
     int fd = mkstemp(path);
     struct span_store *st = span_store_create();
-    struct ingest_opts opts = {TRACE_FORMAT_AUTO, NULL};
+    struct ingest_opts opts = {.format = TRACE_FORMAT_AUTO};
     char err[512] = "";
     gzFile gz;
     struct run run;
@@ -526,7 +548,8 @@ static void test_otlp_gzip(void **state)
     unlink(path);
 }
 
-/* A read error (corrupt gzip stream) is -INGEST_E_NOINPUT, not malformed. */
+/* A corrupt gzip stream is malformed input (exit 65), not an unreadable
+ * one: it was -INGEST_E_NOINPUT. */
 static void test_otlp_read_error(void **state)
 {
     char path[] = "/tmp/skewscope-test-gz-XXXXXX";
@@ -534,7 +557,7 @@ static void test_otlp_read_error(void **state)
     gzFile gz;
     struct source *src;
     struct span_store *st = span_store_create();
-    struct ingest_opts opts = {TRACE_FORMAT_OTLP_JSON, NULL};
+    struct ingest_opts opts = {.format = TRACE_FORMAT_OTLP_JSON};
     char err[512] = "";
     FILE *f;
 
@@ -554,7 +577,7 @@ static void test_otlp_read_error(void **state)
     assert_non_null(src);
     assert_int_equal(
         ingest_otlp_json_ops.read(src, st, &opts, err, sizeof(err)),
-        -INGEST_E_NOINPUT);
+        -INGEST_E_MALFORMED);
     assert_non_null(strstr(err, path));
     source_close(src);
     span_store_destroy(st);
@@ -567,31 +590,32 @@ static void test_otlp_malformed(void **state)
     size_t n = sizeof(otlp_doc) - 1;
 
     (void)state;
-    /* A span without traceId: error names the span and where it starts. */
-    run_str(&run, &ingest_otlp_json_ops,
-            "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[\n"
-            "{\"spanId\":\"0000000000000001\",\"startTimeUnixNano\":1,"
-            "\"endTimeUnixNano\":2},\n"
-            "  {\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":"
-            "\"0000000000000001\",\"startTimeUnixNano\":1}]}]}]}",
-            NULL);
-    assert_msg_at(&run, 2, "a traceId in span 1");
-    assert_int_equal(span_store_count(run.store), 0);
-    run_done(&run);
-
-    run_str(&run, &ingest_otlp_json_ops,
-            "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[\n"
-            "{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":"
-            "\"0000000000000001\",\"startTimeUnixNano\":1,"
-            "\"endTimeUnixNano\":2},\n"
-            "  {\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":"
-            "\"0000000000000002\",\"startTimeUnixNano\":1}]}]}]}",
-            NULL);
-    assert_msg_at(&run, 3, "an endTimeUnixNano in span 2");
-    assert_msg_at(&run, 3, ":3:3:");
-    /* The span before the error stays, with a domain. */
+    /* A span without traceId (the Collector accepts it) and one without
+     * endTimeUnixNano are counted as invalid; the valid one is read. With
+     * --strict the first is refused where it starts. */
+    static const char two_bad[] =
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[\n"
+        "{\"spanId\":\"0000000000000001\",\"startTimeUnixNano\":1,"
+        "\"endTimeUnixNano\":2},\n"
+        "  {\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":"
+        "\"0000000000000002\",\"startTimeUnixNano\":1},\n"
+        "  {\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":"
+        "\"0000000000000003\",\"startTimeUnixNano\":1,"
+        "\"endTimeUnixNano\":2}]}]}]}";
+    run_str(&run, &ingest_otlp_json_ops, two_bad, NULL);
+    assert_int_equal(run.rc, 0);
     assert_int_equal(span_store_count(run.store), 1);
+    assert_true(rec_at(&run, 0)->span_id == 3);
     assert_string_equal(domain_of(&run, 0), "unknown");
+    assert_int_equal(span_store_invalid(run.store, SPAN_INVALID_EMPTY_TRACE_ID),
+                     1);
+    assert_int_equal(
+        span_store_invalid(run.store, SPAN_INVALID_MISSING_TIMESTAMP), 1);
+    assert_int_equal(span_store_invalid_total(run.store), 2);
+    run_done(&run);
+    run_strict(&run, &ingest_otlp_json_ops, two_bad);
+    assert_msg_at(&run, 2, "a traceId in span 1 (starting here");
+    assert_int_equal(span_store_count(run.store), 0);
     run_done(&run);
 
     run_str(&run, &ingest_otlp_json_ops,
@@ -708,26 +732,54 @@ static void test_jaeger_variants(void **state)
     assert_int_equal(rec_at(&run, 0)->end_ns, 7000);
     run_done(&run);
 
-    /* Single trace object; missing process -> unknown. */
-    run_str(&run, &ingest_jaeger_ops,
-            "{\"traceID\":\"1\",\"spans\":[{\"traceID\":\"1\",\"spanID\":"
-            "\"2\",\"startTime\":3,\"processID\":\"nope\"}]}",
-            NULL);
+    /* Single trace object; a processID naming no process of the trace is
+     * an invalid span (it landed in "unknown"), a known one is read. */
+    static const char unknown_pid[] =
+        "{\"traceID\":\"1\",\"spans\":[{\"traceID\":\"1\",\"spanID\":"
+        "\"2\",\"startTime\":3,\"processID\":\"nope\"},\n{\"traceID\":"
+        "\"1\",\"spanID\":\"3\",\"startTime\":3,\"processID\":\"p1\"},"
+        "{\"traceID\":\"1\",\"spanID\":\"4\",\"startTime\":3}],"
+        "\"processes\":{\"p1\":{\"serviceName\":\"s1\"}}}";
+    run_str(&run, &ingest_jaeger_ops, unknown_pid, NULL);
     assert_int_equal(run.rc, 0);
-    assert_string_equal(domain_of(&run, 0), "unknown");
+    assert_int_equal(span_store_count(run.store), 1);
+    assert_string_equal(domain_of(&run, 0), "s1");
+    assert_int_equal(
+        span_store_invalid(run.store, SPAN_INVALID_UNKNOWN_PROCESS), 2);
+    run_done(&run);
+    run_strict(&run, &ingest_jaeger_ops, unknown_pid);
+    assert_msg_at(&run, 2, "a process for processID \"nope\" of span 1");
     run_done(&run);
 
-    run_str(&run, &ingest_jaeger_ops,
-            "{\"data\":[{\"spans\":[\n{\"traceID\":\"1\",\"spanID\":\"2\"}]}]}",
-            NULL);
+    /* No startTime: invalid, not fatal; with --strict the old message. */
+    static const char no_start[] =
+        "{\"data\":[{\"spans\":[\n{\"traceID\":\"1\",\"spanID\":\"2\","
+        "\"process\":{\"serviceName\":\"a\"}}]}]}";
+    run_str(&run, &ingest_jaeger_ops, no_start, NULL);
+    assert_int_equal(run.rc, 0);
+    assert_int_equal(span_store_count(run.store), 0);
+    assert_int_equal(
+        span_store_invalid(run.store, SPAN_INVALID_MISSING_TIMESTAMP), 1);
+    run_done(&run);
+    run_strict(&run, &ingest_jaeger_ops, no_start);
     assert_msg_at(&run, 2, "a startTime in span 1");
     run_done(&run);
 
+    /* Times past SPAN_TIME_MAX are clamped, not refused; negative ones are
+     * malformed. */
     run_str(&run, &ingest_jaeger_ops,
             "{\"data\":[{\"spans\":[{\"traceID\":\"1\",\"spanID\":\"2\","
-            "\"startTime\":99999999999999999}]}]}",
+            "\"startTime\":18446744073709551615,\"process\":{}}]}]}",
             NULL);
-    assert_msg_at(&run, 1, "startTime in microseconds");
+    assert_int_equal(run.rc, 0);
+    assert_true(rec_at(&run, 0)->start_ns == SPAN_TIME_MAX);
+    run_done(&run);
+    run_str(&run, &ingest_jaeger_ops,
+            "{\"data\":[{\"spans\":[{\"traceID\":\"1\",\"spanID\":\"2\","
+            "\"startTime\":-5}]}]}",
+            NULL);
+    assert_msg_at(&run, 1, "startTime as an unsigned integer");
+    assert_msg_at(&run, 1, "negative");
     run_done(&run);
 }
 
@@ -791,10 +843,18 @@ static void test_zipkin_malformed(void **state)
     struct run run;
 
     (void)state;
-    run_str(&run, &ingest_zipkin_ops,
-            "[{\"traceId\":\"abc\",\"id\":\"1\",\"timestamp\":1},\n"
-            " {\"traceId\":\"abc\",\"id\":\"2\"}]",
-            NULL);
+    /* A span without timestamp (an incomplete span, which the Zipkin API
+     * allows) is counted as invalid; it failed the whole file. */
+    static const char no_ts[] =
+        "[{\"traceId\":\"abc\",\"id\":\"1\",\"timestamp\":1},\n"
+        " {\"traceId\":\"abc\",\"id\":\"2\"}]";
+    run_str(&run, &ingest_zipkin_ops, no_ts, NULL);
+    assert_int_equal(run.rc, 0);
+    assert_int_equal(span_store_count(run.store), 1);
+    assert_int_equal(
+        span_store_invalid(run.store, SPAN_INVALID_MISSING_TIMESTAMP), 1);
+    run_done(&run);
+    run_strict(&run, &ingest_zipkin_ops, no_ts);
     assert_msg_at(&run, 2, "a timestamp in span 2");
     assert_int_equal(span_store_count(run.store), 1);
     run_done(&run);

@@ -105,7 +105,8 @@ static void *slurp(const char *path, size_t *len)
 static int read_path(const char *path, struct span_store *s, const char *attr,
                      char *err, size_t errlen)
 {
-    struct ingest_opts opts = {TRACE_FORMAT_OTLP_PROTO, attr};
+    struct ingest_opts opts = {.format = TRACE_FORMAT_OTLP_PROTO,
+                               .clock_domain_attr = attr};
     struct source *src = source_open(path, err, errlen);
     int rc;
 
@@ -168,7 +169,7 @@ static void test_detect_and_sniff(void **state)
 {
     char *path = write_proto_file(1);
     struct span_store *s = span_store_create();
-    struct ingest_opts opts = {TRACE_FORMAT_AUTO, NULL};
+    struct ingest_opts opts = {.format = TRACE_FORMAT_AUTO};
     char err[256] = "";
 
     (void)state;

@@ -2,10 +2,12 @@
  * file into the span store. */
 #include "ingest/ingest.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ingest/source.h"
+#include "model/span_store.h"
 
 #define SNIFF_BYTES 4096
 
@@ -35,11 +37,28 @@ const struct ingest_ops *ingest_by_format(enum trace_format fmt)
     return NULL;
 }
 
+static bool is_blank(const unsigned char *data, size_t n)
+{
+    size_t i =
+        n >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf ? 3 : 0;
+
+    for (; i < n; i++)
+        if (!strchr(" \t\r\n", data[i]) || data[i] == 0)
+            return false;
+    return true;
+}
+
 const struct ingest_ops *ingest_detect(struct source *src)
 {
     const unsigned char *data;
     ssize_t n = source_peek(src, &data, SNIFF_BYTES);
 
+    if (n == SNIFF_BYTES && is_blank(data, (size_t)n)) {
+        /* A document after more white space than the sniff window. */
+        if (source_skip_space(src) < 0)
+            return NULL;
+        n = source_peek(src, &data, SNIFF_BYTES);
+    }
     if (n < 0)
         return NULL;
     for (size_t i = 0; i < NBACKENDS; i++)
@@ -48,16 +67,30 @@ const struct ingest_ops *ingest_detect(struct source *src)
     return NULL;
 }
 
-/* True when the source holds nothing but white space. */
+/* True when the source holds nothing but white space (ingest_detect()
+ * consumed any longer blank run). */
 static bool source_blank(struct source *src)
 {
     const unsigned char *data;
     ssize_t n = source_peek(src, &data, SNIFF_BYTES);
 
-    for (ssize_t i = 0; i < n; i++)
-        if (!strchr(" \t\r\n", data[i]))
-            return false;
-    return n < SNIFF_BYTES;
+    return n >= 0 && n < SNIFF_BYTES && is_blank(data, (size_t)n);
+}
+
+int ingest_span_invalid(const struct span_rec *rec, bool has_times)
+{
+    uint64_t hi, lo;
+
+    /* id_trace_is_zero() without the call: this runs once per span. */
+    memcpy(&hi, rec->trace_id, 8);
+    memcpy(&lo, rec->trace_id + 8, 8);
+    if ((hi | lo) == 0)
+        return SPAN_INVALID_EMPTY_TRACE_ID;
+    if (rec->span_id == 0)
+        return SPAN_INVALID_EMPTY_SPAN_ID;
+    if (!has_times)
+        return SPAN_INVALID_MISSING_TIMESTAMP;
+    return -1;
 }
 
 int ingest_file(struct span_store *store, const char *path,
@@ -75,17 +108,21 @@ int ingest_file(struct span_store *store, const char *path,
         ops = ingest_detect(src);
         if (!ops && source_error(src)[0]) {
             snprintf(err, errlen, "%s", source_error(src));
-            rc = -INGEST_E_NOINPUT;
+            rc = source_error_is_data(src) ? -INGEST_E_MALFORMED
+                                           : -INGEST_E_NOINPUT;
             goto out;
         }
         if (!ops && source_blank(src))
             goto out; /* an empty file holds no spans */
         if (!ops) {
+            uint64_t off, lines, line_start;
+            source_position(src, &off, &lines, &line_start);
             snprintf(err, errlen,
-                     "%s:1:1: unrecognised trace format (expected OTLP JSON, "
-                     "OTLP protobuf, Jaeger JSON or Zipkin v2 JSON; "
+                     "%s:%llu:%llu: unrecognised trace format (expected OTLP "
+                     "JSON, OTLP protobuf, Jaeger JSON or Zipkin v2 JSON; "
                      "use --format to say which)",
-                     source_name(src));
+                     source_name(src), (unsigned long long)lines + 1,
+                     (unsigned long long)(off - line_start) + 1);
             rc = -INGEST_E_MALFORMED;
             goto out;
         }

@@ -1,13 +1,18 @@
 /* ingest_jaeger: Jaeger JSON reader (the UI's "Download JSON" and the query
- * API: {"data":[trace...]}; also a bare array of traces or a single trace
- * object, and concatenated documents). Times are microseconds and become
- * nanoseconds. The parent is the first CHILD_OF reference (else the legacy
- * parentSpanID); FOLLOWS_FROM references become links.
+ * API: {"data":[trace...]}; also a bare array of traces, a single trace
+ * object, a bare array of spans (each with its "process" inline, as the
+ * UI's trace model and storage exports have them) or a single span, and
+ * concatenated documents). Times are microseconds and become nanoseconds.
+ * The parent is the first CHILD_OF reference (else the legacy
+ * parentSpanID); FOLLOWS_FROM references become links. Jaeger's api_v3
+ * responses are OTLP JSON (ingest_otlp_json).
  *
  * The clock domain comes from the span's process (tags hostname, ip, then
  * serviceName; clock_domain_rank). "processes" usually follows "spans" in a
- * trace, so spans whose process is not known yet are patched when their
- * trace object closes.
+ * trace, so a span whose process is not known yet waits (record and links
+ * kept here) until its trace object closes. A span whose processID names
+ * no process of its trace, or that has none, is invalid (unknown_process),
+ * as are spans without IDs or startTime (ingest.h).
  *
  * Flow: source -> json_lex -> here -> span_store. */
 #include "ingest/ingest.h"
@@ -36,15 +41,21 @@ struct proc {
     uint32_t domain;
 };
 
-/* A span waiting for its process: its record and processID (in names). */
+/* A span waiting for its process: its record, its links (in
+ * jaeger.plinks), its processID (in jaeger.names), its number. */
 struct pending {
-    size_t idx, off, len;
+    struct span_rec rec;
+    size_t link0, nlinks;
+    size_t off, len;
+    size_t index;
 };
 
 struct jaeger {
     struct json_lex *lx;
     struct span_store *store;
     const char *user_attr;
+    bool strict;
+    struct json_span_shape shape;
     uint32_t unknown;
     size_t nspans;
     /* Current trace. */
@@ -53,6 +64,8 @@ struct jaeger {
     size_t nprocs, procs_cap;
     struct pending *pend;
     size_t npend, pend_cap;
+    struct link_tmp *plinks; /* links of the pending spans */
+    size_t nplinks, plinks_cap;
     /* Current span. */
     struct json_buf pid;  /* its processID */
     uint32_t span_domain; /* from an embedded "process", or NO_DOMAIN */
@@ -410,12 +423,33 @@ static int read_pid(struct jaeger *c)
     return r < 0 ? r : json_lex_copy(c->lx, &c->pid, t.p, t.len);
 }
 
+/* The span being read: its record and the members seen. */
+struct span_acc {
+    struct span_rec rec;
+    int64_t dur;
+    unsigned seen;
+};
+
+/* Forget the previous span; its start is at the next value. */
+static void span_begin(struct jaeger *c, struct span_acc *a)
+{
+    memset(a, 0, sizeof(*a));
+    c->pid.len = 0;
+    c->span_domain = NO_DOMAIN;
+    c->sys_rank = -1;
+    c->kind = SPAN_KIND_UNSPECIFIED;
+    c->have_child_of = false;
+    c->nlinks = 0;
+    json_lex_mark(c->lx);
+}
+
 static int span_member(struct jaeger *c, const struct json_str *k,
-                       struct span_rec *rec, int64_t *dur, unsigned *seen)
+                       struct span_acc *a)
 {
     enum span_field f = span_field(k);
+    struct span_rec *rec = &a->rec;
 
-    *seen |= 1u << f;
+    a->seen |= 1u << f;
     switch (f) {
     case F_TRACE:
         return read_trace_id(c, rec->trace_id);
@@ -429,9 +463,11 @@ static int span_member(struct jaeger *c, const struct json_str *k,
         return references(c, rec);
     case F_START:
         return json_span_read_us(c->lx, &rec->start_ns,
-                                 "startTime in microseconds");
+                                 "startTime as an unsigned integer "
+                                 "(microseconds)");
     case F_DURATION:
-        return json_span_read_us(c->lx, dur, "duration in microseconds");
+        return json_span_read_dur_us(c->lx, &a->dur,
+                                     "duration in microseconds");
     case F_TAGS:
         return tags(c, TAG_SPAN);
     case F_PID:
@@ -443,37 +479,44 @@ static int span_member(struct jaeger *c, const struct json_str *k,
     }
 }
 
-static int span_check(struct jaeger *c, struct span_rec *rec, int64_t dur,
-                      unsigned seen)
+/* Append a span whose domain is known, with its links. */
+static int span_store_one(struct jaeger *c, struct span_rec *rec,
+                          uint32_t domain, const struct link_tmp *links,
+                          size_t nlinks)
 {
-    static const struct json_span_names names = {"a traceID", "a spanID",
-                                                 "a startTime"};
+    int64_t idx;
 
-    return json_span_finish_us(c->lx, rec, dur, seen & 1u << F_TRACE,
-                               seen & 1u << F_SPAN, seen & 1u << F_START,
-                               &names, c->nspans);
+    rec->domain = domain;
+    if ((idx = span_store_add(c->store, rec)) < 0)
+        return json_lex_nomem(c->lx);
+    for (size_t i = 0; i < nlinks; i++)
+        if (span_store_add_link(c->store, (size_t)idx, links[i].trace_id,
+                                links[i].span_id) < 0)
+            return json_lex_nomem(c->lx);
+    return 0;
 }
 
-/* Domain of the span just read, or NO_DOMAIN when its process comes later
- * (then it is queued in c->pend). */
-static int span_domain(struct jaeger *c, size_t idx)
+/* Keep a span whose process is not known yet until its trace closes. */
+static int pend_add(struct jaeger *c, const struct span_rec *rec)
 {
-    const struct proc *pr;
     struct pending p, *np;
+    struct link_tmp *nl;
     int r;
 
-    if (c->span_domain != NO_DOMAIN) {
-        span_store_at(c->store, idx)->domain = c->span_domain;
-        return 0;
-    }
-    if ((pr = proc_find(c, c->pid.p, c->pid.len)) != NULL) {
-        span_store_at(c->store, idx)->domain = pr->domain;
-        return 0;
-    }
-    p.idx = idx;
+    p.rec = *rec;
+    p.index = c->nspans;
     p.len = c->pid.len;
+    p.link0 = c->nplinks;
+    p.nlinks = c->nlinks;
     if ((r = names_add(c, c->pid.p, c->pid.len, &p.off)) < 0)
         return r;
+    for (size_t i = 0; i < c->nlinks; i++) {
+        nl = grow_array(c, c->plinks, &c->plinks_cap, c->nplinks, sizeof(*nl));
+        if (!nl)
+            return -INGEST_E_NOMEM;
+        c->plinks = nl;
+        c->plinks[c->nplinks++] = c->links[i];
+    }
     np = grow_array(c, c->pend, &c->pend_cap, c->npend, sizeof(*np));
     if (!np)
         return -INGEST_E_NOMEM;
@@ -482,59 +525,59 @@ static int span_domain(struct jaeger *c, size_t idx)
     return 0;
 }
 
-static int span_add(struct jaeger *c, struct span_rec *rec)
+/* The span read into a is complete: count it as invalid, store it, or
+ * keep it until its process is known. */
+static int span_done(struct jaeger *c, struct span_acc *a)
 {
-    int64_t idx;
+    static const struct json_span_names names = {"a traceID", "a spanID",
+                                                 "a startTime"};
+    struct span_rec *rec = &a->rec;
+    const struct proc *pr;
+    int r;
 
+    c->shape.recognised = true;
+    c->nspans++;
+    json_span_finish_us(rec, a->dur);
+    r = json_span_valid(c->lx, c->store, c->strict, rec,
+                        a->seen & 1u << F_START, &names, c->nspans);
+    if (r <= 0)
+        return r;
     rec->kind = (uint8_t)c->kind;
     if (rec->parent_id)
         rec->flags |= SPAN_F_HAS_PARENT;
-    rec->domain = NO_DOMAIN;
     if (c->sys_rank >= 0) {
         rec->system = span_store_system_id(c->store, c->sys.p, c->sys.len);
         if (rec->system == UINT16_MAX)
             return json_lex_nomem(c->lx);
     }
-    if ((idx = span_store_add(c->store, rec)) < 0)
-        return json_lex_nomem(c->lx);
-    for (size_t i = 0; i < c->nlinks; i++)
-        if (span_store_add_link(c->store, (size_t)idx, c->links[i].trace_id,
-                                c->links[i].span_id) < 0)
-            return json_lex_nomem(c->lx);
-    return span_domain(c, (size_t)idx);
+    if (c->span_domain != NO_DOMAIN)
+        return span_store_one(c, rec, c->span_domain, c->links, c->nlinks);
+    if ((pr = proc_find(c, c->pid.p, c->pid.len)) != NULL)
+        return span_store_one(c, rec, pr->domain, c->links, c->nlinks);
+    return pend_add(c, rec);
 }
 
+/* An element of "spans". */
 static int span(struct jaeger *c)
 {
-    struct span_rec rec;
+    struct span_acc a;
     struct json_str k;
-    int64_t dur = 0;
-    unsigned seen = 0;
     int r;
 
-    memset(&rec, 0, sizeof(rec));
-    c->nspans++;
-    c->pid.len = 0;
-    c->span_domain = NO_DOMAIN;
-    c->sys_rank = -1;
-    c->kind = SPAN_KIND_UNSPECIFIED;
-    c->have_child_of = false;
-    c->nlinks = 0;
-    json_lex_mark(c->lx);
+    span_begin(c, &a);
     if ((r = json_lex_begin_object(c->lx)) <= 0)
         return r;
     while ((r = json_lex_next_key(c->lx, &k)) > 0)
-        if ((r = span_member(c, &k, &rec, &dur, &seen)) < 0)
+        if ((r = span_member(c, &k, &a)) < 0)
             return r;
-    if (r < 0 || (r = span_check(c, &rec, dur, seen)) < 0)
-        return r;
-    return span_add(c, &rec);
+    return r < 0 ? r : span_done(c, &a);
 }
 
 static int spans(struct jaeger *c)
 {
     int r;
 
+    c->shape.recognised = true; /* a trace, even without spans */
     if ((r = json_lex_begin_array(c->lx)) <= 0)
         return r;
     while ((r = json_lex_next_elem(c->lx)) > 0)
@@ -550,25 +593,48 @@ static void trace_start(struct jaeger *c)
     c->names.len = 0;
     c->nprocs = 0;
     c->npend = 0;
+    c->nplinks = 0;
 }
 
-/* Give queued spans the domain of their process (unknown if none). */
+/* A waiting span whose process never came: invalid. */
+static int unknown_process(struct jaeger *c, const struct pending *p,
+                           const char *pid)
+{
+    if (!c->strict) {
+        span_store_add_invalid(c->store, SPAN_INVALID_UNKNOWN_PROCESS);
+        return 0;
+    }
+    return json_lex_fail(c->lx,
+                         "a process for processID \"%.*s\" of span %zu (in "
+                         "its trace's \"processes\" or inline; --strict "
+                         "refuses spans that cannot be analysed)",
+                         (int)(p->len < 64 ? p->len : 64), pid, p->index);
+}
+
+/* Store the waiting spans whose process is now known; count the others
+ * as invalid. Called when a trace object closes. */
 static int trace_finish(struct jaeger *c)
 {
-    for (size_t i = 0; i < c->npend; i++) {
-        const struct pending *p = &c->pend[i];
+    int r = 0;
+
+    for (size_t i = 0; i < c->npend && r == 0; i++) {
+        struct pending *p = &c->pend[i];
         /* no processID at all leaves the name buffer unallocated */
         const char *name = c->names.p ? c->names.p + p->off : "";
         const struct proc *pr = proc_find(c, name, p->len);
-        uint32_t d = pr ? pr->domain : unknown_domain(c);
 
-        if (d == NO_DOMAIN)
-            return json_lex_nomem(c->lx);
-        span_store_at(c->store, p->idx)->domain = d;
+        if (pr)
+            r = span_store_one(c, &p->rec, pr->domain,
+                               p->nlinks ? c->plinks + p->link0 : NULL,
+                               p->nlinks);
+        else
+            r = unknown_process(c, p, name);
     }
     trace_start(c);
-    return 0;
+    return r;
 }
+
+static int trace_array(struct jaeger *c, bool top);
 
 /* A member of a trace object; 1 when the key is not a trace member. */
 static int trace_member(struct jaeger *c, const struct json_str *k)
@@ -580,61 +646,66 @@ static int trace_member(struct jaeger *c, const struct json_str *k)
     return 1;
 }
 
-static int trace_object(struct jaeger *c)
+/* One member of a top-level or array-element object, which may be a
+ * document ({"data": ...}, top level only), a trace or a span. */
+static int object_member(struct jaeger *c, const struct json_str *k, bool top,
+                         struct span_acc *a)
 {
+    int r;
+
+    if (top && JSON_KEY_IS(k, "data")) {
+        c->shape.recognised = true;
+        if ((r = trace_finish(c)) < 0)
+            return r;
+        return trace_array(c, false);
+    }
+    if ((r = trace_member(c, k)) != 1)
+        return r;
+    if (top && JSON_KEY_IS(k, "result"))
+        c->shape.hint = "; {\"result\": ...} is a Jaeger api_v3 response, "
+                        "which holds OTLP JSON: use --format otlp-json";
+    return span_member(c, k, a);
+}
+
+/* An object at the top level (top) or in a top-level array: a document,
+ * a trace (it has "spans") or a span (it has a "spanID"). */
+static int object(struct jaeger *c, bool top)
+{
+    struct span_acc a;
     struct json_str k;
     int r;
 
     trace_start(c);
+    span_begin(c, &a);
     if ((r = json_lex_begin_object(c->lx)) < 0)
         return r;
-    while (r > 0 && (r = json_lex_next_key(c->lx, &k)) > 0) {
-        if ((r = trace_member(c, &k)) == 1)
-            r = json_lex_skip(c->lx);
-        if (r < 0)
-            break;
-        r = 1;
-    }
-    /* Spans stored before an error still get a valid domain. */
-    if (trace_finish(c) < 0 && r >= 0)
-        r = -INGEST_E_NOMEM;
+    while (r > 0 && (r = json_lex_next_key(c->lx, &k)) > 0)
+        if ((r = object_member(c, &k, top, &a)) >= 0)
+            r = 1;
+    if (r == 0 && a.seen & 1u << F_SPAN)
+        r = span_done(c, &a);
+    /* Spans stored before an error keep a valid domain. */
+    if (r >= 0)
+        r = trace_finish(c);
+    else
+        trace_start(c);
     return r;
 }
 
-static int trace_array(struct jaeger *c)
+static int trace_array(struct jaeger *c, bool top)
 {
+    size_t n = 0;
     int r;
 
     if ((r = json_lex_begin_array(c->lx)) <= 0)
         return r;
-    while ((r = json_lex_next_elem(c->lx)) > 0)
-        if ((r = trace_object(c)) < 0)
+    while ((r = json_lex_next_elem(c->lx)) > 0) {
+        n++;
+        if ((r = object(c, false)) < 0)
             return r;
-    return r;
-}
-
-/* {"data": [...]} or a single trace object at the top level. */
-static int document(struct jaeger *c)
-{
-    struct json_str k;
-    int r;
-
-    trace_start(c);
-    if ((r = json_lex_begin_object(c->lx)) < 0)
-        return r;
-    while (r > 0 && (r = json_lex_next_key(c->lx, &k)) > 0) {
-        if (JSON_KEY_IS(&k, "data")) {
-            if ((r = trace_finish(c)) == 0)
-                r = trace_array(c);
-        } else if ((r = trace_member(c, &k)) == 1) {
-            r = json_lex_skip(c->lx);
-        }
-        if (r < 0)
-            break;
-        r = 1;
     }
-    if (trace_finish(c) < 0 && r >= 0)
-        r = -INGEST_E_NOMEM;
+    if (top && n == 0)
+        c->shape.recognised = true; /* [] */
     return r;
 }
 
@@ -642,7 +713,7 @@ static int each_value(void *ctx, int kind)
 {
     struct jaeger *c = ctx;
 
-    return kind == JSON_ARRAY ? trace_array(c) : document(c);
+    return kind == JSON_ARRAY ? trace_array(c, true) : object(c, true);
 }
 
 static int jaeger_read(struct source *src, struct span_store *store,
@@ -654,11 +725,17 @@ static int jaeger_read(struct source *src, struct span_store *store,
     memset(&c, 0, sizeof(c));
     c.store = store;
     c.user_attr = opts ? opts->clock_domain_attr : NULL;
+    c.strict = opts && opts->strict;
     c.unknown = NO_DOMAIN;
-    r = json_span_read_all(src, &c.lx, each_value, &c, err, errlen);
+    c.shape.expected =
+        "a Jaeger JSON document ({\"data\": [traces]}, a trace {\"traceID\", "
+        "\"spans\", \"processes\"}, or an array of traces or of spans with "
+        "\"spanID\")";
+    r = json_span_read_all(src, &c.lx, each_value, &c, &c.shape, err, errlen);
     free(c.names.p);
     free(c.procs);
     free(c.pend);
+    free(c.plinks);
     free(c.pid.p);
     free(c.sys.p);
     free(c.links);
@@ -671,7 +748,8 @@ static bool jaeger_sniff(const unsigned char *data, size_t n)
 {
     int first = json_sniff_first(data, n);
     bool trace =
-        json_sniff_key(data, n, "traceID") && json_sniff_key(data, n, "spans");
+        json_sniff_key(data, n, "traceID") &&
+        (json_sniff_key(data, n, "spans") || json_sniff_key(data, n, "spanID"));
 
     if (first == '{')
         return trace || json_sniff_key(data, n, "data");

@@ -1,8 +1,11 @@
 /* ingest_otlp_json: OTLP JSON trace reader (ExportTraceServiceRequest /
  * TracesData). Accepts one document, one document per line (Collector file
  * exporter) or concatenated documents; lowerCamelCase and proto snake_case
- * field names; the legacy instrumentationLibrarySpans. Only the fields the
- * span_store keeps are decoded; everything else is skipped by json_lex.
+ * field names; the legacy instrumentationLibrarySpans; Jaeger's api_v3
+ * responses, which wrap each TracesData in {"result": ...} (one per chunk
+ * of a stream). Only the fields the span_store keeps are decoded;
+ * everything else is skipped by json_lex (and checked by its string rule).
+ * A span without IDs or times is counted as invalid (ingest.h).
  *
  * The clock domain comes from the resource attributes (clock_domain_rank).
  * A "resource" that follows its "scopeSpans" is handled by patching the
@@ -33,6 +36,8 @@ struct otlp {
     struct json_lex *lx;
     struct span_store *store;
     const char *user_attr;
+    bool strict;
+    struct json_span_shape shape;
     uint32_t unknown; /* id of CLOCK_DOMAIN_UNKNOWN, or NO_DOMAIN */
     size_t nspans;    /* spans seen in this file, for messages */
     /* Current resourceSpans element. */
@@ -281,6 +286,16 @@ static enum span_field span_field(const struct json_str *k)
         k, tab, sizeof(tab) / sizeof(tab[0]), F_OTHER);
 }
 
+/* A fixed64 time, 0 .. 2^64 - 1, clamped as the store clamps. */
+static int read_time(struct otlp *c, int64_t *ns, const char *expected)
+{
+    uint64_t t = 0;
+    int r = json_lex_uint64(c->lx, &t, expected);
+
+    *ns = span_time_from_u64(t);
+    return r;
+}
+
 /* Read one span member into rec; *seen collects which were present. */
 static int span_member(struct otlp *c, const struct json_str *k,
                        struct span_rec *rec, unsigned *seen)
@@ -298,11 +313,11 @@ static int span_member(struct otlp *c, const struct json_str *k,
     case F_KIND:
         return read_kind(c, &rec->kind);
     case F_START:
-        return json_lex_int64(c->lx, &rec->start_ns,
-                              "startTimeUnixNano as an integer");
+        return read_time(c, &rec->start_ns,
+                         "startTimeUnixNano as an unsigned integer (ns)");
     case F_END:
-        return json_lex_int64(c->lx, &rec->end_ns,
-                              "endTimeUnixNano as an integer");
+        return read_time(c, &rec->end_ns,
+                         "endTimeUnixNano as an unsigned integer (ns)");
     case F_ATTRS:
         return attributes(c, ATTR_SPAN);
     case F_LINKS:
@@ -312,22 +327,15 @@ static int span_member(struct otlp *c, const struct json_str *k,
     }
 }
 
+/* 1 when the span can be analysed, 0 when it was counted as invalid. */
 static int span_check(struct otlp *c, const struct span_rec *rec, unsigned seen)
 {
-    const char *miss = NULL;
+    static const struct json_span_names names = {
+        "a traceId", "a spanId", "a startTimeUnixNano and an endTimeUnixNano"};
+    unsigned times = 1u << F_START | 1u << F_END;
 
-    if (!(seen & 1u << F_TRACE) || id_trace_is_zero(rec->trace_id))
-        miss = "a traceId";
-    else if (!(seen & 1u << F_SPAN) || rec->span_id == 0)
-        miss = "a spanId";
-    else if (!(seen & 1u << F_START))
-        miss = "a startTimeUnixNano";
-    else if (!(seen & 1u << F_END))
-        miss = "an endTimeUnixNano";
-    if (miss)
-        return json_lex_fail_mark(c->lx, "%s in span %zu (starting here)", miss,
-                                  c->nspans);
-    return 0;
+    return json_span_valid(c->lx, c->store, c->strict, rec,
+                           (seen & times) == times, &names, c->nspans);
 }
 
 static int span_store_rec(struct otlp *c, struct span_rec *rec)
@@ -369,7 +377,7 @@ static int span(struct otlp *c)
     while ((r = json_lex_next_key(c->lx, &k)) > 0)
         if ((r = span_member(c, &k, &rec, &seen)) < 0)
             return r;
-    if (r < 0 || (r = span_check(c, &rec, seen)) < 0)
+    if (r < 0 || (r = span_check(c, &rec, seen)) <= 0)
         return r;
     return span_store_rec(c, &rec);
 }
@@ -480,7 +488,23 @@ static int resource_spans(struct otlp *c)
     return r;
 }
 
-static int document(struct otlp *c)
+/* "resourceSpans": [...] */
+static int resource_spans_list(struct otlp *c)
+{
+    int r;
+
+    c->shape.recognised = true; /* even when empty or null */
+    if ((r = json_lex_begin_array(c->lx)) <= 0)
+        return r;
+    while ((r = json_lex_next_elem(c->lx)) > 0)
+        if ((r = resource_spans(c)) < 0)
+            return r;
+    return r;
+}
+
+/* A TracesData object; `outer`: at the top level, where a Jaeger api_v3
+ * "result" may wrap one. */
+static int document(struct otlp *c, bool outer)
 {
     struct json_str k;
     int r;
@@ -488,14 +512,14 @@ static int document(struct otlp *c)
     if ((r = json_lex_begin_object(c->lx)) <= 0)
         return r;
     while ((r = json_lex_next_key(c->lx, &k)) > 0) {
-        if (!JSON_KEY_IS(&k, "resourceSpans") &&
-            !JSON_KEY_IS(&k, "resource_spans")) {
+        if (JSON_KEY_IS(&k, "resourceSpans") ||
+            JSON_KEY_IS(&k, "resource_spans"))
+            r = resource_spans_list(c);
+        else if (outer && JSON_KEY_IS(&k, "result") &&
+                 json_lex_peek(c->lx) == JSON_OBJECT)
+            r = document(c, false);
+        else
             r = json_lex_skip(c->lx);
-        } else if ((r = json_lex_begin_array(c->lx)) > 0) {
-            while ((r = json_lex_next_elem(c->lx)) > 0)
-                if ((r = resource_spans(c)) < 0)
-                    return r;
-        }
         if (r < 0)
             return r;
     }
@@ -507,7 +531,7 @@ static int each_value(void *ctx, int kind)
     struct otlp *c = ctx;
 
     (void)kind;
-    return document(c);
+    return document(c, true);
 }
 
 static int otlp_read(struct source *src, struct span_store *store,
@@ -519,8 +543,12 @@ static int otlp_read(struct source *src, struct span_store *store,
     memset(&c, 0, sizeof(c));
     c.store = store;
     c.user_attr = opts ? opts->clock_domain_attr : NULL;
+    c.strict = opts && opts->strict;
     c.unknown = NO_DOMAIN;
-    r = json_span_read_all(src, &c.lx, each_value, &c, err, errlen);
+    c.shape.expected = "an OTLP JSON document ({\"resourceSpans\": [...]}, "
+                       "or a Jaeger api_v3 response {\"result\": "
+                       "{\"resourceSpans\": [...]}})";
+    r = json_span_read_all(src, &c.lx, each_value, &c, &c.shape, err, errlen);
     free(c.best.p);
     free(c.sys.p);
     free(c.aval.p);

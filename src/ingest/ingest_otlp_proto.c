@@ -4,7 +4,8 @@
  * The stream (otlp_proto.c) frames the input and hands over one message's
  * bytes at a time; the wire scanner (otlp_wire.c) appends their spans to
  * the store without building protobuf-c structs, so memory stays at one
- * message whatever the file size. */
+ * message whatever the file size. Input whose messages hold fields but
+ * never a resource_spans is not an OTLP trace: malformed, not 0 spans. */
 #include "ingest/ingest.h"
 
 #include <inttypes.h>
@@ -87,6 +88,22 @@ static int read_messages(struct otlp_proto_stream *st, struct otlp_wire *w,
     return rc;
 }
 
+/* The shape rule: messages that held fields, none a resource_spans. */
+static int shape_check(const struct otlp_wire *w, const char *name, char *err,
+                       size_t errlen)
+{
+    size_t rs, unknown;
+
+    otlp_wire_fields(w, &rs, &unknown);
+    if (rs > 0 || unknown == 0)
+        return 0;
+    snprintf(err, errlen,
+             "%s: byte 0: expected OTLP ExportTraceServiceRequest messages "
+             "(field 1, resource_spans), found only %zu unknown field%s",
+             name, unknown, unknown == 1 ? "" : "s");
+    return -INGEST_E_MALFORMED;
+}
+
 static int otlp_proto_read(struct source *src, struct span_store *store,
                            const struct ingest_opts *opts, char *err,
                            size_t errlen)
@@ -101,7 +118,10 @@ static int otlp_proto_read(struct source *src, struct span_store *store,
         snprintf(err, errlen, "%s: out of memory", name);
         goto cleanup;
     }
+    otlp_wire_set_strict(w, opts && opts->strict);
     rc = read_messages(st, w, name, err, errlen);
+    if (rc == 0)
+        rc = shape_check(w, name, err, errlen);
 cleanup:
     otlp_wire_destroy(w);
     otlp_proto_stream_close(st);

@@ -8,6 +8,10 @@
  * reuses the client's span ID) is stored with SPAN_F_SHARED and
  * parent_id = span_id, per span_store.h.
  *
+ * A span without timestamp (the Zipkin API allows them: incomplete spans)
+ * or IDs is counted as invalid, not analysed (ingest.h). A top-level
+ * object is a span only when it has a member of one.
+ *
  * Flow: source -> json_lex -> here -> span_store. */
 #include "ingest/ingest.h"
 
@@ -28,6 +32,8 @@ struct zipkin {
     struct json_lex *lx;
     struct span_store *store;
     const char *user_attr;
+    bool strict;
+    struct json_span_shape shape;
     size_t nspans;
     /* Last interned domain: consecutive spans mostly share one. */
     struct json_buf last_name;
@@ -178,9 +184,10 @@ static int span_member(struct zipkin *c, const struct json_str *k,
         return read_kind(c, &rec->kind);
     case F_START:
         return json_span_read_us(c->lx, &rec->start_ns,
-                                 "timestamp in microseconds");
+                                 "timestamp as an unsigned integer "
+                                 "(microseconds)");
     case F_DURATION:
-        return json_span_read_us(c->lx, dur, "duration in microseconds");
+        return json_span_read_dur_us(c->lx, dur, "duration in microseconds");
     case F_LOCAL:
         return local_endpoint(c);
     case F_TAGS:
@@ -192,15 +199,16 @@ static int span_member(struct zipkin *c, const struct json_str *k,
     }
 }
 
+/* 1 when the span can be analysed, 0 when it was counted as invalid. */
 static int span_check(struct zipkin *c, struct span_rec *rec, int64_t dur,
                       unsigned seen)
 {
     static const struct json_span_names names = {"a traceId", "an id",
                                                  "a timestamp"};
 
-    return json_span_finish_us(c->lx, rec, dur, seen & 1u << F_TRACE,
-                               seen & 1u << F_SPAN, seen & 1u << F_START,
-                               &names, c->nspans);
+    json_span_finish_us(rec, dur);
+    return json_span_valid(c->lx, c->store, c->strict, rec,
+                           seen & 1u << F_START, &names, c->nspans);
 }
 
 static uint32_t domain_of(struct zipkin *c)
@@ -236,7 +244,9 @@ static int span_add(struct zipkin *c, struct span_rec *rec)
     return span_store_add(c->store, rec) < 0 ? json_lex_nomem(c->lx) : 0;
 }
 
-static int span(struct zipkin *c)
+/* A span object. `bare`: at the top level, where an object with no span
+ * member at all is not a span (and leaves the shape unrecognised). */
+static int span(struct zipkin *c, bool bare)
 {
     struct span_rec rec;
     struct json_str k;
@@ -245,7 +255,6 @@ static int span(struct zipkin *c)
     int r;
 
     memset(&rec, 0, sizeof(rec));
-    c->nspans++;
     c->best_rank = c->sys_rank = -1;
     c->shared = false;
     json_lex_mark(c->lx);
@@ -254,7 +263,13 @@ static int span(struct zipkin *c)
     while ((r = json_lex_next_key(c->lx, &k)) > 0)
         if ((r = span_member(c, &k, &rec, &dur, &seen)) < 0)
             return r;
-    if (r < 0 || (r = span_check(c, &rec, dur, seen)) < 0)
+    if (r < 0)
+        return r;
+    if (bare && !(seen & ~1u))
+        return 0;
+    c->shape.recognised = true;
+    c->nspans++;
+    if ((r = span_check(c, &rec, dur, seen)) <= 0)
         return r;
     return span_add(c, &rec);
 }
@@ -263,10 +278,11 @@ static int span_list(struct zipkin *c)
 {
     int r;
 
+    c->shape.recognised = true; /* even when empty */
     if ((r = json_lex_begin_array(c->lx)) <= 0)
         return r;
     while ((r = json_lex_next_elem(c->lx)) > 0)
-        if ((r = span(c)) < 0)
+        if ((r = span(c, false)) < 0)
             return r;
     return r;
 }
@@ -275,7 +291,7 @@ static int each_value(void *ctx, int kind)
 {
     struct zipkin *c = ctx;
 
-    return kind == JSON_OBJECT ? span(c) : span_list(c);
+    return kind == JSON_OBJECT ? span(c, true) : span_list(c);
 }
 
 static int zipkin_read(struct source *src, struct span_store *store,
@@ -287,8 +303,11 @@ static int zipkin_read(struct source *src, struct span_store *store,
     memset(&c, 0, sizeof(c));
     c.store = store;
     c.user_attr = opts ? opts->clock_domain_attr : NULL;
+    c.strict = opts && opts->strict;
     c.last_domain = NO_DOMAIN;
-    r = json_span_read_all(src, &c.lx, each_value, &c, err, errlen);
+    c.shape.expected = "a Zipkin v2 JSON list of spans ([{\"traceId\": ..., "
+                       "\"id\": ..., \"timestamp\": ...}])";
+    r = json_span_read_all(src, &c.lx, each_value, &c, &c.shape, err, errlen);
     free(c.last_name.p);
     free(c.best.p);
     free(c.sys.p);
@@ -297,10 +316,12 @@ static int zipkin_read(struct source *src, struct span_store *store,
 
 static bool zipkin_sniff(const unsigned char *data, size_t n)
 {
-    /* A bare array of Jaeger traces also starts with '['. */
+    /* A bare array of Jaeger traces or spans also starts with '['; Jaeger
+     * spells "traceID" and "spanID", Zipkin "traceId" and "id". */
     return json_sniff_first(data, n) == '[' &&
            !(json_sniff_key(data, n, "traceID") &&
-             json_sniff_key(data, n, "spans"));
+             (json_sniff_key(data, n, "spans") ||
+              json_sniff_key(data, n, "spanID")));
 }
 
 const struct ingest_ops ingest_zipkin_ops = {

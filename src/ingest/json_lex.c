@@ -6,6 +6,11 @@
  * largest token a reader keeps. Newlines are counted only in bytes that are
  * about to be discarded (one pass over the input in total), which gives
  * line:col for error messages without per-byte bookkeeping in the hot loops.
+ *
+ * Every byte read is checked once, as it enters the buffer, against the
+ * readers' string rule (check_bytes(): valid UTF-8 by util/utf8.h, and
+ * escapes that are JSON escapes and no lone surrogate), so the rule also
+ * covers the strings readers skip without decoding.
  */
 #include "ingest/json_lex.h"
 
@@ -20,6 +25,7 @@
 #include "ingest/ingest.h"
 #include "ingest/source.h"
 #include "util/ids.h"
+#include "util/utf8.h"
 
 #define END_OF_INPUT 256 /* next_byte() result at the end of the stream */
 #define KEYBUF 256
@@ -61,7 +67,8 @@ struct json_lex {
     int status; /* 0 or the sticky negated ingest_status */
     /* Newlines counted in stream bytes [0, counted). */
     uint64_t counted, line, line_start;
-    uint64_t tok; /* stream offset of the last token's first byte */
+    uint64_t tok;     /* stream offset of the last token's first byte */
+    uint64_t checked; /* stream bytes [0, checked) passed check_bytes() */
     uint64_t mark, mark_line, mark_col;
     bool mark_set, mark_done;
     int depth;
@@ -211,6 +218,126 @@ static int fail_found(struct json_lex *lx, const char *q, const char *what)
     return fail_at(lx, offset_of(lx, q), "%s, found byte 0x%02x", what, c);
 }
 
+/* ---- the string rule ---------------------------------------------------- */
+
+static int hex4(const char *s);
+
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+           (c >= 'A' && c <= 'F');
+}
+
+/* The escape at q (q[0] == '\\', n bytes available): its length; 0 when
+ * the bytes end before it is decided; -1 when it is not a JSON escape; -2
+ * when it is a lone surrogate (a high one not followed by a low one, or a
+ * low one alone). It decides as soon as the bytes allow, so that a string
+ * whose closing quote is buffered is decided whole. Escapes pair left to
+ * right from the stream's start, which in a valid document is how each
+ * string's escapes pair. */
+static int escape_len(const char *q, size_t n)
+{
+    int hi, lo;
+
+    if (n < 2)
+        return 0;
+    if (q[1] && strchr("\"\\/bfnrt", q[1]))
+        return 2;
+    if (q[1] != 'u')
+        return -1;
+    for (size_t i = 2; i < 6 && i < n; i++)
+        if (!is_hex(q[i]))
+            return -1;
+    if (n < 6)
+        return 0;
+    hi = hex4(q + 2);
+    if (hi >= 0xdc00 && hi < 0xe000)
+        return -2;
+    if (hi < 0xd800 || hi >= 0xdc00)
+        return 6;
+    /* A high surrogate: "\\uDC00".."\\uDFFF" must follow. */
+    if ((n > 6 && q[6] != '\\') || (n > 7 && q[7] != 'u') ||
+        (n > 8 && q[8] != 'd' && q[8] != 'D') ||
+        (n > 9 && (!q[9] || !strchr("cdefCDEF", q[9]))))
+        return -2;
+    for (size_t i = 10; i < 12 && i < n; i++)
+        if (!is_hex(q[i]))
+            return -2;
+    if (n < 12)
+        return 0;
+    lo = hex4(q + 8);
+    return lo >= 0xdc00 && lo < 0xe000 ? 12 : -2;
+}
+
+/* Bytes at q: 16 of them none of which is a backslash or non-ASCII. */
+static inline bool plain16(const char *q)
+{
+#ifdef __SSE2__
+    __m128i v = _mm_loadu_si128((const __m128i *)q);
+    return _mm_movemask_epi8(
+               _mm_or_si128(v, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))) == 0;
+#else
+    uint64_t w[2];
+    memcpy(w, q, 16);
+    for (int i = 0; i < 2; i++) {
+        uint64_t x = w[i] ^ UINT64_C(0x5c5c5c5c5c5c5c5c); /* '\\' -> 0 */
+        uint64_t zero = (x - UINT64_C(0x0101010101010101)) & ~x;
+        if ((w[i] | zero) & UINT64_C(0x8080808080808080))
+            return false;
+    }
+    return true;
+#endif
+}
+
+static int check_fail(struct json_lex *lx, const char *q, int why)
+{
+    uint64_t off = lx->base + (uint64_t)(q - lx->buf);
+
+    if (why == -2)
+        return fail_at(lx, off,
+                       "a surrogate escape pair (\\uD800-\\uDBFF then "
+                       "\\uDC00-\\uDFFF); a lone surrogate is not a "
+                       "character");
+    if (*q == '\\')
+        return fail_at(lx, off,
+                       "a JSON escape (\\\" \\\\ \\/ \\b \\f \\n \\r "
+                       "\\t or \\u and 4 hex digits)");
+    return fail_at(lx, off, "valid UTF-8, found byte 0x%02x",
+                   (unsigned char)*q);
+}
+
+/* Check the buffered bytes from stream offset `checked` to lx->e against
+ * the string rule. A character or escape the buffer cuts off waits for the
+ * next refill (at most 12 bytes), unless at_eof. Returns 0 or the error. */
+static int check_bytes(struct json_lex *lx, bool at_eof)
+{
+    const char *q = lx->buf + (lx->checked - lx->base), *end = lx->e;
+    int r = 0;
+
+    while (q < end) {
+        while (end - q >= 16 && plain16(q))
+            q += 16;
+        if (q >= end)
+            break;
+        unsigned char c = (unsigned char)*q;
+        if (c < 0x80 && c != '\\') {
+            q++;
+            continue;
+        }
+        r = c == '\\' ? escape_len(q, (size_t)(end - q))
+                      : utf8_char((const uint8_t *)q, (size_t)(end - q));
+        if (r == 0 && !at_eof)
+            break;
+        if (r <= 0) {
+            lx->checked = lx->base + (uint64_t)(q - lx->buf);
+            return check_fail(lx, q, r == -2 ? -2 : -1);
+        }
+        q += r;
+    }
+    lx->checked = lx->base + (uint64_t)(q - lx->buf);
+    return 0;
+}
+
 /* ---- buffer ----------------------------------------------------------- */
 
 /* Double the buffer. malloc + copy rather than realloc: growth is rare,
@@ -246,13 +373,18 @@ static int grow(struct json_lex *lx)
 static int refill(struct json_lex *lx)
 {
     char *keep = lx->pin && lx->pin < lx->p ? (char *)lx->pin : lx->p;
-    size_t k = (size_t)(keep - lx->buf), live = (size_t)(lx->e - keep);
+    char *unchecked = lx->buf + (lx->checked - lx->base);
+    size_t k, live;
     ssize_t n;
 
     if (lx->status)
         return lx->status;
     if (lx->eof)
         return 0;
+    if (unchecked < keep)
+        keep = unchecked; /* a cut-off character waits for its bytes */
+    k = (size_t)(keep - lx->buf);
+    live = (size_t)(lx->e - keep);
     if (k > 0) {
         account(lx, lx->base + k);
         memmove(lx->buf, keep, live);
@@ -276,15 +408,18 @@ static int refill(struct json_lex *lx)
         else
             snprintf(lx->msg, sizeof(lx->msg), "%s: read error",
                      source_name(lx->src));
-        lx->status = -INGEST_E_NOINPUT;
+        lx->status = source_error_is_data(lx->src) ? -INGEST_E_MALFORMED
+                                                   : -INGEST_E_NOINPUT;
         return lx->status;
     }
     if (n == 0) {
         lx->eof = true;
-        return 0;
+        return check_bytes(lx, true);
     }
     lx->e += n;
     *lx->e = '\0';
+    if (check_bytes(lx, false) < 0)
+        return lx->status;
     return 1;
 }
 
@@ -348,12 +483,16 @@ struct json_lex *json_lex_create(struct source *src, size_t bufsize)
     }
     lx->p = lx->e = lx->buf;
     *lx->e = '\0';
-    if (source_peek(src, &head, 3) == 3 && head[0] == 0xef && head[1] == 0xbb &&
-        head[2] == 0xbf) {
+    /* Start where the source is (format detection may have consumed a
+     * blank run), after a byte order mark at the very start. */
+    source_position(src, &lx->base, &lx->line, &lx->line_start);
+    if (lx->base == 0 && source_peek(src, &head, 3) == 3 && head[0] == 0xef &&
+        head[1] == 0xbb && head[2] == 0xbf) {
         char bom[3];
         if (source_read(src, bom, 3) == 3)
-            lx->base = lx->counted = lx->line_start = 3;
+            lx->base = lx->line_start = 3;
     }
+    lx->counted = lx->checked = lx->base;
     return lx;
 }
 
@@ -708,7 +847,9 @@ static int next_member(struct json_lex *lx, char close, const char *what)
     return c < 0 ? c : 1;
 }
 
-int json_lex_next_key(struct json_lex *lx, struct json_str *key)
+/* The next key as a raw slice, its ':' consumed: 1, 0 at the closing '}',
+ * or a negated status. */
+static int next_key_raw(struct json_lex *lx, struct json_str *key)
 {
     int c = next_member(lx, '}', "',' or '}'");
 
@@ -727,6 +868,15 @@ int json_lex_next_key(struct json_lex *lx, struct json_str *key)
     if (c != ':')
         return fail_found(lx, lx->p, "':' after a key");
     lx->p++;
+    return 1;
+}
+
+int json_lex_next_key(struct json_lex *lx, struct json_str *key)
+{
+    int c = next_key_raw(lx, key);
+
+    if (c <= 0)
+        return c;
     if (key->esc && key->len < KEYBUF) {
         long n = json_unescape(key->p, key->len, lx->keybuf);
         if (n >= 0) {
@@ -851,27 +1001,85 @@ static bool parse_int64(const char *s, size_t n, int64_t *out)
     return true;
 }
 
-int json_lex_int64(struct json_lex *lx, int64_t *out, const char *expected)
+/* Unsigned integer text (JSON number syntax, no sign) to uint64; false
+ * when negative, out of range or not integral. */
+static bool parse_uint64(const char *s, size_t n, uint64_t *out)
 {
-    struct json_str s;
+    uint64_t v = 0;
+    size_t i = 0;
+
+    if (!number_valid(s, n) || s[0] == '-')
+        return false;
+    for (; i < n && is_digit(s[i]); i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (i < n) {
+        /* Fraction or exponent: exporters that print uint64 as doubles. */
+        char tmp[64];
+        double d;
+        if (n >= sizeof(tmp))
+            return false;
+        memcpy(tmp, s, n);
+        tmp[n] = '\0';
+        d = strtod(tmp, NULL);
+        if (!(d >= 0.0 && d < 18446744073709551616.0) ||
+            (double)(uint64_t)d != d)
+            return false;
+        *out = (uint64_t)d;
+        return true;
+    }
+    *out = v;
+    return true;
+}
+
+/* The next value as the text of a number or a numeric string. */
+static int number_text(struct json_lex *lx, struct json_str *s,
+                       const char *expected)
+{
     int c = next_byte(lx), r;
 
     if (c < 0)
         return c;
     if (c == '"') {
-        if ((r = scan_string(lx, &s)) < 0)
+        if ((r = scan_string(lx, s)) < 0)
             return r;
-        if (s.esc && (r = decode_scratch(lx, &s)) < 0)
+        if (s->esc && (r = decode_scratch(lx, s)) < 0)
             return r;
-    } else if (c == '-' || (c >= '0' && c <= '9')) {
-        if ((r = scan_number(lx, &s)) < 0)
-            return r;
-    } else {
-        lx->tok = offset_of(lx, lx->p);
-        return fail_found(lx, lx->p, expected);
+        return 0;
     }
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return scan_number(lx, s);
+    lx->tok = offset_of(lx, lx->p);
+    return fail_found(lx, lx->p, expected);
+}
+
+int json_lex_int64(struct json_lex *lx, int64_t *out, const char *expected)
+{
+    struct json_str s;
+    int r = number_text(lx, &s, expected);
+
+    if (r < 0)
+        return r;
     if (!parse_int64(s.p, s.len, out))
         return fail_at(lx, lx->tok, "%s", expected);
+    return 0;
+}
+
+int json_lex_uint64(struct json_lex *lx, uint64_t *out, const char *expected)
+{
+    struct json_str s;
+    int r = number_text(lx, &s, expected);
+
+    if (r < 0)
+        return r;
+    if (!parse_uint64(s.p, s.len, out)) {
+        if (s.len > 0 && s.p[0] == '-')
+            return fail_at(lx, lx->tok, "%s, found a negative value", expected);
+        return fail_at(lx, lx->tok, "%s", expected);
+    }
     return 0;
 }
 
@@ -949,12 +1157,342 @@ int json_lex_skip(struct json_lex *lx)
     return fail_found(lx, lx->p, "a JSON value");
 }
 
+void json_lex_position(struct json_lex *lx, uint64_t *line, uint64_t *col)
+{
+    (void)next_byte(lx); /* an error here stays recorded for the caller */
+    line_col(lx, offset_of(lx, lx->p), line, col);
+}
+
 void json_lex_mark(struct json_lex *lx)
 {
     (void)next_byte(lx); /* an error here stays recorded for the caller */
     lx->mark = offset_of(lx, lx->p);
     lx->mark_set = true;
     lx->mark_done = false;
+}
+
+/* ---- copying: the streaming rewriter's pass-through ------------------- */
+
+int json_lex_next_key_raw(struct json_lex *lx, struct json_str *key)
+{
+    int c = next_key_raw(lx, key);
+
+    if (c <= 0)
+        return c;
+    for (size_t i = 0; i < key->len; i++)
+        if ((unsigned char)key->p[i] < 0x20) {
+            lx->tok = offset_of(lx, key->p + i);
+            return fail_found(lx, key->p + i,
+                              "a key without raw control characters (JSON "
+                              "escapes them)");
+        }
+    return 1;
+}
+
+/* What the copier expects next. */
+enum {
+    CP_VALUE,
+    CP_ELEM_OR_CLOSE, /* after '[' */
+    CP_KEY,           /* after ',' in an object */
+    CP_KEY_OR_CLOSE,  /* after '{' */
+    CP_COLON,
+    CP_NEXT, /* ',' or the closing bracket */
+};
+
+static const char *const cp_what[] = {
+    "a JSON value",           "a JSON value or ']'",
+    "a key in double quotes", "a key in double quotes or '}'",
+    "':' after a key",        "',' or a closing bracket",
+};
+
+/* One copy in progress. Bytes of the buffer from `run` up to the scan
+ * position are copied but not yet written to the sink; `done` counts
+ * those written, so that done + (q - run) is the output offset of q. */
+struct cp {
+    struct json_lex *lx;
+    struct json_sink *out;
+    const char *run;
+    size_t done;
+    struct json_members *idx;
+};
+
+/* Write the pending bytes up to q. */
+static inline int cp_put(struct cp *c, const char *q)
+{
+    size_t n = (size_t)(q - c->run);
+    int r;
+
+    if (n == 0)
+        return 0;
+    if ((r = json_sink_put(c->out, c->run, n)) < 0)
+        return r;
+    c->done += n;
+    c->run = q;
+    return 0;
+}
+
+static inline size_t cp_at(const struct cp *c, const char *q)
+{
+    return c->done + (size_t)(q - c->run);
+}
+
+/* The first byte at q (16 of them available, the NUL sentinel stopping
+ * the search at the end of the data) that ends a run of plain string
+ * bytes: '"', '\\' or a control character. */
+static inline const char *cp_string_stop(const char *q)
+{
+#ifdef __SSE2__
+    for (;;) {
+        __m128i v = _mm_loadu_si128((const __m128i *)q);
+        __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)),
+                                     _mm_set1_epi8(0x1f));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+            ctl, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))));
+        if (m)
+            return q + __builtin_ctz(m);
+        q += 16;
+    }
+#else
+    while ((unsigned char)*q >= 0x20 && *q != '"' && *q != '\\')
+        q++;
+    return q;
+#endif
+}
+
+/* Refill after writing the pending bytes up to `keep`, which stays. The
+ * caller continues at c->lx->p (== c->run). Returns 1, 0 at the end of
+ * input, or a negated status. */
+static int cp_refill(struct cp *c, const char *keep)
+{
+    int r;
+
+    if ((r = cp_put(c, keep)) < 0)
+        return r;
+    c->lx->p = (char *)keep;
+    r = refill(c->lx);
+    c->run = c->lx->p;
+    return r;
+}
+
+/* Copy the string whose opening quote is at *qp; moves *qp past the
+ * closing quote. */
+static int cp_string(struct cp *c, const char **qp)
+{
+    struct json_lex *lx = c->lx;
+    const char *q = *qp + 1;
+    int r;
+
+    for (;;) {
+        q = cp_string_stop(q);
+        if (*q == '"') {
+            *qp = q + 1;
+            return 0;
+        }
+        if (*q == '\\' && q + 1 < lx->e) {
+            /* check_bytes() checked the escape; its bytes after the
+             * backslash hold no quote, backslash or control byte. */
+            q += 2;
+            continue;
+        }
+        if (q < lx->e && *q != '\\')
+            return fail_at(lx, offset_of(lx, q),
+                           "a string without raw control characters (JSON "
+                           "escapes U+0000 to U+001F), found byte 0x%02x",
+                           (unsigned char)*q);
+        /* The end of the data, or a backslash that ends it (kept). */
+        if ((r = cp_refill(c, q)) < 0)
+            return r;
+        if (r == 0)
+            return fail_found(lx, lx->e, "a closing '\"'");
+        q = lx->p;
+    }
+}
+
+/* Copy the number or literal whose first byte is at *qp, checked. */
+static int cp_scalar(struct cp *c, const char **qp)
+{
+    struct json_lex *lx = c->lx;
+    const char *t = *qp, *q;
+    int r;
+
+    for (;;) {
+        q = t;
+        if (*q == 't' || *q == 'f' || *q == 'n') {
+            const char *w = *q == 't' ? "true" : *q == 'f' ? "false" : "null";
+            size_t n = strlen(w);
+            if ((size_t)(lx->e - q) >= n || lx->eof) {
+                if ((size_t)(lx->e - q) < n || memcmp(q, w, n) != 0)
+                    return fail_at(lx, offset_of(lx, q), "a JSON value");
+                *qp = q + n;
+                return 0;
+            }
+        } else {
+            while (is_numch((unsigned char)*q))
+                q++;
+            if (q < lx->e || lx->eof) {
+                if (!number_valid(t, (size_t)(q - t)))
+                    return fail_at(lx, offset_of(lx, t), "a number");
+                *qp = q;
+                return 0;
+            }
+        }
+        /* The token may go on past the data: keep it, read more. */
+        if ((r = cp_refill(c, t)) < 0)
+            return r;
+        t = lx->p;
+    }
+}
+
+static int cp_index(struct cp *c, const char *key_end, size_t key_at)
+{
+    struct json_members *x = c->idx;
+
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? 2 * x->cap : 16;
+        struct json_member *nm = realloc(x->m, cap * sizeof(*nm));
+        if (!nm)
+            return json_lex_nomem(c->lx);
+        x->m = nm;
+        x->cap = cap;
+    }
+    x->m[x->n++] = (struct json_member){
+        .key = key_at,
+        .key_len = cp_at(c, key_end) - key_at,
+    };
+    return 0;
+}
+
+static int copy_value(struct json_lex *lx, struct json_sink *out,
+                      struct json_members *idx)
+{
+    uint64_t is_obj[JSON_LEX_MAX_DEPTH / 64 + 1];
+    int d = 0, maxd = JSON_LEX_MAX_DEPTH - lx->depth, st = CP_VALUE, r;
+    struct cp c = {.lx = lx, .out = out, .idx = idx};
+    const char *q;
+
+    if (lx->status)
+        return lx->status;
+    if ((r = next_byte(lx)) < 0)
+        return r;
+    lx->tok = offset_of(lx, lx->p);
+    q = c.run = lx->p;
+    if (idx)
+        idx->n = 0;
+    for (;;) {
+        unsigned char ch = (unsigned char)*q;
+        unsigned char k = cls[ch];
+
+        if (k == C_WS) {
+            if ((r = cp_put(&c, q)) < 0)
+                return r;
+            while (cls[(unsigned char)*q] == C_WS)
+                q++;
+            c.run = q;
+            continue;
+        }
+        if (q == lx->e) {
+            if ((r = cp_refill(&c, q)) < 0)
+                return r;
+            if (r == 0)
+                return fail_found(lx, lx->e, cp_what[st]);
+            q = lx->p;
+            continue;
+        }
+        switch (st) {
+        case CP_NEXT:
+            if (ch == ',') {
+                q++;
+                st = is_obj[(d - 1) / 64] >> ((d - 1) % 64) & 1 ? CP_KEY
+                                                                : CP_VALUE;
+                continue;
+            }
+            if (k != C_CLOSE_O && k != C_CLOSE_A)
+                return fail_found(lx, q, cp_what[st]);
+            goto close;
+        case CP_COLON:
+            if (ch != ':')
+                return fail_found(lx, q, cp_what[st]);
+            q++;
+            st = CP_VALUE;
+            continue;
+        case CP_KEY_OR_CLOSE:
+            if (k == C_CLOSE_O)
+                goto close;
+            /* fall through */
+        case CP_KEY:
+            if (ch != '"')
+                return fail_found(lx, q, cp_what[st]);
+            if (d == 1 && idx) {
+                size_t at = cp_at(&c, q + 1);
+                if ((r = cp_string(&c, &q)) < 0 ||
+                    (r = cp_index(&c, q - 1, at)) < 0)
+                    return r;
+            } else if ((r = cp_string(&c, &q)) < 0) {
+                return r;
+            }
+            st = CP_COLON;
+            continue;
+        case CP_ELEM_OR_CLOSE:
+            if (k == C_CLOSE_A)
+                goto close;
+            /* fall through */
+        default:
+            break;
+        }
+        /* A value. */
+        if (d == 1 && idx && is_obj[0] & 1)
+            idx->m[idx->n - 1].val = cp_at(&c, q);
+        if (k == C_OPEN_O || k == C_OPEN_A) {
+            if (d >= maxd)
+                return fail_at(lx, offset_of(lx, q), "nesting at most %d deep",
+                               JSON_LEX_MAX_DEPTH);
+            if (k == C_OPEN_O)
+                is_obj[d / 64] |= 1ull << (d % 64);
+            else
+                is_obj[d / 64] &= ~(1ull << (d % 64));
+            d++;
+            q++;
+            st = k == C_OPEN_O ? CP_KEY_OR_CLOSE : CP_ELEM_OR_CLOSE;
+            continue;
+        }
+        if (ch == '"')
+            r = cp_string(&c, &q);
+        else if (ch == '-' || (ch >= '0' && ch <= '9') || ch == 't' ||
+                 ch == 'f' || ch == 'n')
+            r = cp_scalar(&c, &q);
+        else
+            return fail_found(lx, q, cp_what[st]);
+        if (r < 0)
+            return r;
+        goto value_done;
+    close:
+        d--;
+        if (!(is_obj[d / 64] >> (d % 64) & 1) != (k == C_CLOSE_A))
+            return fail_found(lx, q, k == C_CLOSE_A ? "'}'" : "']'");
+        q++;
+    value_done:
+        if (d == 0)
+            break;
+        if (d == 1 && idx && is_obj[0] & 1)
+            idx->m[idx->n - 1].end = cp_at(&c, q);
+        st = CP_NEXT;
+    }
+    if ((r = cp_put(&c, q)) < 0)
+        return r;
+    lx->p = (char *)q;
+    return 0;
+}
+
+int json_lex_copy_value(struct json_lex *lx, struct json_sink *out)
+{
+    return copy_value(lx, out, NULL);
+}
+
+int json_lex_copy_object(struct json_lex *lx, struct json_sink *out,
+                         struct json_members *idx)
+{
+    return copy_value(lx, out, idx);
 }
 
 /* ---- helpers for readers -------------------------------------------- */
@@ -1047,7 +1585,8 @@ static size_t put_utf8(char *o, unsigned cp)
     return 4;
 }
 
-/* Decode "\uXXXX" (and a following low surrogate) at s[i]; advances *i. */
+/* Decode "\uXXXX" (and a following low surrogate) at s[i]; advances *i.
+ * A lone surrogate is no character: -1, as check_bytes() rules. */
 static long unescape_u(const char *s, size_t len, size_t *i, char *o)
 {
     int hi, lo;
@@ -1058,16 +1597,14 @@ static long unescape_u(const char *s, size_t len, size_t *i, char *o)
     *i += 6;
     cp = (unsigned)hi;
     if (hi >= 0xd800 && hi < 0xdc00) {
-        if (*i + 6 <= len && s[*i] == '\\' && s[*i + 1] == 'u' &&
-            (lo = hex4(s + *i + 2)) >= 0xdc00 && lo < 0xe000) {
-            cp = 0x10000 + (((unsigned)hi - 0xd800) << 10) +
-                 ((unsigned)lo - 0xdc00);
-            *i += 6;
-        } else {
-            cp = 0xfffd;
-        }
+        if (!(*i + 6 <= len && s[*i] == '\\' && s[*i + 1] == 'u' &&
+              (lo = hex4(s + *i + 2)) >= 0xdc00 && lo < 0xe000))
+            return -1;
+        cp =
+            0x10000 + (((unsigned)hi - 0xd800) << 10) + ((unsigned)lo - 0xdc00);
+        *i += 6;
     } else if (hi >= 0xdc00 && hi < 0xe000) {
-        cp = 0xfffd;
+        return -1;
     }
     return (long)put_utf8(o, cp);
 }

@@ -11,6 +11,11 @@
  * whether they contain backslash escapes. A slice stays valid only until the
  * next json_lex_* call on the same scanner.
  *
+ * Every byte is checked as it is read, skipped or not: strings must be
+ * valid UTF-8 (util/utf8.h) with JSON escapes only and no lone surrogate
+ * (\uD800 without its low half); else the scan fails there ("expected
+ * valid UTF-8, found byte 0xff"). U+0000 (\u0000) is a valid character.
+ *
  * Errors are sticky: after the first one every call returns the same negated
  * enum ingest_status, and json_lex_message() holds
  * "NAME:LINE:COL: expected X" (columns count bytes from 1).
@@ -101,6 +106,9 @@ int json_lex_text(struct json_lex *lx, struct json_str *out, int *type);
  * "-4", also "1.5e9" when it is integral). Values outside int64 are errors
  * "expected EXPECTED". Returns 0 or a negated status. */
 int json_lex_int64(struct json_lex *lx, int64_t *out, const char *expected);
+/* The same for an unsigned integer (0 .. 2^64 - 1; timestamps): a negative
+ * value is an error "expected EXPECTED, found a negative value". */
+int json_lex_uint64(struct json_lex *lx, uint64_t *out, const char *expected);
 
 /* Read an ID held as a string, spelled as util/ids.h accepts (hex or
  * base64). null and "" give the all-zero ("absent") ID. Anything else is an
@@ -111,6 +119,9 @@ int json_lex_span_id(struct json_lex *lx, uint64_t *out, const char *expected);
 
 /* Skip the next value (any type, any size) without decoding it. */
 int json_lex_skip(struct json_lex *lx);
+
+/* Line and column (from 1, bytes) of the next value's first byte. */
+void json_lex_position(struct json_lex *lx, uint64_t *line, uint64_t *col);
 
 /* Remember the position of the next value, for a later json_lex_fail_mark()
  * (e.g. "the span that starts here lacks a traceId"). One mark at a time. */
@@ -136,9 +147,9 @@ const char *json_lex_message(const struct json_lex *lx);
 uint64_t json_lex_offset(const struct json_lex *lx);
 
 /* Decode the escapes of a JSON string body s[0..len) into out, which must
- * hold len bytes (decoding never lengthens). \uXXXX becomes UTF-8; a lone
- * surrogate becomes U+FFFD. Returns the decoded length, or -1 on an invalid
- * escape. */
+ * hold len bytes (decoding never lengthens). \uXXXX becomes UTF-8 (\u0000 a
+ * NUL byte). Returns the decoded length, or -1 on an invalid escape or a
+ * lone surrogate. */
 long json_unescape(const char *s, size_t len, char *out);
 
 /* A reader-owned copy of a value that must outlive the next scanner call.
@@ -152,6 +163,65 @@ struct json_buf {
  * as the scanner's error. */
 int json_lex_copy(struct json_lex *lx, struct json_buf *b, const char *p,
                   size_t n);
+
+/* ---- copying (output/correct_otlp_stream.c) ----------------------------
+ * A streaming rewriter reads the structure it changes with the calls above
+ * and passes everything else through with json_lex_copy_value(). */
+
+/* Where copied bytes go: a buffer its owner drains. */
+struct json_sink {
+    char *p;
+    size_t len, cap;
+    /* Make cap - len >= n (by draining the buffer, growing it, or
+     * refusing). Returns 0, or a negated enum ingest_status whose message
+     * the owner keeps (the scanner records none). */
+    int (*reserve)(struct json_sink *s, size_t n);
+};
+
+/* Append n bytes at p to s. Returns 0 or what s->reserve() returned. */
+static inline int json_sink_put(struct json_sink *s, const void *p, size_t n)
+{
+    if (s->cap - s->len < n) {
+        int r = s->reserve(s, n);
+        if (r < 0)
+            return r;
+    }
+    memcpy(s->p + s->len, p, n);
+    s->len += n;
+    return 0;
+}
+
+/* Copy the next value, whatever its type and size, to out: checked
+ * against the whole JSON grammar (which json_lex_skip() does not do),
+ * strings also for raw control characters (U+0000..U+001F must be
+ * escaped), and written compactly: the white space between tokens is
+ * dropped, every token is copied byte for byte. Memory: nothing is held
+ * beyond the scanner's buffer; out->reserve() is asked for room as the
+ * bytes come. Returns 0, a negated ingest_status with the scanner's
+ * message ("NAME:LINE:COL: expected ..."), or what out->reserve()
+ * returned. */
+int json_lex_copy_value(struct json_lex *lx, struct json_sink *out);
+
+/* Where the members of an object copied by json_lex_copy_object() lie:
+ * offsets in the bytes that call wrote (0 is its '{'). */
+struct json_member {
+    size_t key, key_len; /* the key's raw text, between its quotes */
+    size_t val, end;     /* its value: [val, end) */
+};
+struct json_members {
+    struct json_member *m; /* owned: free(m) when done */
+    size_t n, cap;
+};
+
+/* json_lex_copy_value() that also lists, when the value is an object, its
+ * members into idx (emptied first; grown as needed). Same returns. */
+int json_lex_copy_object(struct json_lex *lx, struct json_sink *out,
+                         struct json_members *idx);
+
+/* json_lex_next_key() for copying: *key is the raw slice between the
+ * quotes (esc set when it holds escapes; never decoded), and a key with a
+ * raw control character is an error. Same returns. */
+int json_lex_next_key_raw(struct json_lex *lx, struct json_str *key);
 
 /* Format sniffing over the first bytes of a file (no scanner needed).
  * json_sniff_first: the first byte after an optional UTF-8 BOM and

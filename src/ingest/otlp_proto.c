@@ -285,6 +285,9 @@ struct otlp_proto_stream {
     uint64_t msg_off;     /* input offset of the last message */
     enum stream_mode mode;
     bool eof;
+    bool failed;         /* the source failed (or memory ran out) */
+    unsigned empty_run;  /* empty messages in a row ... */
+    uint64_t empty_from; /* ... from this input offset */
     /* otlp_proto_stream_next_raw(): hand over bytes, decode only what the
      * framing decision needs. cur* are the last message's bytes. */
     bool raw, plain;
@@ -297,6 +300,7 @@ struct otlp_proto_stream {
 struct otlp_proto_stream *otlp_proto_stream_open(struct source *src)
 {
     struct otlp_proto_stream *st = calloc(1, sizeof(*st));
+    uint64_t lines, line_start;
 
     if (!st)
         return NULL;
@@ -306,6 +310,9 @@ struct otlp_proto_stream *otlp_proto_stream_open(struct source *src)
         free(st);
         return NULL;
     }
+    /* Offsets count from where the source is: detection may have consumed
+     * a blank run. */
+    source_position(src, &st->base, &lines, &line_start);
     return st;
 }
 
@@ -371,13 +378,15 @@ static int64_t stream_fill(struct otlp_proto_stream *st, size_t need, char *err,
     while (st->len - st->pos < need && !st->eof) {
         if (stream_room(st, need) < 0) {
             snprintf(err, errlen, "%s: out of memory", source_name(st->src));
+            st->failed = true;
             return -INGEST_E_NOMEM;
         }
         ssize_t r = source_read(st->src, st->buf + st->len, st->cap - st->len);
         if (r < 0) {
             snprintf(err, errlen, "%s", source_error(st->src));
-            return source_is_gzip(st->src) ? -INGEST_E_MALFORMED
-                                           : -INGEST_E_NOINPUT;
+            st->failed = true;
+            return source_error_is_data(st->src) ? -INGEST_E_MALFORMED
+                                                 : -INGEST_E_NOINPUT;
         }
         st->eof = r == 0;
         st->len += (size_t)r;
@@ -431,6 +440,18 @@ static int stream_frame(struct otlp_proto_stream *st, size_t *k, size_t *len,
                  off, n, OTLP_PROTO_MAX_MESSAGE);
         return -INGEST_E_MALFORMED;
     }
+    if (n > 0) {
+        st->empty_run = 0;
+    } else if (st->empty_run++ == 0) {
+        st->empty_from = off;
+    } else if (st->empty_run >= OTLP_PROTO_MAX_EMPTY_RUN) {
+        snprintf(why, whylen,
+                 "byte %" PRIu64 ": expected a message length prefix, found "
+                 "a run of %u zero bytes (as many empty messages in a row); "
+                 "zero bytes are not a trace",
+                 st->empty_from, st->empty_run);
+        return -INGEST_E_MALFORMED;
+    }
     avail = stream_fill(st, (size_t)vk + (size_t)n, why, whylen);
     if (avail < 0)
         return (int)avail;
@@ -455,7 +476,9 @@ static int stream_next_delimited(struct otlp_proto_stream *st, Request **msg,
     int rc = stream_frame(st, &k, &n, why, sizeof(why));
 
     if (rc <= 0) {
-        if (rc < 0)
+        if (rc < 0 && st->failed)
+            snprintf(err, errlen, "%s", why); /* names the file already */
+        else if (rc < 0)
             snprintf(err, errlen, "%s: %s", source_name(st->src), why);
         return rc;
     }
@@ -477,13 +500,81 @@ static int stream_next_delimited(struct otlp_proto_stream *st, Request **msg,
     return 1;
 }
 
+/* Walk the top-level fields of a plain message over buf[*pos, len): *pos
+ * moves to the first field not wholly buffered (or past the end). Returns
+ * 0, or -1 with *bad at a tag no message may hold (field number 0, a group
+ * or an unknown wire type) or a varint over 10 bytes. */
+static int plain_walk(const uint8_t *buf, size_t len, size_t *pos, size_t *bad)
+{
+    while (*pos < len) {
+        size_t p = *pos, q;
+        uint64_t tag, v;
+        int k = get_varint(buf + p, len - p, &tag);
+
+        if (k == 0)
+            return 0;
+        q = p + (size_t)k;
+        if (k < 0 || tag >> 3 == 0 || (tag & 7) == 3 || (tag & 7) == 4 ||
+            (tag & 7) > 5) {
+            *bad = p;
+            return -1;
+        }
+        if ((tag & 7) == 1 || (tag & 7) == 5) {
+            q += (tag & 7) == 1 ? 8 : 4;
+        } else {
+            if ((k = get_varint(buf + q, len - q, &v)) == 0)
+                return 0;
+            if (k < 0) {
+                *bad = q;
+                return -1;
+            }
+            q += (size_t)k;
+            if ((tag & 7) == 2)
+                q = v > SIZE_MAX - q ? SIZE_MAX : q + (size_t)v;
+        }
+        *pos = q;
+    }
+    return 0;
+}
+
+/* Buffer the whole input for a plain reading, failing as soon as its
+ * top-level fields show it is no message (a run of zero bytes after a
+ * first frame that did not parse must not be buffered up to the limit).
+ * Returns the bytes available or a negated status (err filled). */
+static int64_t plain_fill(struct otlp_proto_stream *st, const char *why,
+                          char *err, size_t errlen)
+{
+    size_t need = STREAM_CHUNK, walked = 0, bad;
+    int64_t avail;
+
+    for (;;) {
+        avail = stream_fill(st, need, err, errlen);
+        if (avail < 0)
+            return avail;
+        if (plain_walk(st->buf, st->len, &walked, &bad) < 0) {
+            snprintf(err, errlen,
+                     "%s: %s (nor does the whole input parse as one "
+                     "ExportTraceServiceRequest: byte %" PRIu64
+                     ": expected a field tag, found field number 0, a "
+                     "group or an unknown wire type)",
+                     source_name(st->src), why, st->base + (uint64_t)bad);
+            return -INGEST_E_MALFORMED;
+        }
+        if (st->eof || (uint64_t)avail > OTLP_PROTO_MAX_MESSAGE)
+            return avail;
+        need = need > OTLP_PROTO_MAX_MESSAGE / 2
+                   ? (size_t)OTLP_PROTO_MAX_MESSAGE + 1
+                   : need * 2;
+    }
+}
+
 /* The whole input as one plain message. `why` says why the delimited
  * reading failed, for the message when this fails too. Without `decode`
  * (raw reading) the bytes are handed over unchecked. */
 static int stream_plain(struct otlp_proto_stream *st, Request **msg,
                         const char *why, bool decode, char *err, size_t errlen)
 {
-    int64_t avail = stream_fill(st, OTLP_PROTO_MAX_MESSAGE + 1, err, errlen);
+    int64_t avail = plain_fill(st, why, err, errlen);
     bool ok;
 
     if (avail < 0)
@@ -500,7 +591,7 @@ static int stream_plain(struct otlp_proto_stream *st, Request **msg,
                  source_name(st->src), why);
         return -INGEST_E_MALFORMED;
     }
-    st->msg_off = 0;
+    st->msg_off = st->base;
     stream_set_cur(st, 0, 0, st->len);
     st->plain = true;
     snprintf(st->why, sizeof(st->why), "%s", why);
@@ -534,8 +625,8 @@ static int stream_detect(struct otlp_proto_stream *st, Request **msg, char *err,
         st->mode = MODE_DONE;
         return 0;
     }
-    if (rc == -INGEST_E_NOMEM || rc == -INGEST_E_NOINPUT) {
-        snprintf(err, errlen, "%s", why);
+    if (rc < 0 && st->failed) {
+        snprintf(err, errlen, "%s", why); /* names the file already */
         return rc;
     }
     if (rc > 0) {

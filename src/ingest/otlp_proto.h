@@ -30,6 +30,10 @@ struct Opentelemetry__Proto__Common__V1__AnyValue;
 /* Deepest nesting of messages (AnyValue arrays and maps nest freely) that
  * the stream lets protobuf-c decode; deeper input is malformed. */
 #define OTLP_PROTO_MAX_DEPTH 64
+/* Most empty length-delimited messages (a 0x00 length prefix each) in a
+ * row the stream accepts: a longer run of zero bytes is malformed input,
+ * not a trace, and fails at once instead of reading on (/dev/zero). */
+#define OTLP_PROTO_MAX_EMPTY_RUN 16
 
 struct otlp_arena;
 

@@ -1,9 +1,10 @@
 /* otlp_wire: the OTLP protobuf read path without protobuf-c. A scanner of
- * the protobuf wire format that walks one ExportTraceServiceRequest and
- * appends its spans straight to a span_store, decoding only what check and
- * estimate need (resource attributes for the clock domain; per span the
- * IDs, kind, times, messaging.system / rpc.system and links) and skipping
- * everything else by wire type.
+ * the protobuf wire format that walks one ExportTraceServiceRequest (with
+ * ingest/otlp_walk.h, the walker the rewriter shares) and appends its spans
+ * straight to a span_store, decoding only what check and estimate need
+ * (resource attributes for the clock domain; per span the IDs, kind,
+ * times, messaging.system / rpc.system and links) and skipping everything
+ * else by wire type.
  *
  * It gives the records ingest_otlp_proto gave when it decoded with
  * protobuf-c: same IDs, flags, times, kinds, domain and system ids (interned
@@ -15,6 +16,7 @@
 #ifndef SKEWSCOPE_OTLP_WIRE_H
 #define SKEWSCOPE_OTLP_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,10 +30,22 @@ struct otlp_wire *otlp_wire_create(struct span_store *store,
                                    const char *user_attr, const char *name);
 void otlp_wire_destroy(struct otlp_wire *w);
 
+/* With strict, a span with an empty or zero trace or span ID is malformed
+ * input instead of being counted as invalid (ingest.h; default false). */
+void otlp_wire_set_strict(struct otlp_wire *w, bool strict);
+
+/* Top-level fields of the requests scanned so far: resource_spans, and
+ * unknown ones (a message of only unknown fields is not a trace). */
+void otlp_wire_fields(const struct otlp_wire *w, size_t *resource_spans,
+                      size_t *unknown);
+
 /* Scan one ExportTraceServiceRequest: `len` bytes at `msg` (no length
  * prefix) that start at byte `offset` of the (decompressed) input, in a
  * frame (length prefix included) that starts at byte `frame_offset`.
- * Appends the message's spans in document order. Returns 0, or a negated
+ * Appends the message's spans in document order; spans with an empty or
+ * all-zero trace or span ID are counted in span_store_add_invalid()
+ * instead. Every string field (read or skipped) must be valid UTF-8 and no
+ * field number may be 0. Returns 0, or a negated
  * enum ingest_status: -INGEST_E_MALFORMED with
  *   "NAME: byte N: expected WHAT (message at byte M: PATH)"
  * in err, N being the exact input offset of the offending bytes (a tag,

@@ -22,6 +22,11 @@ struct source {
     bool gzip;
     bool raw_eof;
     bool failed;
+    bool data_error;   /* the failure is in the data (gzip), not the I/O */
+    bool member_open;  /* inside a gzip member: its end not seen yet */
+    uint64_t consumed; /* bytes handed out by source_read() */
+    uint64_t gz_done;  /* compressed bytes of the members before this one */
+    uint64_t lines, line_start; /* newlines source_skip_space() ate */
     char *name;
     z_stream z;
     unsigned char *raw;  /* compressed input buffer (gzip only) */
@@ -52,7 +57,19 @@ static ssize_t read_fd(struct source *src, void *buf, size_t n)
     }
 }
 
-/* Inflate into buf; handles concatenated gzip members. */
+static ssize_t gzip_fail(struct source *src, const char *why)
+{
+    snprintf(src->error, sizeof(src->error),
+             "%s: gzip: byte %llu of the compressed stream: %s", src->name,
+             (unsigned long long)(src->gz_done + src->z.total_in), why);
+    src->failed = true;
+    src->data_error = true;
+    return -1;
+}
+
+/* Inflate into buf; handles concatenated gzip members. A stream that ends
+ * inside a member, or bytes after the last member that do not start
+ * another one, are corrupt data: a silent short read would drop spans. */
 static ssize_t read_gzip(struct source *src, unsigned char *buf, size_t n)
 {
     if (n > UINT32_MAX / 2)
@@ -68,18 +85,26 @@ static ssize_t read_gzip(struct source *src, unsigned char *buf, size_t n)
             src->z.next_in = src->raw;
             src->z.avail_in = (uInt)r;
         }
-        if (src->z.avail_in == 0 && src->raw_eof)
+        if (src->z.avail_in == 0 && src->raw_eof) {
+            if (src->member_open)
+                return gzip_fail(src, "truncated (the input ends inside "
+                                      "the compressed data)");
             break;
+        }
+        if (!src->member_open && src->z.avail_in > 0) {
+            /* A new member must start here, with the gzip magic. */
+            if (src->z.next_in[0] != 0x1f ||
+                (src->z.avail_in > 1 && src->z.next_in[1] != 0x8b))
+                return gzip_fail(src, "trailing bytes after the gzip data");
+            src->member_open = true;
+        }
         int rc = inflate(&src->z, Z_NO_FLUSH);
         if (rc == Z_STREAM_END) {
+            src->gz_done += src->z.total_in; /* inflateReset zeroes it */
             inflateReset(&src->z);
+            src->member_open = false;
         } else if (rc != Z_OK && !(rc == Z_BUF_ERROR && src->z.avail_in == 0)) {
-            snprintf(src->error, sizeof(src->error),
-                     "%s: gzip: byte %lu of the compressed stream: %s",
-                     src->name, (unsigned long)src->z.total_in,
-                     src->z.msg ? src->z.msg : "corrupt data");
-            src->failed = true;
-            return -1;
+            return gzip_fail(src, src->z.msg ? src->z.msg : "corrupt data");
         }
     }
     return (ssize_t)(n - src->z.avail_out);
@@ -208,15 +233,21 @@ fail:
 
 ssize_t source_read(struct source *src, void *buf, size_t n)
 {
+    ssize_t r;
+
     if (src->peek_pos < src->peek_len) {
         size_t k = src->peek_len - src->peek_pos;
         if (k > n)
             k = n;
         memcpy(buf, src->peek + src->peek_pos, k);
         src->peek_pos += k;
+        src->consumed += k;
         return (ssize_t)k;
     }
-    return read_stream(src, buf, n);
+    r = read_stream(src, buf, n);
+    if (r > 0)
+        src->consumed += (uint64_t)r;
+    return r;
 }
 
 ssize_t source_peek(struct source *src, const unsigned char **data, size_t n)
@@ -226,6 +257,48 @@ ssize_t source_peek(struct source *src, const unsigned char **data, size_t n)
     ssize_t r = fill_peek(src, n);
     *data = src->peek;
     return r < 0 ? -1 : (ssize_t)((size_t)r < n ? (size_t)r : n);
+}
+
+static bool is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int source_skip_space(struct source *src)
+{
+    for (;;) {
+        const unsigned char *d;
+        ssize_t n = source_peek(src, &d, PEEK_MAX);
+        size_t i = 0;
+
+        if (n < 0)
+            return -1;
+        if (src->consumed == 0 && n >= 3 && d[0] == 0xef && d[1] == 0xbb &&
+            d[2] == 0xbf)
+            i = 3;
+        for (; i < (size_t)n && is_space(d[i]); i++)
+            if (d[i] == '\n') {
+                src->lines++;
+                src->line_start = src->consumed + i + 1;
+            }
+        src->peek_pos += i;
+        src->consumed += i;
+        if (i < (size_t)n || n == 0)
+            return 0;
+    }
+}
+
+void source_position(const struct source *src, uint64_t *offset,
+                     uint64_t *lines, uint64_t *line_start)
+{
+    *offset = src->consumed;
+    *lines = src->lines;
+    *line_start = src->line_start;
+}
+
+bool source_error_is_data(const struct source *src)
+{
+    return src->data_error;
 }
 
 const char *source_name(const struct source *src)

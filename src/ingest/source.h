@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct source;
@@ -30,10 +31,26 @@ ssize_t source_read(struct source *src, void *buf, size_t n);
  * how many are available (fewer only at end of stream), or -1 on error. */
 ssize_t source_peek(struct source *src, const unsigned char **data, size_t n);
 
+/* Consume white space (' ', '\t', '\r', '\n'), and a UTF-8 byte order mark
+ * before it at the start of the stream, however long it runs. Format
+ * detection calls it when the first bytes are all blank; readers take
+ * their starting position from source_position(). Returns 0, or -1 on a
+ * read or inflate error (message in source_error()). */
+int source_skip_space(struct source *src);
+
+/* Where the next byte source_read() returns lies: its offset in the
+ * (decompressed) stream, the newlines source_skip_space() consumed before
+ * it, and the offset just after the last of them (0 when none). */
+void source_position(const struct source *src, uint64_t *offset,
+                     uint64_t *lines, uint64_t *line_start);
+
 /* Name for messages: the path, or "<stdin>". */
 const char *source_name(const struct source *src);
 /* Last error message (empty when none). */
 const char *source_error(const struct source *src);
+/* True when the last error is in the data (corrupt or truncated gzip,
+ * trailing garbage after it): malformed input, not an unreadable one. */
+bool source_error_is_data(const struct source *src);
 bool source_is_gzip(const struct source *src);
 
 void source_close(struct source *src);

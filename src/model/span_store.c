@@ -1,5 +1,10 @@
-/* span_store: compact span records in fixed-size blocks, interned strings,
- * and an open-addressing index over (trace_id, span_id, shared). */
+/* span_store: compact span records in blocks, interned strings, and an
+ * open-addressing index over (trace_id, span_id, shared).
+ *
+ * Blocks: blocks[0] holds `first` records (a power of two, 256..65,536,
+ * from the creator's hint), blocks[1..] BLOCK_SPANS each, so record idx is
+ * blocks[0][idx] below `first` and otherwise at (idx - first) split by
+ * BLOCK_SHIFT into blocks[1 + ...]: one branch, no search. */
 #include "model/span_store.h"
 
 #include <stdlib.h>
@@ -27,12 +32,14 @@ struct strtab {
 struct span_store {
     struct span_rec **blocks;
     size_t nblocks, count;
+    size_t first; /* records in blocks[0] */
     struct span_link **link_blocks;
     size_t nlink_blocks, nlinks;
     struct strtab domains, systems;
     uint32_t *index; /* span idx, NO_SLOT = empty */
     size_t index_mask;
     size_t duplicates, traces;
+    size_t invalid[SPAN_INVALID_NREASONS];
 };
 
 static uint64_t hash_bytes(const void *p, size_t n)
@@ -112,10 +119,18 @@ static void strtab_free(struct strtab *t)
 
 struct span_store *span_store_create(void)
 {
+    return span_store_create_hint(BLOCK_SPANS);
+}
+
+struct span_store *span_store_create_hint(size_t expected_spans)
+{
     struct span_store *s = calloc(1, sizeof(*s));
 
     if (!s)
         return NULL;
+    s->first = SPAN_STORE_MIN_BLOCK;
+    while (s->first < expected_spans && s->first < BLOCK_SPANS)
+        s->first *= 2;
     /* System id 0 is "none". */
     if (strtab_intern(&s->systems, "", 0) != 0) {
         span_store_destroy(s);
@@ -166,12 +181,40 @@ static int64_t clamp_time(int64_t t)
     return t < 0 ? 0 : t > SPAN_TIME_MAX ? SPAN_TIME_MAX : t;
 }
 
+/* The slot of record s->count, with a new block when the last is full;
+ * NULL when out of memory. */
+static struct span_rec *next_slot(struct span_store *s)
+{
+    size_t b, i, n;
+
+    if (s->count < s->first) {
+        b = 0;
+        i = s->count;
+        n = s->first;
+    } else {
+        size_t k = s->count - s->first;
+        b = 1 + (k >> BLOCK_SHIFT);
+        i = k & (BLOCK_SPANS - 1);
+        n = BLOCK_SPANS;
+    }
+    if (b >= s->nblocks) {
+        struct span_rec **nb = realloc(s->blocks, (b + 1) * sizeof(*nb));
+        if (!nb)
+            return NULL;
+        s->blocks = nb;
+        if (!(nb[b] = malloc(n * sizeof(struct span_rec))))
+            return NULL;
+        s->nblocks = b + 1;
+    }
+    return &s->blocks[b][i];
+}
+
 int64_t span_store_add(struct span_store *s, const struct span_rec *rec)
 {
-    if (ensure_block((void ***)&s->blocks, &s->nblocks, s->count, BLOCK_SHIFT,
-                     sizeof(struct span_rec)) < 0)
+    struct span_rec *r = next_slot(s);
+
+    if (!r)
         return -1;
-    struct span_rec *r = span_store_at(s, s->count);
     *r = *rec;
     r->link = SPAN_NO_LINK;
     r->start_ns = clamp_time(r->start_ns);
@@ -186,9 +229,44 @@ size_t span_store_count(const struct span_store *s)
     return s->count;
 }
 
+void span_store_add_invalid(struct span_store *s, enum span_invalid why)
+{
+    if ((unsigned)why < SPAN_INVALID_NREASONS)
+        s->invalid[why]++;
+}
+
+size_t span_store_invalid(const struct span_store *s, enum span_invalid why)
+{
+    return (unsigned)why < SPAN_INVALID_NREASONS ? s->invalid[why] : 0;
+}
+
+size_t span_store_invalid_total(const struct span_store *s)
+{
+    size_t n = 0;
+
+    for (int i = 0; i < SPAN_INVALID_NREASONS; i++)
+        n += s->invalid[i];
+    return n;
+}
+
+const char *span_invalid_name(enum span_invalid why)
+{
+    static const char *const names[SPAN_INVALID_NREASONS] = {
+        "empty_trace_id",
+        "empty_span_id",
+        "missing_timestamp",
+        "unknown_process",
+    };
+
+    return (unsigned)why < SPAN_INVALID_NREASONS ? names[why] : "unknown";
+}
+
 struct span_rec *span_store_at(const struct span_store *s, size_t idx)
 {
-    return &s->blocks[idx >> BLOCK_SHIFT][idx & (BLOCK_SPANS - 1)];
+    if (idx < s->first)
+        return &s->blocks[0][idx];
+    idx -= s->first;
+    return &s->blocks[1 + (idx >> BLOCK_SHIFT)][idx & (BLOCK_SPANS - 1)];
 }
 
 const struct span_link *span_store_link(const struct span_store *s,
@@ -229,6 +307,11 @@ size_t span_store_domain_count(const struct span_store *s)
 const char *span_store_domain_name(const struct span_store *s, uint32_t id)
 {
     return s->domains.names[id];
+}
+
+size_t span_store_domain_name_len(const struct span_store *s, uint32_t id)
+{
+    return s->domains.lens[id];
 }
 
 uint16_t span_store_system_id(struct span_store *s, const char *name,
@@ -345,8 +428,10 @@ size_t span_store_memory(const struct span_store *s)
 {
     size_t bytes = sizeof(*s);
 
-    bytes +=
-        s->nblocks * (sizeof(void *) + BLOCK_SPANS * sizeof(struct span_rec));
+    if (s->nblocks)
+        bytes += s->first * sizeof(struct span_rec) +
+                 (s->nblocks - 1) * BLOCK_SPANS * sizeof(struct span_rec) +
+                 s->nblocks * sizeof(void *);
     bytes += s->nlink_blocks *
              (sizeof(void *) + LINK_BLOCK * sizeof(struct span_link));
     if (s->index)

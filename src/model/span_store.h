@@ -2,8 +2,9 @@
  * compact record per span (64 bytes: IDs, times in ns on the span's own
  * clock, kind, clock domain, transport system); strings that repeat (clock
  * domain names, transport systems) are interned to small integers. Records
- * live in fixed-size blocks, so appending never copies what is stored and
- * record pointers stay valid until the store is destroyed.
+ * live in blocks that never move (the first sized by the creator's hint,
+ * the others 65,536 records, 4 MiB), so appending never copies what is
+ * stored and record pointers stay valid until the store is destroyed.
  *
  * Flow: ingest backends -> span_store -> span_store_index() -> analyses.
  * Not thread-safe: one thread builds and reads a store. */
@@ -55,12 +56,32 @@ struct span_link {
 
 struct span_store;
 
-/* Returns a new empty store, or NULL when out of memory. */
+/* Returns a new empty store, or NULL when out of memory. Its first block
+ * holds 65,536 records (4 MiB of address space, touched as it fills):
+ * right for a file of any size. */
 struct span_store *span_store_create(void);
+
+/* As span_store_create(), for a store expected to hold about
+ * expected_spans records: the first block holds that many, rounded up to
+ * a power of two, at least SPAN_STORE_MIN_BLOCK (256 records, 16 KiB) and
+ * at most 65,536; the blocks after it hold 65,536 each, so a low hint
+ * costs nothing but one more block. For the many small stores of a
+ * service (one per request), which would otherwise each reserve 4 MiB. */
+#define SPAN_STORE_MIN_BLOCK 256
+struct span_store *span_store_create_hint(size_t expected_spans);
 void span_store_destroy(struct span_store *s);
 
 /* Largest timestamp kept (about the year 2116); larger ones are clamped. */
 #define SPAN_TIME_MAX ((int64_t)1 << 62)
+
+/* An unsigned timestamp as the formats carry it (OTLP's fixed64 unix ns;
+ * JSON integers up to 2^64 - 1) as a store time: clamped to SPAN_TIME_MAX
+ * before it could wrap to a negative int64. Every reader converts with
+ * this, so the JSON and protobuf readers keep the same value. */
+static inline int64_t span_time_from_u64(uint64_t t)
+{
+    return t > (uint64_t)SPAN_TIME_MAX ? SPAN_TIME_MAX : (int64_t)t;
+}
 
 /* Append a copy of *rec (its link field is ignored and reset; times are
  * clamped into [0, SPAN_TIME_MAX]). Returns the
@@ -72,6 +93,26 @@ int span_store_add_link(struct span_store *s, size_t idx,
                         const uint8_t trace_id[16], uint64_t span_id);
 
 size_t span_store_count(const struct span_store *s);
+
+/* Spans a reader met but did not append because they cannot be analysed
+ * (ingest_span_invalid() is the rule; the Jaeger reader adds spans whose
+ * process is unknown). They are counted here by reason, so that commands
+ * report them and fail only when nothing valid remains (or with
+ * --strict), and serve counts what it forwards unanalysed. */
+enum span_invalid {
+    SPAN_INVALID_EMPTY_TRACE_ID = 0, /* absent, empty or all-zero trace ID */
+    SPAN_INVALID_EMPTY_SPAN_ID,      /* absent, empty or all-zero span ID */
+    SPAN_INVALID_MISSING_TIMESTAMP,  /* no start (or, OTLP JSON, end) time */
+    SPAN_INVALID_UNKNOWN_PROCESS,    /* Jaeger processID not in processes */
+    SPAN_INVALID_NREASONS,
+};
+/* Count one invalid span. */
+void span_store_add_invalid(struct span_store *s, enum span_invalid why);
+/* Invalid spans counted for one reason, and for all of them. */
+size_t span_store_invalid(const struct span_store *s, enum span_invalid why);
+size_t span_store_invalid_total(const struct span_store *s);
+/* Name of a reason as reports spell it ("missing_timestamp"). */
+const char *span_invalid_name(enum span_invalid why);
 /* Record idx (< count). The pointer stays valid while the store lives;
  * readers may patch fields they learn late (e.g. the domain of spans whose
  * resource follows them in the document). */
@@ -84,8 +125,12 @@ const struct span_link *span_store_link(const struct span_store *s,
 uint32_t span_store_domain_id(struct span_store *s, const char *name,
                               size_t len);
 size_t span_store_domain_count(const struct span_store *s);
-/* NUL-terminated name of domain id; owned by the store. */
+/* NUL-terminated name of domain id; owned by the store. A name may hold
+ * NUL bytes itself (U+0000 is a valid character): whatever prints or
+ * compares names must use span_store_domain_name_len() for its length. */
 const char *span_store_domain_name(const struct span_store *s, uint32_t id);
+/* Length in bytes of the name of domain id (NULs included). */
+size_t span_store_domain_name_len(const struct span_store *s, uint32_t id);
 
 /* Intern a transport system name (messaging.system or rpc.system value).
  * Id 0 is reserved for "none" (empty name). Returns UINT16_MAX when out of

@@ -5,6 +5,8 @@
 
 #include <jansson.h>
 
+#include <stdint.h>
+
 #include "ingest/source.h"
 #include "output/json_split.h"
 
@@ -16,7 +18,10 @@ struct run {
     int rc;
 };
 
-static void split(const char *input, size_t max, struct run *out)
+/* Split input with cut size max and element limit max_element (0: the
+ * default). */
+static void split_limited(const char *input, size_t max, size_t max_element,
+                          struct run *out)
 {
     char *path = testlib_write_temp_str(input);
     char err[256];
@@ -26,6 +31,7 @@ static void split(const char *input, size_t max, struct run *out)
     json_error_t je;
 
     assert_non_null(s);
+    json_split_set_max_element(s, max_element);
     out->pieces = json_array();
     out->text[0] = '\0';
     while ((out->rc = json_split_next(s, &p, err, sizeof(err))) == 1) {
@@ -43,6 +49,11 @@ static void split(const char *input, size_t max, struct run *out)
     source_close(src);
     unlink(path);
     free(path);
+}
+
+static void split(const char *input, size_t max, struct run *out)
+{
+    split_limited(input, max, 0, out);
 }
 
 static void test_small_documents_verbatim(void **state)
@@ -148,6 +159,71 @@ static void test_structural_errors(void **state)
     json_decref(r.pieces);
 }
 
+/* An element larger than the element limit is refused with -4 and the
+ * position where it starts, before the rest of it is read: memory stays
+ * bounded whatever the size of one string. */
+static void test_element_limit(void **state)
+{
+    size_t n = 4 << 20;
+    char *in = malloc(n + 64), err[256];
+    (void)state;
+
+    strcpy(in, "{\"resourceSpans\":[{\"a\":1},\n  {\"name\":\"");
+    size_t len = strlen(in);
+    memset(in + len, 'x', n);
+    strcpy(in + len + n, "\"}]}");
+    char *path = testlib_write_temp_str(in);
+    struct source *src = source_open(path, err, sizeof(err));
+    struct json_split *s = json_split_create(src, keys, 64);
+    struct json_piece p;
+    uint64_t off, lines, line_start;
+    int r;
+
+    json_split_set_max_element(s, 1000);
+    while ((r = json_split_next(s, &p, err, sizeof(err))) == 1)
+        ;
+    assert_int_equal(r, -4);
+    assert_non_null(strstr(err, "2:3: this element is larger than 1000"));
+    source_position(src, &off, &lines, &line_start);
+    assert_true(off < 1000 + 2 * 65536); /* not the 4 MiB */
+    json_split_destroy(s);
+    source_close(src);
+    unlink(path);
+    free(path);
+
+    /* A document it cannot cut counts whole, from its first byte; cut
+     * elements under the limit are fine however many there are. */
+    struct run r2;
+    split_limited("[1]\n {\"other\":[\"0123456789\",\"0123456789\"]}", 16, 30,
+                  &r2);
+    assert_int_equal(r2.rc, -4);
+    assert_non_null(strstr(r2.text, "2:2: this document is larger than 30"));
+    json_decref(r2.pieces);
+    split_limited("{\"data\":[\"0123456789\",\"0123456789\",\"0123456789\"]}",
+                  16, 30, &r2);
+    assert_int_equal(r2.rc, 0);
+    assert_true(json_array_size(r2.pieces) >= 2);
+    json_decref(r2.pieces);
+    free(in);
+}
+
+/* A byte order mark and white space before the first document are skipped
+ * as the readers skip them; positions count from the start of the file. */
+static void test_bom_and_leading_space(void **state)
+{
+    struct run r;
+    (void)state;
+
+    split("\xef\xbb\xbf\n\n  {\"a\":1}", 1 << 20, &r);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.text, "{\"a\":1}|");
+    json_decref(r.pieces);
+    split("\n\n  x", 1 << 20, &r);
+    assert_int_equal(r.rc, -1);
+    assert_non_null(strstr(r.text, "3:3:"));
+    json_decref(r.pieces);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +232,8 @@ int main(void)
         cmocka_unit_test(test_top_level_array_and_other_keys),
         cmocka_unit_test(test_only_the_first_array_is_cut),
         cmocka_unit_test(test_structural_errors),
+        cmocka_unit_test(test_element_limit),
+        cmocka_unit_test(test_bom_and_leading_space),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
  * format's rewriter (correct_<format>.c). */
 #include "output/correct.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "ingest/source.h"
@@ -16,6 +17,22 @@ static const struct correct_ops *const rewriters[] = {
     &correct_zipkin_ops,
 };
 #define NREWRITERS (sizeof(rewriters) / sizeof(rewriters[0]))
+
+size_t correct_max_element = CORRECT_MAX_ELEMENT_DEFAULT;
+
+const char *correct_empty_document(enum trace_format fmt)
+{
+    switch (fmt) {
+    case TRACE_FORMAT_JAEGER:
+        return "{\"data\":[]}";
+    case TRACE_FORMAT_ZIPKIN:
+        return "[]";
+    case TRACE_FORMAT_OTLP_PROTO:
+        return "";
+    default:
+        return "{\"resourceSpans\":[]}";
+    }
+}
 
 static const struct correct_ops *rewriter_for(enum trace_format fmt)
 {
@@ -32,17 +49,13 @@ static const char *format_name(enum trace_format fmt)
     return ops ? ops->name : "unknown";
 }
 
-/* True when the source holds nothing but white space (as ingest treats
- * it: an empty file holds no spans, so there is nothing to write). */
+/* True when the source holds nothing but white space (and a byte order
+ * mark), the readers' rule for an input without spans. */
 static bool source_blank(struct source *src)
 {
     const unsigned char *data;
-    ssize_t n = source_peek(src, &data, 4096);
 
-    for (ssize_t i = 0; i < n; i++)
-        if (!strchr(" \t\r\n", data[i]))
-            return false;
-    return n >= 0 && n < 4096;
+    return source_skip_space(src) == 0 && source_peek(src, &data, 1) == 0;
 }
 
 /* The input format: forced, or detected. Returns 1 with *fmt set, 0 for a
@@ -51,6 +64,7 @@ static int input_format(struct source *src, const struct correct_opts *opts,
                         enum trace_format *fmt, char *err, size_t errlen)
 {
     const struct ingest_ops *ops;
+    uint64_t off, lines, line_start;
 
     if (opts->in_format != TRACE_FORMAT_AUTO) {
         *fmt = opts->in_format;
@@ -61,18 +75,35 @@ static int input_format(struct source *src, const struct correct_opts *opts,
         *fmt = ops->format;
         return 1;
     }
+    if (!source_error(src)[0] && source_blank(src))
+        return 0;
     if (source_error(src)[0]) {
         snprintf(err, errlen, "%s", source_error(src));
+        return source_error_is_data(src) ? -INGEST_E_MALFORMED
+                                         : -INGEST_E_NOINPUT;
+    }
+    source_position(src, &off, &lines, &line_start);
+    snprintf(err, errlen,
+             "%s:%llu:%llu: unrecognised trace format (expected OTLP JSON, "
+             "OTLP protobuf, Jaeger JSON or Zipkin v2 JSON; use --format to "
+             "say which)",
+             source_name(src), (unsigned long long)lines + 1,
+             (unsigned long long)(off - line_start) + 1);
+    return -INGEST_E_MALFORMED;
+}
+
+/* A blank input gives one empty document (of any format: a blank input
+ * has none). */
+static int write_empty(FILE *out, enum trace_format fmt, const char *path,
+                       char *err, size_t errlen)
+{
+    const char *doc = correct_empty_document(fmt);
+
+    if ((*doc && fprintf(out, "%s\n", doc) < 0) || fflush(out) != 0) {
+        snprintf(err, errlen, "%s: cannot write the corrected output", path);
         return -INGEST_E_NOINPUT;
     }
-    if (source_blank(src))
-        return 0;
-    snprintf(err, errlen,
-             "%s:1:1: unrecognised trace format (expected OTLP JSON, OTLP "
-             "protobuf, Jaeger JSON or Zipkin v2 JSON; use --format to say "
-             "which)",
-             source_name(src));
-    return -INGEST_E_MALFORMED;
+    return 0;
 }
 
 static int check_output(enum trace_format in, enum trace_format out, char *err,
@@ -107,8 +138,12 @@ int correct_file(const char *path, const struct correct_opts *opts,
     src = source_open(path, err, errlen);
     if (!src)
         return -INGEST_E_NOINPUT;
-    if ((rc = input_format(src, opts, &run_opts.in_format, err, errlen)) <= 0)
+    if ((rc = input_format(src, opts, &run_opts.in_format, err, errlen)) < 0)
         goto out;
+    if (rc == 0) {
+        rc = write_empty(out, opts->out_format, path, err, errlen);
+        goto out;
+    }
     if ((rc = check_output(run_opts.in_format, opts->out_format, err,
                            errlen)) != 0)
         goto out;

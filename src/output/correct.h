@@ -17,7 +17,26 @@
  * comma-separated list in annotation order.
  * Formats with microsecond times (Jaeger, Zipkin) are rounded down (floor),
  * which keeps the order of any two timestamps, so a corrected trace has no
- * violation that the nanosecond correction removed. */
+ * violation that the nanosecond correction removed.
+ *
+ * Spans the readers count as invalid (no or an all-zero trace or span ID,
+ * no start time, OTLP: no end time; Jaeger: no process, or a processID the
+ * trace does not list) are written through as they are, never dropped and
+ * never corrected (a conversion to OTLP JSON converts them but moves no
+ * time).
+ *
+ * Input without spans is not an error: its documents are written through
+ * (a blank input becomes one empty document of the output format,
+ * correct_empty_document()).
+ *
+ * Memory: OTLP JSON streams (correct_otlp_stream.c): one span of a known
+ * clock domain is held at a time (or the rest of a resourceSpans entry
+ * whose resource follows its spans), everything else passes through
+ * whatever its size. The other formats load one element at a time (a
+ * protobuf ResourceSpans, a Jaeger trace, a Zipkin span; a whole document
+ * where there is no such array). What is held is bounded by
+ * correct_max_element: more is malformed input for correct, reported with
+ * its position. */
 #ifndef SKEWSCOPE_CORRECT_H
 #define SKEWSCOPE_CORRECT_H
 
@@ -57,10 +76,34 @@ struct correct_ops {
                struct correct_stats *stats, char *err, size_t errlen);
 };
 
+/* The most bytes of one element (see above) that correct holds at once
+ * (JSON text, or protobuf wire bytes). Peak memory is about ten times this
+ * for the Jaeger and Zipkin rewriters (a jansson DOM), about twice for
+ * OTLP. Set before correcting; not while another thread corrects. */
+#define CORRECT_MAX_ELEMENT_DEFAULT ((size_t)64 << 20)
+extern size_t correct_max_element;
+
+/* What correct writes for an input that holds no document: the empty
+ * document of the output format: {"resourceSpans":[]} for OTLP JSON (also
+ * for TRACE_FORMAT_AUTO), {"data":[]} for Jaeger, [] for Zipkin, and ""
+ * for OTLP protobuf (zero messages). Static storage. */
+const char *correct_empty_document(enum trace_format fmt);
+
+/* OTLP JSON: correct_otlp_stream.c, which streams (memory bounded by one
+ * held span, see there). correct_otlp_json_dom_ops is the same correction
+ * on a jansson DOM of each document (correct_otlp_json.c, what the Jaeger
+ * and Zipkin converters use): the reference the tests compare the stream
+ * with; not in correct_file()'s registry. */
 extern const struct correct_ops correct_otlp_json_ops;
+extern const struct correct_ops correct_otlp_json_dom_ops;
 extern const struct correct_ops correct_jaeger_ops;
 extern const struct correct_ops correct_zipkin_ops;
+/* OTLP protobuf: protobuf output rewritten on the wire format
+ * (correct_wire.h); correct_otlp_proto_dom_ops decodes with protobuf-c,
+ * corrects and re-encodes instead: the reference the tests compare the
+ * wire path with; not in correct_file()'s registry. */
 extern const struct correct_ops correct_otlp_proto_ops;
+extern const struct correct_ops correct_otlp_proto_dom_ops;
 
 /* Correct file `path` ("-" = stdin) into out. Domains the model does not
  * know are left as they are. Returns 0, CORRECT_E_FORMAT when the output

@@ -19,17 +19,101 @@
 
 /* ---- Domain ------------------------------------------------------------ */
 
+/* The span's process: embedded, or processes[processID]; NULL when the
+ * trace does not list it (the readers count such a span as invalid). */
 static const json_t *span_process(const json_t *trace, const json_t *span)
 {
     const json_t *p = json_object_get(span, "process");
-    const char *pid;
+    const json_t *pid = json_object_get(span, "processID");
 
     if (json_is_object(p))
         return p;
-    pid = json_string_value(json_object_get(span, "processID"));
-    if (!pid)
+    if (!json_is_string(pid))
         return NULL;
-    return json_object_get(json_object_get(trace, "processes"), pid);
+    p = json_object_getn(json_object_get(trace, "processes"),
+                         json_string_value(pid), json_string_length(pid));
+    return json_is_object(p) ? p : NULL;
+}
+
+/* obj's traceID or spanID, in either spelling the reader takes. */
+static const json_t *trace_id_of(const json_t *obj)
+{
+    const json_t *v = json_object_get(obj, "traceID");
+
+    return v ? v : json_object_get(obj, "traceId");
+}
+
+static const json_t *span_id_of(const json_t *obj)
+{
+    const json_t *v = json_object_get(obj, "spanID");
+
+    return v ? v : json_object_get(obj, "spanId");
+}
+
+/* Whether the readers analyse span (see correct_json_span_valid()), whose
+ * process is process. */
+static bool span_valid(const json_t *span, const json_t *process)
+{
+    return process &&
+           correct_json_span_valid(
+               trace_id_of(span), span_id_of(span),
+               correct_json_present(json_object_get(span, "startTime")));
+}
+
+/* ---- The shapes of a document ----------------------------------------- */
+
+/* Called for each span with its trace (whose "processes" resolve its
+ * processID; for a lone span, the span itself). */
+typedef int (*span_fn)(json_t *trace, json_t *span, void *arg,
+                       struct correct_json_ctx *ctx);
+
+/* The spans of one trace-level object: a trace (it has "spans"), or a
+ * lone span (it has a spanID; its process inline). Anything else holds
+ * none. */
+static int unit_spans(json_t *unit, span_fn fn, void *arg,
+                      struct correct_json_ctx *ctx)
+{
+    json_t *spans = json_object_get(unit, "spans"), *span;
+    size_t i;
+    int rc;
+
+    if (!json_is_object(unit))
+        return 0;
+    if (!json_is_array(spans))
+        return span_id_of(unit) ? fn(unit, unit, arg, ctx) : 0;
+    json_array_foreach(spans, i, span)
+    {
+        if (json_is_object(span) && (rc = fn(unit, span, arg, ctx)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Every span of a document, in the shapes the reader takes:
+ * {"data": [traces or spans]}, [traces or spans], a trace, a span. */
+static int doc_spans(json_t *doc, span_fn fn, void *arg,
+                     struct correct_json_ctx *ctx)
+{
+    json_t *list = json_object_get(doc, "data"), *unit;
+    size_t i;
+    int rc;
+
+    if (!json_is_array(list) && json_is_array(doc))
+        list = doc;
+    if (!json_is_array(list)) {
+        if (json_is_object(doc) &&
+            (json_is_array(json_object_get(doc, "spans")) || span_id_of(doc)))
+            return unit_spans(doc, fn, arg, ctx);
+        return correct_json_malformed(
+            ctx, "expected a Jaeger JSON document ({\"data\": [traces]}, "
+                 "a trace, a span, or an array of traces or spans)");
+    }
+    json_array_foreach(list, i, unit)
+    {
+        if ((rc = unit_spans(unit, fn, arg, ctx)) != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static void process_domain(const json_t *process, const char *user,
@@ -40,14 +124,17 @@ static void process_domain(const json_t *process, const char *user,
 
     correct_json_domain_init(d);
     correct_json_domain_offer(d, user, CLOCK_DOMAIN_JAEGER, "serviceName",
+                              strlen("serviceName"),
                               json_object_get(process, "serviceName"));
     json_array_foreach(json_object_get(process, "tags"), i, tag)
     {
-        const char *key = json_string_value(json_object_get(tag, "key"));
+        const json_t *key = json_object_get(tag, "key");
         /* serviceName is the field, never a tag of that name. */
-        if (key && strcmp(key, "serviceName") != 0)
-            correct_json_domain_offer(d, user, CLOCK_DOMAIN_JAEGER, key,
-                                      json_object_get(tag, "value"));
+        if (json_is_string(key) &&
+            !correct_json_str_is(key, "serviceName", strlen("serviceName")))
+            correct_json_domain_offer(
+                d, user, CLOCK_DOMAIN_JAEGER, json_string_value(key),
+                json_string_length(key), json_object_get(tag, "value"));
     }
 }
 
@@ -126,59 +213,24 @@ static int correct_span(json_t *span, int id, struct correct_json_ctx *ctx)
     return 0;
 }
 
-static int correct_trace(json_t *trace, struct correct_json_ctx *ctx)
+static int correct_one(json_t *trace, json_t *span, void *arg,
+                       struct correct_json_ctx *ctx)
 {
-    json_t *span;
-    size_t i;
-    int rc;
+    const json_t *process = span_process(trace, span);
+    struct correct_json_domain d;
 
-    json_array_foreach(json_object_get(trace, "spans"), i, span)
-    {
-        struct correct_json_domain d;
-        if (!json_is_object(span))
-            continue;
-        ctx->stats->spans++;
-        process_domain(span_process(trace, span), ctx->opts->clock_domain_attr,
-                       &d);
-        int id = correct_json_domain_id(&d, ctx->model);
-        if (id >= 0 && (rc = correct_span(span, id, ctx)) != 0)
-            return rc;
-    }
-    return 0;
-}
-
-/* The traces of a document: data[], or the document itself. */
-static json_t *doc_traces(json_t *doc, struct correct_json_ctx *ctx, int *rc)
-{
-    json_t *data = json_object_get(doc, "data");
-
-    *rc = 0;
-    if (json_is_array(data))
-        return data;
-    if (json_is_object(doc) && json_is_array(json_object_get(doc, "spans")))
-        return doc;
-    *rc = correct_json_malformed(ctx, "expected a Jaeger JSON object with "
-                                      "data[] or spans[]");
-    return NULL;
+    (void)arg;
+    ctx->stats->spans++;
+    if (!span_valid(span, process))
+        return 0; /* written through as it is */
+    process_domain(process, ctx->opts->clock_domain_attr, &d);
+    int id = correct_json_domain_id(&d, ctx->model);
+    return id >= 0 ? correct_span(span, id, ctx) : 0;
 }
 
 static int jaeger_doc(json_t **doc, struct correct_json_ctx *ctx)
 {
-    int rc;
-    json_t *traces = doc_traces(*doc, ctx, &rc);
-    json_t *trace;
-    size_t i;
-
-    if (!traces)
-        return rc;
-    if (json_is_object(traces))
-        return correct_trace(traces, ctx);
-    json_array_foreach(traces, i, trace)
-    {
-        if (json_is_object(trace) && (rc = correct_trace(trace, ctx)) != 0)
-            return rc;
-    }
-    return 0;
+    return doc_spans(*doc, correct_one, NULL, ctx);
 }
 
 /* ---- Conversion to OTLP JSON ------------------------------------------- */
@@ -186,9 +238,11 @@ static int jaeger_doc(json_t **doc, struct correct_json_ctx *ctx)
 /* OTLP AnyValue of a Jaeger tag, typed by its "type" (else by the JSON
  * type of its value). Returns NULL for values OTLP cannot hold here
  * (objects, arrays, null) and when out of memory; *skip tells them apart. */
+#define STR_IS(v, lit) correct_json_str_is((v), (lit), sizeof(lit) - 1)
+
 static json_t *any_value(const json_t *tag, bool *skip)
 {
-    const char *type = json_string_value(json_object_get(tag, "type"));
+    const json_t *type = json_object_get(tag, "type");
     const json_t *v = json_object_get(tag, "value");
     char buf[CORRECT_JSON_TMP];
     const char *s;
@@ -196,17 +250,17 @@ static json_t *any_value(const json_t *tag, bool *skip)
     int64_t n;
 
     *skip = false;
-    if (type && strcmp(type, "int64") == 0 && correct_json_get_int(v, &n) == 0)
+    if (STR_IS(type, "int64") && correct_json_get_int(v, &n) == 0)
         return correct_json_otlp_int(n);
-    if (type && strcmp(type, "float64") == 0 && json_is_number(v))
+    if (STR_IS(type, "float64") && json_is_number(v))
         return json_pack("{s:f}", "doubleValue", json_number_value(v));
-    if (type && strcmp(type, "binary") == 0 && json_is_string(v))
+    if (STR_IS(type, "binary") && json_is_string(v))
         return json_pack("{s:O}", "bytesValue", v);
     if (json_is_boolean(v))
         return json_pack("{s:b}", "boolValue", json_is_true(v));
-    if (!type && json_is_integer(v))
+    if (!json_is_string(type) && json_is_integer(v))
         return correct_json_otlp_int(json_integer_value(v));
-    if (!type && json_is_real(v))
+    if (!json_is_string(type) && json_is_real(v))
         return json_pack("{s:f}", "doubleValue", json_real_value(v));
     if (!correct_json_scalar_text(v, buf, sizeof(buf), &s, &len)) {
         *skip = true;
@@ -224,14 +278,16 @@ static int tags_to_attrs(const json_t *tags, json_t *attrs, const char *except)
 
     json_array_foreach(tags, i, tag)
     {
-        const char *key = json_string_value(json_object_get(tag, "key"));
+        const json_t *key = json_object_get(tag, "key");
         bool skip;
-        if (!key || (except && strcmp(key, except) == 0))
+        if (!json_is_string(key) ||
+            (except && correct_json_str_is(key, except, strlen(except))))
             continue;
         json_t *v = any_value(tag, &skip);
         if (skip)
             continue;
-        if (correct_json_otlp_attr_set(attrs, key, v) != 0)
+        if (correct_json_otlp_attr_setn(attrs, json_string_value(key),
+                                        json_string_length(key), v) != 0)
             return -1;
     }
     return 0;
@@ -239,7 +295,8 @@ static int tags_to_attrs(const json_t *tags, json_t *attrs, const char *except)
 
 /* Resource attributes of a process: service.name, its tags, and host.name
  * (or the --clock-domain attribute) set to the clock domain the Jaeger rule
- * chose, so that skewscope's OTLP reader names the same domain. */
+ * chose, so that skewscope's OTLP reader names the same domain. No
+ * attributes for a span whose process is unknown (NULL). */
 static json_t *process_resource(const json_t *process, const char *user)
 {
     json_t *attrs = json_array();
@@ -249,8 +306,8 @@ static json_t *process_resource(const json_t *process, const char *user)
     const char *name;
     size_t len;
 
-    if (!attrs)
-        return NULL;
+    if (!attrs || !process)
+        return attrs;
     if ((json_is_string(svc) &&
          correct_json_otlp_attr_set(
              attrs, "service.name",
@@ -278,12 +335,11 @@ static int kind_of(const json_t *tags)
 
     json_array_foreach(tags, i, tag)
     {
-        const char *k = json_string_value(json_object_get(tag, "key"));
-        const char *v = json_string_value(json_object_get(tag, "value"));
-        if (!k || !v || strcmp(k, "span.kind") != 0)
+        const json_t *v = json_object_get(tag, "value");
+        if (!STR_IS(json_object_get(tag, "key"), "span.kind"))
             continue;
         for (int kind = 1; kind <= SPAN_KIND_CONSUMER; kind++)
-            if (strcmp(v, names[kind]) == 0)
+            if (correct_json_str_is(v, names[kind], strlen(names[kind])))
                 return kind;
     }
     return SPAN_KIND_UNSPECIFIED;
@@ -296,11 +352,9 @@ static bool has_error_tag(const json_t *tags)
 
     json_array_foreach(tags, i, tag)
     {
-        const char *k = json_string_value(json_object_get(tag, "key"));
         const json_t *v = json_object_get(tag, "value");
-        if (k && strcmp(k, "error") == 0 &&
-            (json_is_true(v) ||
-             (json_is_string(v) && strcmp(json_string_value(v), "true") == 0)))
+        if (STR_IS(json_object_get(tag, "key"), "error") &&
+            (json_is_true(v) || STR_IS(v, "true")))
             return true;
     }
     return false;
@@ -317,16 +371,15 @@ static int add_link(json_t *links, const char *trace, const char *span)
 static int convert_ref(const json_t *ref, json_t *ospan, json_t *links,
                        const char *own_trace, struct correct_json_ctx *ctx)
 {
-    const char *type = json_string_value(json_object_get(ref, "refType"));
+    const json_t *type = json_object_get(ref, "refType");
     char trace[33], span[17];
     uint64_t sid;
 
-    if (correct_json_trace_hex(json_object_get(ref, "traceID"), trace) != 0 ||
-        correct_json_span_hex(json_object_get(ref, "spanID"), span, &sid) != 0)
+    if (correct_json_trace_hex(trace_id_of(ref), trace) != 0 ||
+        correct_json_span_hex(span_id_of(ref), span, &sid) != 0)
         return correct_json_malformed(ctx, "reference with a bad traceID "
                                            "or spanID");
-    if (type && strcmp(type, "CHILD_OF") == 0 &&
-        strcmp(trace, own_trace) == 0 &&
+    if (STR_IS(type, "CHILD_OF") && strcmp(trace, own_trace) == 0 &&
         !json_object_get(ospan, "parentSpanId")) {
         if (json_object_set_new(ospan, "parentSpanId", json_string(span)))
             return correct_json_nomem(ctx);
@@ -373,6 +426,7 @@ static int convert_log(const json_t *log, json_t *events,
 {
     const json_t *fields = json_object_get(log, "fields"), *f;
     const char *name = "log";
+    size_t name_len = 3;
     char ns[32];
     int64_t us, t;
     size_t i;
@@ -382,28 +436,34 @@ static int convert_log(const json_t *log, json_t *events,
         return correct_json_malformed(ctx, "log without a valid timestamp");
     json_array_foreach(fields, i, f)
     {
-        const char *k = json_string_value(json_object_get(f, "key"));
-        const char *v = json_string_value(json_object_get(f, "value"));
-        if (k && v && strcmp(k, "event") == 0)
-            name = v;
+        const json_t *v = json_object_get(f, "value");
+        if (STR_IS(json_object_get(f, "key"), "event") && json_is_string(v)) {
+            name = json_string_value(v);
+            name_len = json_string_length(v);
+        }
     }
     snprintf(ns, sizeof(ns), "%" PRId64, t);
-    json_t *ev = json_pack("{s:s,s:s,s:[]}", "timeUnixNano", ns, "name", name,
-                           "attributes");
+    json_t *ev = json_pack("{s:s,s:s%,s:[]}", "timeUnixNano", ns, "name", name,
+                           name_len, "attributes");
     if (!ev || json_array_append_new(events, ev) != 0 ||
         tags_to_attrs(fields, json_object_get(ev, "attributes"), "event") != 0)
         return correct_json_nomem(ctx);
     return 0;
 }
 
+/* Times in ns; a span without a startTime (invalid, written through) keeps
+ * none. */
 static int convert_times(const json_t *span, json_t *ospan,
                          struct correct_json_ctx *ctx)
 {
     int64_t start_us, dur_us = 0, start, end;
     char s[32], e[32];
+    int rc =
+        correct_json_get_int(json_object_get(span, "startTime"), &start_us);
 
-    if (correct_json_get_int(json_object_get(span, "startTime"), &start_us) ||
-        correct_json_get_duration(span, &dur_us) < 0 ||
+    if (rc > 0)
+        return 0;
+    if (rc < 0 || correct_json_get_duration(span, &dur_us) < 0 ||
         correct_json_us_to_ns(start_us, &start) != 0 ||
         correct_json_us_to_ns(start_us + dur_us, &end) != 0)
         return correct_json_malformed(ctx, "span without a valid startTime "
@@ -441,27 +501,32 @@ static int convert_body(const json_t *span, json_t *ospan, const char *trace,
     return 0;
 }
 
-/* OTLP span of a Jaeger span; NULL with *rc set on error. */
-static json_t *convert_span(const json_t *trace, const json_t *span,
+/* OTLP span of a Jaeger span; NULL with *rc set on error. An invalid span
+ * (written through) keeps "" for an ID it lacks. */
+static json_t *convert_span(const json_t *trace, const json_t *span, bool valid,
                             struct correct_json_ctx *ctx, int *rc)
 {
-    const json_t *tid = json_object_get(span, "traceID");
-    const char *op = json_string_value(json_object_get(span, "operationName"));
+    const json_t *tid = trace_id_of(span);
+    const json_t *op = json_object_get(span, "operationName");
     char thex[33], shex[17];
     uint64_t sid;
     json_t *ospan;
 
-    if (correct_json_trace_hex(tid ? tid : json_object_get(trace, "traceID"),
-                               thex) != 0 ||
-        correct_json_span_hex(json_object_get(span, "spanID"), shex, &sid) !=
-            0) {
+    if (!tid)
+        tid = trace_id_of(trace);
+    if (!valid) {
+        correct_json_trace_hex_lenient(tid, thex);
+        correct_json_span_hex_lenient(span_id_of(span), shex);
+    } else if (correct_json_trace_hex(tid, thex) != 0 ||
+               correct_json_span_hex(span_id_of(span), shex, &sid) != 0) {
         *rc = correct_json_malformed(ctx, "span with a bad traceID or spanID");
         return NULL;
     }
-    ospan = json_pack("{s:s,s:s,s:s,s:i,s:[],s:[]}", "traceId", thex, "spanId",
-                      shex, "name", op ? op : "", "kind",
-                      kind_of(json_object_get(span, "tags")), "attributes",
-                      "events");
+    ospan = json_pack(
+        "{s:s,s:s,s:s%,s:i,s:[],s:[]}", "traceId", thex, "spanId", shex, "name",
+        json_is_string(op) ? json_string_value(op) : "",
+        json_is_string(op) ? json_string_length(op) : 0, "kind",
+        kind_of(json_object_get(span, "tags")), "attributes", "events");
     if (!ospan) {
         *rc = correct_json_nomem(ctx);
         return NULL;
@@ -473,63 +538,56 @@ static json_t *convert_span(const json_t *trace, const json_t *span,
     return ospan;
 }
 
-static int convert_trace(const json_t *trace, json_t *resource_spans,
-                         struct correct_json_ctx *ctx)
+/* Where converted spans go: the valid ones, or the others. */
+struct conversion {
+    json_t *resource_spans;
+    bool valid;
+};
+
+static int convert_one(json_t *trace, json_t *span, void *arg,
+                       struct correct_json_ctx *ctx)
 {
-    const json_t *span;
-    size_t i;
+    const struct conversion *cv = arg;
+    const json_t *process = span_process(trace, span);
     int rc;
 
-    json_array_foreach(json_object_get(trace, "spans"), i, span)
-    {
-        if (!json_is_object(span))
-            continue;
-        json_t *ospan = convert_span(trace, span, ctx, &rc);
-        if (!ospan)
-            return rc;
-        json_t *res = process_resource(span_process(trace, span),
-                                       ctx->opts->clock_domain_attr);
-        if (!res) {
-            json_decref(ospan);
-            return correct_json_nomem(ctx);
-        }
-        if (correct_json_otlp_add_span(resource_spans, res, ospan) != 0)
-            return correct_json_nomem(ctx);
+    if (span_valid(span, process) != cv->valid)
+        return 0;
+    json_t *ospan = convert_span(trace, span, cv->valid, ctx, &rc);
+    if (!ospan)
+        return rc;
+    if (!cv->valid)
+        ctx->stats->spans++; /* the valid ones count when corrected */
+    json_t *res = process_resource(process, ctx->opts->clock_domain_attr);
+    if (!res) {
+        json_decref(ospan);
+        return correct_json_nomem(ctx);
     }
+    if (correct_json_otlp_add_span(cv->resource_spans, res, ospan) != 0)
+        return correct_json_nomem(ctx);
     return 0;
 }
 
 /* The whole document as one OTLP ExportTraceServiceRequest, resourceSpans
- * grouped by process within each trace, then corrected in nanoseconds. */
+ * grouped by process, corrected in nanoseconds; then the spans the readers
+ * count as invalid, converted but not corrected. */
 static int jaeger_to_otlp(json_t **doc, struct correct_json_ctx *ctx)
 {
-    int rc;
-    json_t *traces = doc_traces(*doc, ctx, &rc);
     json_t *otlp = json_pack("{s:[]}", "resourceSpans");
-    json_t *rs = json_object_get(otlp, "resourceSpans");
-    json_t *trace;
-    size_t i;
+    struct conversion cv = {json_object_get(otlp, "resourceSpans"), true};
+    int rc;
 
-    if (!traces || !otlp) {
-        rc = traces ? correct_json_nomem(ctx) : rc;
+    if (!otlp)
+        return correct_json_nomem(ctx);
+    if ((rc = doc_spans(*doc, convert_one, &cv, ctx)) != 0 ||
+        (rc = correct_json_otlp_doc(&otlp, ctx)) != 0)
         goto out;
-    }
-    if (json_is_object(traces)) {
-        rc = convert_trace(traces, rs, ctx);
-    } else {
-        json_array_foreach(traces, i, trace)
-        {
-            if (json_is_object(trace) &&
-                (rc = convert_trace(trace, rs, ctx)) != 0)
-                break;
-        }
-    }
-    if (rc == 0) {
-        json_decref(*doc);
-        *doc = otlp;
-        otlp = NULL;
-        rc = correct_json_otlp_doc(doc, ctx);
-    }
+    cv.valid = false;
+    if ((rc = doc_spans(*doc, convert_one, &cv, ctx)) != 0)
+        goto out;
+    json_decref(*doc);
+    *doc = otlp;
+    otlp = NULL;
 out:
     json_decref(otlp);
     return rc;

@@ -1,5 +1,7 @@
-/* correct_json: the parts the three JSON rewriters of `correct` share
- * (correct_otlp_json.c, correct_jaeger.c, correct_zipkin.c). Private to
+/* correct_json: the parts the jansson-based JSON rewriters of `correct`
+ * share (correct_jaeger.c, correct_zipkin.c, and correct_otlp_json.c, the
+ * OTLP correction on a DOM that the converters use and that the streaming
+ * OTLP rewriter, correct_otlp_stream.c, is tested against). Private to
  * src/output: nothing outside correct_*.c includes it.
  *
  * correct_json_run() reads a source one JSON document at a time (a file may
@@ -9,7 +11,10 @@
  * one line. A document larger than correct_json_split_max bytes is handed
  * over in parts, each a valid document of the same format holding whole
  * resourceSpans, traces or spans (output/json_split.h), and written as one
- * line per part; memory stays bounded by that size plus the largest part.
+ * line per part; memory stays bounded by that size plus the largest
+ * element, which correct_max_element bounds (larger: malformed input).
+ * A blank input (no document at all) gives one empty document of the
+ * output format (correct_empty_document()).
  *
  * Times: every helper takes and returns int64 nanoseconds since the Unix
  * epoch on the clock named; microsecond formats convert with us * 1000 and
@@ -46,8 +51,8 @@ struct correct_json_ctx {
  * a message in ctx->err (see correct_json_malformed()). */
 typedef int (*correct_json_doc_fn)(json_t **doc, struct correct_json_ctx *ctx);
 
-/* Documents larger than this are cut into parts (default 8 MiB; tests
- * lower it). */
+/* Documents (and protobuf messages, correct_proto.c) larger than this are
+ * cut into parts (default 8 MiB; tests lower it). */
 extern size_t correct_json_split_max;
 
 /* Read every document of src, apply fn, write each result followed by '\n'
@@ -115,11 +120,11 @@ struct correct_json_domain {
     const char *key;   /* its key (borrowed) */
 };
 void correct_json_domain_init(struct correct_json_domain *d);
-/* Offer candidate key=val ranked with clock_domain_rank(); non-scalar values
- * are ignored. */
+/* Offer candidate key=val (key: keylen bytes, NULs allowed) ranked with
+ * clock_domain_rank(); non-scalar values are ignored. */
 void correct_json_domain_offer(struct correct_json_domain *d, const char *user,
                                enum clock_domain_source src, const char *key,
-                               const json_t *val);
+                               size_t keylen, const json_t *val);
 /* The picked name ("unknown" when none): *s points into the picked value
  * or into tmp; *len bytes, not NUL-terminated. */
 #define CORRECT_JSON_TMP 64
@@ -135,8 +140,18 @@ int correct_json_domain_id(const struct correct_json_domain *d,
 json_t *correct_json_otlp_int(int64_t v);
 json_t *correct_json_otlp_str(const char *s, size_t len);
 /* Set key to value (reference stolen) in an OTLP attributes array
- * (replacing an entry with the same key). Returns 0 or -1 (ENOMEM). */
+ * (replacing an entry with the same key). Returns 0 or -1 (ENOMEM). The n
+ * variant takes a key of keylen bytes, which may hold NULs. */
 int correct_json_otlp_attr_set(json_t *attrs, const char *key, json_t *value);
+int correct_json_otlp_attr_setn(json_t *attrs, const char *key, size_t keylen,
+                                json_t *value);
+
+/* Whether member value v is there (not absent, not null), as the readers
+ * tell a missing time. */
+bool correct_json_present(const json_t *v);
+
+/* Whether v is the string s of len bytes (NULs compared too). */
+bool correct_json_str_is(const json_t *v, const char *s, size_t len);
 /* The attributes array of obj, created when missing or not an array.
  * NULL when out of memory. */
 json_t *correct_json_attrs_of(json_t *obj, const char *field);
@@ -153,6 +168,17 @@ int correct_json_otlp_add_span(json_t *resource_spans, json_t *attrs,
  * a span (also into *id). Return 0, or -1 when v is not a valid ID. */
 int correct_json_trace_hex(const json_t *v, char out[33]);
 int correct_json_span_hex(const json_t *v, char out[17], uint64_t *id);
+/* The same for spans written through unanalysed: "" when v is absent or
+ * not a valid ID. */
+void correct_json_trace_hex_lenient(const json_t *v, char out[33]);
+void correct_json_span_hex_lenient(const json_t *v, char out[17]);
+
+/* Whether the readers analyse a span whose trace and span ID members are
+ * trace and span (NULL when absent) and that has its times (has_times: see
+ * ingest_span_invalid(), the one rule). A span they count as invalid is
+ * written through: not corrected, not dropped. */
+bool correct_json_span_valid(const json_t *trace, const json_t *span,
+                             bool has_times);
 
 /* Make the resource attributes of a converted document name clock domain
  * `domain` (len bytes) under skewscope's OTLP rule: set `user` (when from_user)

@@ -1,10 +1,13 @@
-/* correct_otlp_json: `correct` for OTLP JSON (ExportTraceServiceRequest
- * documents, one per line or concatenated). Each span whose resource names
- * a clock domain the model knows gets its start, end and event times mapped
- * to the reference clock, written as decimal strings; the originals go into
- * the attributes named in correct.h. Everything else in the document stays
- * as it was. The Jaeger and Zipkin converters reuse correct_json_otlp_doc()
- * on the documents they build. */
+/* correct_otlp_json: the OTLP JSON correction on a jansson DOM
+ * (ExportTraceServiceRequest documents, one per line or concatenated). Each
+ * span whose resource names a clock domain the model knows gets its start,
+ * end and event times mapped to the reference clock, written as decimal
+ * strings; the originals go into the attributes named in correct.h.
+ * Everything else in the document stays as it was. The Jaeger and Zipkin
+ * converters call correct_json_otlp_doc() on the documents they build;
+ * `correct` itself streams OTLP JSON input (correct_otlp_stream.c), and
+ * correct_otlp_json_dom_ops, this path over whole documents, is what the
+ * tests compare the stream with. */
 #include "output/correct.h"
 
 #include <stdbool.h>
@@ -158,13 +161,29 @@ static int resource_domain(const json_t *rs, struct correct_json_ctx *ctx)
     correct_json_domain_init(&d);
     json_array_foreach(attrs, i, a)
     {
-        const char *key = json_string_value(json_object_get(a, "key"));
-        if (key)
-            correct_json_domain_offer(&d, ctx->opts->clock_domain_attr,
-                                      CLOCK_DOMAIN_OTLP_RESOURCE, key,
-                                      any_scalar(json_object_get(a, "value")));
+        const json_t *key = json_object_get(a, "key");
+        if (json_is_string(key))
+            correct_json_domain_offer(
+                &d, ctx->opts->clock_domain_attr, CLOCK_DOMAIN_OTLP_RESOURCE,
+                json_string_value(key), json_string_length(key),
+                any_scalar(json_object_get(a, "value")));
     }
     return correct_json_domain_id(&d, ctx->model);
+}
+
+/* Whether the readers analyse span: IDs, start and end time present. */
+static bool span_valid(const json_t *span)
+{
+    bool has_times =
+        correct_json_present(
+            json_object_get(span, spelling(span, "startTimeUnixNano",
+                                           "start_time_unix_nano"))) &&
+        correct_json_present(json_object_get(
+            span, spelling(span, "endTimeUnixNano", "end_time_unix_nano")));
+
+    return correct_json_span_valid(
+        json_object_get(span, spelling(span, "traceId", "trace_id")),
+        json_object_get(span, spelling(span, "spanId", "span_id")), has_times);
 }
 
 static int correct_spans(json_t *spans, int id, struct correct_json_ctx *ctx)
@@ -178,7 +197,10 @@ static int correct_spans(json_t *spans, int id, struct correct_json_ctx *ctx)
         if (!json_is_object(span))
             continue;
         ctx->stats->spans++;
-        if (id >= 0 && (rc = correct_span(span, id, ctx)) != 0)
+        /* Spans the readers do not analyse are written through as they
+         * are: no estimate saw them. */
+        if (id >= 0 && span_valid(span) &&
+            (rc = correct_span(span, id, ctx)) != 0)
             return rc;
     }
     return 0;
@@ -206,18 +228,15 @@ static int correct_scopes(json_t *rs, int id, struct correct_json_ctx *ctx)
     return 0;
 }
 
-int correct_json_otlp_doc(json_t **doc, struct correct_json_ctx *ctx)
+/* The resourceSpans of one TracesData object. */
+static int correct_request(json_t *req, struct correct_json_ctx *ctx)
 {
+    const char *key = spelling(req, "resourceSpans", "resource_spans");
     json_t *rs;
     size_t i;
     int rc;
 
-    if (!json_is_object(*doc))
-        return correct_json_malformed(ctx, "expected an OTLP JSON object "
-                                           "with resourceSpans");
-    const char *key = spelling(*doc, "resourceSpans", "resource_spans");
-
-    json_array_foreach(json_object_get(*doc, key), i, rs)
+    json_array_foreach(json_object_get(req, key), i, rs)
     {
         if (!json_is_object(rs))
             continue;
@@ -228,6 +247,22 @@ int correct_json_otlp_doc(json_t **doc, struct correct_json_ctx *ctx)
     return 0;
 }
 
+int correct_json_otlp_doc(json_t **doc, struct correct_json_ctx *ctx)
+{
+    json_t *result;
+    int rc;
+
+    if (!json_is_object(*doc))
+        return correct_json_malformed(ctx, "expected an OTLP JSON object "
+                                           "with resourceSpans");
+    /* A Jaeger api_v3 response wraps the request in "result", as the
+     * reader takes it. */
+    result = json_object_get(*doc, "result");
+    if (json_is_object(result) && (rc = correct_request(result, ctx)) != 0)
+        return rc;
+    return correct_request(*doc, ctx);
+}
+
 static int otlp_json_run(struct source *src, const struct correct_opts *opts,
                          const struct clock_model *model, FILE *out,
                          struct correct_stats *stats, char *err, size_t errlen)
@@ -236,7 +271,7 @@ static int otlp_json_run(struct source *src, const struct correct_opts *opts,
                             correct_json_otlp_doc);
 }
 
-const struct correct_ops correct_otlp_json_ops = {
+const struct correct_ops correct_otlp_json_dom_ops = {
     .in_format = TRACE_FORMAT_OTLP_JSON,
     .run = otlp_json_run,
 };

@@ -3,10 +3,24 @@
  * of clock domains the model knows get their start, end and event times
  * mapped onto the reference clock, with the originals kept as int
  * attributes (output/correct.h). Each message is written back either as a
- * length-delimited protobuf message or as one OTLP/JSON document per line.
+ * length-delimited protobuf message or as one OTLP/JSON document per line;
+ * a message larger than correct_json_split_max is written in parts of
+ * whole ResourceSpans (one ResourceSpans over correct_max_element is
+ * refused), so memory beyond the stream's own buffer stays bounded.
  *
- * Added attributes and arrays live in the stream's arena, next to the
- * decoded message, and go away with it. */
+ * Protobuf output is rewritten on the wire format (correct_wire.c: no
+ * protobuf-c decoding, the readers' walker). OTLP/JSON output, a
+ * conversion, decodes each part with protobuf-c, corrects the decoded
+ * message and builds the JSON; correct_otlp_proto_dom_ops writes protobuf
+ * that way too (decode, correct, re-encode): the reference the wire path
+ * is tested against.
+ * Empty messages (zero-length frames: a run of zero bytes) are not written;
+ * when nothing was, JSON output still gets one empty document. Spans the
+ * readers count as invalid (empty or all-zero IDs) are written through
+ * uncorrected.
+ *
+ * Added attributes and arrays live in the corrector's arena, next to the
+ * decoded part, and go away with it. */
 #include "output/correct.h"
 
 #include <inttypes.h>
@@ -19,8 +33,12 @@
 
 #include "ingest/otlp_proto.h"
 #include "ingest/source.h"
+#include "ingest/wire.h"
 #include "model/clock_domain.h"
 #include "model/clock_model.h"
+#include "model/span_store.h"
+#include "output/correct_json.h"
+#include "output/correct_wire.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
@@ -37,9 +55,13 @@ struct corrector {
     const struct correct_opts *opts;
     const struct clock_model *model;
     struct correct_stats *stats;
-    struct otlp_arena *arena; /* the stream's: lives as long as the message */
+    struct otlp_arena *arena; /* the decoded chunk's, reset per chunk */
     FILE *out;
-    uint8_t *buf; /* packed output */
+    bool json; /* OTLP JSON output, else length-delimited protobuf */
+    bool wire; /* protobuf output by correct_wire (else protobuf-c) */
+    struct correct_wire_out wbuf;
+    size_t written; /* messages (documents) written */
+    uint8_t *buf;   /* packed output */
     size_t cap;
 };
 
@@ -132,6 +154,21 @@ static int domain_of(struct corrector *c, const ResourceSpans *rs)
     return clock_model_find(c->model, name, len);
 }
 
+/* Whether the readers analyse sp (ingest_span_invalid(); protobuf has no
+ * absent time). Those they count as invalid (an empty or all-zero trace or
+ * span ID) are written through uncorrected. */
+static bool span_valid(const Span *sp)
+{
+    struct span_rec rec;
+
+    memset(&rec, 0, sizeof(rec));
+    if (sp->trace_id.len == 16)
+        memcpy(rec.trace_id, sp->trace_id.data, 16);
+    if (sp->span_id.len == 8)
+        rec.span_id = otlp_proto_span_id(sp->span_id.data);
+    return ingest_span_invalid(&rec, true) < 0;
+}
+
 static int correct_message(struct corrector *c, Request *msg)
 {
     for (size_t r = 0; r < msg->n_resource_spans; r++) {
@@ -141,7 +178,8 @@ static int correct_message(struct corrector *c, Request *msg)
             ScopeSpans *ss = rs->scope_spans[s];
             c->stats->spans += ss->n_spans;
             for (size_t k = 0; id >= 0 && k < ss->n_spans; k++)
-                if (correct_span(c, ss->spans[k], id) < 0)
+                if (span_valid(ss->spans[k]) &&
+                    correct_span(c, ss->spans[k], id) < 0)
                     return -1;
         }
     }
@@ -568,19 +606,158 @@ static int output_error(struct source *src, int rc, char *err, size_t errlen)
     return rc;
 }
 
-static int proto_run(struct source *src, const struct correct_opts *opts,
-                     const struct clock_model *model, FILE *out,
-                     struct correct_stats *stats, char *err, size_t errlen)
+/* n bytes at p (part of the message at input offset off, in the frame at
+ * frame_off) corrected on the wire and written length-delimited. */
+static int wire_chunk(struct corrector *c, struct source *src, const uint8_t *p,
+                      size_t n, uint64_t off, uint64_t frame_off, char *err,
+                      size_t errlen)
 {
-    struct corrector c = {
-        .opts = opts, .model = model, .stats = stats, .out = out};
-    bool json = opts->out_format == TRACE_FORMAT_OTLP_JSON;
-    struct otlp_proto_stream *st;
+    const struct correct_wire_at at = {source_name(src), off, frame_off};
+    uint8_t prefix[10];
+    size_t k;
+    int rc;
+
+    /* An empty message (a zero-length frame) carries nothing: writing it
+     * would turn a run of zero bytes into as many messages. */
+    if (n == 0)
+        return 0;
+    c->wbuf.len = 0;
+    rc = correct_wire_request(p, n, &at, c->model, c->opts->clock_domain_attr,
+                              &c->wbuf, c->stats, err, errlen);
+    if (rc < 0)
+        return rc;
+    k = otlp_proto_put_varint(prefix, c->wbuf.len);
+    if (fwrite(prefix, 1, k, c->out) != k ||
+        fwrite(c->wbuf.p, 1, c->wbuf.len, c->out) != c->wbuf.len)
+        return output_error(src, -INGEST_E_NOINPUT, err, errlen);
+    c->written++;
+    return 0;
+}
+
+/* Decode n bytes at p (part of the message at input offset off, in the
+ * frame at frame_off), correct and write them. */
+static int correct_chunk(struct corrector *c, struct source *src,
+                         const uint8_t *p, size_t n, uint64_t off,
+                         uint64_t frame_off, char *err, size_t errlen)
+{
     Request *msg;
     int rc;
 
+    if (c->wire)
+        return wire_chunk(c, src, p, n, off, frame_off, err, errlen);
+    msg = otlp_proto_request_unpack(c->arena, p, n);
+
+    if (!msg) {
+        snprintf(err, errlen,
+                 "%s: byte %" PRIu64 ": expected an ExportTraceServiceRequest "
+                 "message of %zu bytes; it does not parse",
+                 source_name(src), off, n);
+        return -INGEST_E_MALFORMED;
+    }
+    /* An empty message (a zero-length frame) carries nothing: writing it
+     * would turn a run of zero bytes into as many empty documents. */
+    if (msg->n_resource_spans == 0 && msg->base.n_unknown_fields == 0)
+        return 0;
+    if (correct_message(c, msg) < 0)
+        rc = -INGEST_E_NOMEM;
+    else
+        rc = c->json ? write_json(c, msg) : write_proto(c, msg);
+    if (rc < 0)
+        return output_error(src, rc, err, errlen);
+    c->written++;
+    return 0;
+}
+
+/* End of the top-level field at p (before end), or NULL when it is not
+ * well-formed wire data of a supported wire type. */
+static const uint8_t *field_end(const uint8_t *p, const uint8_t *end)
+{
+    uint64_t tag, v;
+
+    if (wire_varint(&p, end, &tag) < 0)
+        return NULL;
+    switch (tag & 7) {
+    case WT_VARINT:
+        return wire_varint(&p, end, &v) < 0 ? NULL : p;
+    case WT_I64:
+        return end - p >= 8 ? p + 8 : NULL;
+    case WT_I32:
+        return end - p >= 4 ? p + 4 : NULL;
+    case WT_LEN:
+        if (wire_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
+            return NULL;
+        return p + v;
+    default:
+        return NULL;
+    }
+}
+
+static int too_large(struct source *src, uint64_t off, size_t n,
+                     const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen,
+             "%s: byte %" PRIu64 ": %s of %zu bytes is larger than %zu bytes, "
+             "the most that is held in memory at once (correct rewrites one "
+             "ResourceSpans at a time; --max-element raises the limit)",
+             source_name(src), off, what, n, correct_max_element);
+    return -INGEST_E_MALFORMED;
+}
+
+/* One message of the input (n bytes at p, at input offset off). Up to
+ * correct_json_split_max (the size beyond which JSON documents are cut too)
+ * it is decoded whole; a larger one is decoded and written in chunks of
+ * whole top-level fields (ResourceSpans: protobuf concatenates repeated
+ * fields, so each chunk is a request of its own), so that memory stays
+ * bounded by the largest ResourceSpans, which correct_max_element bounds. */
+
+static int correct_frame(struct corrector *c, struct source *src,
+                         const uint8_t *p, size_t n, uint64_t off,
+                         uint64_t frame_off, char *err, size_t errlen)
+{
+    const uint8_t *end = p + n, *chunk = p, *q = p, *next;
+    int rc;
+
+    if (n <= correct_json_split_max && n <= correct_max_element)
+        return correct_chunk(c, src, p, n, off, frame_off, err, errlen);
+    for (; q < end; q = next) {
+        if (!(next = field_end(q, end)))
+            break; /* not walkable: protobuf-c decides, on the whole */
+        if ((size_t)(next - q) > correct_max_element)
+            return too_large(src, off + (uint64_t)(q - p), (size_t)(next - q),
+                             "one ResourceSpans", err, errlen);
+        if ((size_t)(next - chunk) > correct_json_split_max && q > chunk) {
+            rc = correct_chunk(c, src, chunk, (size_t)(q - chunk),
+                               off + (uint64_t)(chunk - p), frame_off, err,
+                               errlen);
+            if (rc < 0)
+                return rc;
+            chunk = q;
+        }
+    }
+    if (q < end && (size_t)(end - chunk) > correct_max_element)
+        return too_large(src, off + (uint64_t)(chunk - p),
+                         (size_t)(end - chunk), "a message", err, errlen);
+    return correct_chunk(c, src, chunk, (size_t)(end - chunk),
+                         off + (uint64_t)(chunk - p), frame_off, err, errlen);
+}
+
+static int run(struct source *src, const struct correct_opts *opts,
+               const struct clock_model *model, FILE *out,
+               struct correct_stats *stats, char *err, size_t errlen, bool wire)
+{
+    struct corrector c = {.opts = opts,
+                          .model = model,
+                          .stats = stats,
+                          .out = out,
+                          .json = opts->out_format == TRACE_FORMAT_OTLP_JSON};
+    struct otlp_proto_stream *st;
+    const uint8_t *data;
+    uint64_t off;
+    size_t len;
+    int rc;
+
     memset(stats, 0, sizeof(*stats));
-    if (!json && opts->out_format != TRACE_FORMAT_OTLP_PROTO &&
+    if (!c.json && opts->out_format != TRACE_FORMAT_OTLP_PROTO &&
         opts->out_format != TRACE_FORMAT_AUTO) {
         snprintf(err, errlen,
                  "%s: OTLP protobuf input can be corrected into "
@@ -588,27 +765,53 @@ static int proto_run(struct source *src, const struct correct_opts *opts,
                  source_name(src));
         return CORRECT_E_FORMAT;
     }
-    if (!(st = otlp_proto_stream_open(src)))
-        return output_error(src, -INGEST_E_NOMEM, err, errlen);
-    c.arena = otlp_proto_stream_arena(st);
-    while ((rc = otlp_proto_stream_next(st, &msg, err, errlen)) > 0) {
-        if (correct_message(&c, msg) < 0)
-            rc = -INGEST_E_NOMEM;
-        else
-            rc = json ? write_json(&c, msg) : write_proto(&c, msg);
-        if (rc < 0) {
-            output_error(src, rc, err, errlen);
-            break;
-        }
+    c.wire = wire && !c.json;
+    st = otlp_proto_stream_open(src);
+    c.arena = otlp_arena_create();
+    if (!st || !c.arena) {
+        rc = output_error(src, -INGEST_E_NOMEM, err, errlen);
+        goto out;
     }
+    while ((rc = otlp_proto_stream_next_raw(st, &data, &len, &off, err,
+                                            errlen)) > 0 &&
+           (rc = correct_frame(&c, src, data, len, off,
+                               otlp_proto_stream_offset(st), err, errlen)) == 0)
+        ;
+    /* Nothing written: JSON still gets a document; zero protobuf messages
+     * are a valid (empty) output. */
+    if (rc == 0 && c.written == 0 && c.json &&
+        fputs("{\"resourceSpans\":[]}\n", out) == EOF)
+        rc = output_error(src, -INGEST_E_NOINPUT, err, errlen);
     if (rc == 0 && fflush(out) != 0)
         rc = output_error(src, -INGEST_E_NOINPUT, err, errlen);
+out:
     otlp_proto_stream_close(st);
+    otlp_arena_destroy(c.arena);
     free(c.buf);
+    free(c.wbuf.p);
     return rc;
+}
+
+static int wire_run(struct source *src, const struct correct_opts *opts,
+                    const struct clock_model *model, FILE *out,
+                    struct correct_stats *stats, char *err, size_t errlen)
+{
+    return run(src, opts, model, out, stats, err, errlen, true);
+}
+
+static int dom_run(struct source *src, const struct correct_opts *opts,
+                   const struct clock_model *model, FILE *out,
+                   struct correct_stats *stats, char *err, size_t errlen)
+{
+    return run(src, opts, model, out, stats, err, errlen, false);
 }
 
 const struct correct_ops correct_otlp_proto_ops = {
     .in_format = TRACE_FORMAT_OTLP_PROTO,
-    .run = proto_run,
+    .run = wire_run,
+};
+
+const struct correct_ops correct_otlp_proto_dom_ops = {
+    .in_format = TRACE_FORMAT_OTLP_PROTO,
+    .run = dom_run,
 };

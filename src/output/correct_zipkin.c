@@ -28,17 +28,28 @@ static void span_domain(const json_t *span, const char *user,
     const char *key;
     const json_t *val;
 
+    size_t keylen;
+
     correct_json_domain_init(d);
-    json_object_foreach((json_t *)json_object_get(span, "localEndpoint"), key,
-                        val)
+    json_object_keylen_foreach((json_t *)json_object_get(span, "localEndpoint"),
+                               key, keylen, val)
     {
-        correct_json_domain_offer(d, user, CLOCK_DOMAIN_ZIPKIN, key, val);
+        correct_json_domain_offer(d, user, CLOCK_DOMAIN_ZIPKIN, key, keylen,
+                                  val);
     }
     /* Span tags name the domain only through the user's attribute. */
     if (user)
         correct_json_domain_offer(
-            d, user, CLOCK_DOMAIN_ZIPKIN, user,
+            d, user, CLOCK_DOMAIN_ZIPKIN, user, strlen(user),
             json_object_get(json_object_get(span, "tags"), user));
+}
+
+/* Whether the readers analyse span (see correct_json_span_valid()). */
+static bool span_valid(const json_t *span)
+{
+    return correct_json_span_valid(
+        json_object_get(span, "traceId"), json_object_get(span, "id"),
+        correct_json_present(json_object_get(span, "timestamp")));
 }
 
 /* ---- Correction in the Zipkin format ----------------------------------- */
@@ -156,27 +167,71 @@ out:
     return rc;
 }
 
-static int zipkin_doc(json_t **doc, struct correct_json_ctx *ctx)
+/* The spans of a document as a list: the document itself, or, for a bare
+ * span object (as the reader takes one: an object with a span member), a
+ * new list holding it; an object without any is no span (an empty list).
+ * Returns a new reference, NULL with *rc set on error. */
+static json_t *doc_spans(json_t *doc, struct correct_json_ctx *ctx, int *rc)
+{
+    static const char *const members[] = {
+        "traceId",       "id",   "parentId", "kind", "timestamp", "duration",
+        "localEndpoint", "tags", "shared"};
+    json_t *list;
+
+    if (json_is_array(doc))
+        return json_incref(doc);
+    if (!json_is_object(doc)) {
+        *rc = correct_json_malformed(ctx, "expected a Zipkin JSON list of "
+                                          "spans");
+        return NULL;
+    }
+    list = json_array();
+    for (size_t i = 0; list && i < sizeof(members) / sizeof(members[0]); i++)
+        if (json_object_get(doc, members[i])) {
+            if (json_array_append(list, doc) != 0) {
+                json_decref(list);
+                list = NULL;
+            }
+            break;
+        }
+    if (!list)
+        *rc = correct_json_nomem(ctx);
+    return list;
+}
+
+static int correct_spans(json_t *list, struct correct_json_ctx *ctx)
 {
     json_t *span;
     size_t i;
     int rc;
 
-    if (!json_is_array(*doc))
-        return correct_json_malformed(ctx, "expected a Zipkin JSON list "
-                                           "of spans");
-    json_array_foreach(*doc, i, span)
+    json_array_foreach(list, i, span)
     {
         struct correct_json_domain d;
         if (!json_is_object(span))
             continue;
         ctx->stats->spans++;
+        if (!span_valid(span))
+            continue; /* written through as it is */
         span_domain(span, ctx->opts->clock_domain_attr, &d);
         int id = correct_json_domain_id(&d, ctx->model);
         if (id >= 0 && (rc = correct_span(span, id, ctx)) != 0)
             return rc;
     }
     return 0;
+}
+
+/* In place: a bare span is the list's element itself. */
+static int zipkin_doc(json_t **doc, struct correct_json_ctx *ctx)
+{
+    int rc;
+    json_t *list = doc_spans(*doc, ctx, &rc);
+
+    if (!list)
+        return rc;
+    rc = correct_spans(list, ctx);
+    json_decref(list);
+    return rc;
 }
 
 /* ---- Conversion to OTLP JSON ------------------------------------------- */
@@ -187,12 +242,12 @@ static int zipkin_doc(json_t **doc, struct correct_json_ctx *ctx)
  * client as parent. */
 #define SHARED_FLIP (UINT64_C(1) << 63)
 
+#define STR_IS(v, lit) correct_json_str_is((v), (lit), sizeof(lit) - 1)
+
 static bool is_shared_server(const json_t *span)
 {
-    const char *kind = json_string_value(json_object_get(span, "kind"));
-
-    return json_is_true(json_object_get(span, "shared")) && kind &&
-           strcmp(kind, "SERVER") == 0;
+    return json_is_true(json_object_get(span, "shared")) &&
+           STR_IS(json_object_get(span, "kind"), "SERVER");
 }
 
 /* Key of a (trace, span, domain) triple for the shared-server set. */
@@ -241,10 +296,10 @@ static int kind_of(const json_t *span)
 {
     static const char *const names[] = {"",       "",         "SERVER",
                                         "CLIENT", "PRODUCER", "CONSUMER"};
-    const char *k = json_string_value(json_object_get(span, "kind"));
+    const json_t *k = json_object_get(span, "kind");
 
-    for (int kind = SPAN_KIND_SERVER; k && kind <= SPAN_KIND_CONSUMER; kind++)
-        if (strcmp(k, names[kind]) == 0)
+    for (int kind = SPAN_KIND_SERVER; kind <= SPAN_KIND_CONSUMER; kind++)
+        if (correct_json_str_is(k, names[kind], strlen(names[kind])))
             return kind;
     /* No kind: a local span. */
     return SPAN_KIND_INTERNAL;
@@ -258,14 +313,25 @@ static int set_span_id(json_t *ospan, const char *field, uint64_t id)
     return json_object_set_new(ospan, field, json_string(hex));
 }
 
-/* spanId and parentSpanId, with the shared-server rewrite. */
+/* spanId and parentSpanId, with the shared-server rewrite. An invalid span
+ * (written through) without an id gets spanId "". */
 static int convert_ids(const json_t *span, json_t *ospan, const json_t *shared,
-                       struct correct_json_ctx *ctx)
+                       bool valid, struct correct_json_ctx *ctx)
 {
     char shex[17], phex[17], key[512];
     uint64_t id, parent = 0;
     const json_t *p = json_object_get(span, "parentId");
 
+    if (!valid &&
+        correct_json_span_hex(json_object_get(span, "id"), shex, &id) != 0) {
+        if (json_object_set_new(ospan, "spanId", json_string("")) != 0)
+            return correct_json_nomem(ctx);
+        id = 0;
+        if (p && correct_json_span_hex(p, phex, &parent) == 0 && parent &&
+            set_span_id(ospan, "parentSpanId", parent) != 0)
+            return correct_json_nomem(ctx);
+        return 0;
+    }
     if (correct_json_span_hex(json_object_get(span, "id"), shex, &id) != 0 ||
         (p && correct_json_span_hex(p, phex, &parent) != 0))
         return correct_json_malformed(ctx, "span with a bad id or parentId");
@@ -313,7 +379,8 @@ static int convert_times(const json_t *span, json_t *ospan,
     return 0;
 }
 
-static int set_str_attr(json_t *attrs, const char *key, const json_t *v)
+static int set_str_attrn(json_t *attrs, const char *key, size_t keylen,
+                         const json_t *v)
 {
     char buf[CORRECT_JSON_TMP];
     const char *s;
@@ -321,8 +388,13 @@ static int set_str_attr(json_t *attrs, const char *key, const json_t *v)
 
     if (!v || !correct_json_scalar_text(v, buf, sizeof(buf), &s, &len))
         return 0;
-    return correct_json_otlp_attr_set(attrs, key,
-                                      correct_json_otlp_str(s, len));
+    return correct_json_otlp_attr_setn(attrs, key, keylen,
+                                       correct_json_otlp_str(s, len));
+}
+
+static int set_str_attr(json_t *attrs, const char *key, const json_t *v)
+{
+    return set_str_attrn(attrs, key, strlen(key), v);
 }
 
 /* Tags (all strings in Zipkin) and the remote endpoint, named as the
@@ -334,9 +406,12 @@ static int convert_attrs(const json_t *span, json_t *attrs)
     const char *key;
     const json_t *v;
 
-    json_object_foreach((json_t *)json_object_get(span, "tags"), key, v)
+    size_t keylen;
+
+    json_object_keylen_foreach((json_t *)json_object_get(span, "tags"), key,
+                               keylen, v)
     {
-        if (set_str_attr(attrs, key, v) != 0)
+        if (set_str_attrn(attrs, key, keylen, v) != 0)
             return -1;
     }
     if (!ip)
@@ -363,13 +438,15 @@ static int convert_annotations(const json_t *span, json_t *events,
 
     json_array_foreach(json_object_get(span, "annotations"), i, ann)
     {
-        const char *value = json_string_value(json_object_get(ann, "value"));
+        const json_t *value = json_object_get(ann, "value");
         if (correct_json_get_int(json_object_get(ann, "timestamp"), &us) ||
             correct_json_us_to_ns(us, &ns) != 0)
             return correct_json_malformed(ctx, "annotation without a valid "
                                                "timestamp");
-        json_t *ev = json_pack("{s:o,s:s}", "timeUnixNano", decimal(ns), "name",
-                               value ? value : "");
+        json_t *ev =
+            json_pack("{s:o,s:s%}", "timeUnixNano", decimal(ns), "name",
+                      json_is_string(value) ? json_string_value(value) : "",
+                      json_is_string(value) ? json_string_length(value) : 0);
         if (json_array_append_new(events, ev) != 0)
             return correct_json_nomem(ctx);
     }
@@ -377,11 +454,11 @@ static int convert_annotations(const json_t *span, json_t *events,
 }
 
 static int convert_body(const json_t *span, json_t *ospan, const json_t *shared,
-                        struct correct_json_ctx *ctx)
+                        bool valid, struct correct_json_ctx *ctx)
 {
     int rc;
 
-    if ((rc = convert_ids(span, ospan, shared, ctx)) != 0 ||
+    if ((rc = convert_ids(span, ospan, shared, valid, ctx)) != 0 ||
         (rc = convert_times(span, ospan, ctx)) != 0 ||
         (rc = convert_annotations(span, json_object_get(ospan, "events"),
                                   ctx)) != 0)
@@ -396,24 +473,28 @@ static int convert_body(const json_t *span, json_t *ospan, const json_t *shared,
 }
 
 static json_t *convert_span(const json_t *span, const json_t *shared,
-                            struct correct_json_ctx *ctx, int *rc)
+                            bool valid, struct correct_json_ctx *ctx, int *rc)
 {
-    const char *name = json_string_value(json_object_get(span, "name"));
+    const json_t *name = json_object_get(span, "name");
     char thex[33];
     json_t *ospan;
 
-    if (correct_json_trace_hex(json_object_get(span, "traceId"), thex) != 0) {
+    if (!valid) {
+        correct_json_trace_hex_lenient(json_object_get(span, "traceId"), thex);
+    } else if (correct_json_trace_hex(json_object_get(span, "traceId"), thex) !=
+               0) {
         *rc = correct_json_malformed(ctx, "span with a bad traceId");
         return NULL;
     }
-    ospan = json_pack("{s:s,s:s,s:i,s:[],s:[]}", "traceId", thex, "name",
-                      name ? name : "", "kind", kind_of(span), "attributes",
-                      "events");
+    ospan = json_pack("{s:s,s:s%,s:i,s:[],s:[]}", "traceId", thex, "name",
+                      json_is_string(name) ? json_string_value(name) : "",
+                      json_is_string(name) ? json_string_length(name) : 0,
+                      "kind", kind_of(span), "attributes", "events");
     if (!ospan) {
         *rc = correct_json_nomem(ctx);
         return NULL;
     }
-    if ((*rc = convert_body(span, ospan, shared, ctx)) != 0) {
+    if ((*rc = convert_body(span, ospan, shared, valid, ctx)) != 0) {
         json_decref(ospan);
         return NULL;
     }
@@ -452,8 +533,11 @@ fail:
     return NULL;
 }
 
+/* Convert the spans of doc that are valid (or, with !valid, those that are
+ * not) into resource_spans. */
 static int convert_spans(const json_t *doc, json_t *resource_spans,
-                         const json_t *shared, struct correct_json_ctx *ctx)
+                         const json_t *shared, bool valid,
+                         struct correct_json_ctx *ctx)
 {
     const json_t *span;
     size_t i;
@@ -461,11 +545,13 @@ static int convert_spans(const json_t *doc, json_t *resource_spans,
 
     json_array_foreach(doc, i, span)
     {
-        if (!json_is_object(span))
+        if (!json_is_object(span) || span_valid(span) != valid)
             continue;
-        json_t *ospan = convert_span(span, shared, ctx, &rc);
+        json_t *ospan = convert_span(span, shared, valid, ctx, &rc);
         if (!ospan)
             return rc;
+        if (!valid)
+            ctx->stats->spans++; /* the valid ones count when corrected */
         json_t *res = span_resource(span, ctx->opts->clock_domain_attr);
         if (!res) {
             json_decref(ospan);
@@ -478,32 +564,34 @@ static int convert_spans(const json_t *doc, json_t *resource_spans,
 }
 
 /* The document as one OTLP ExportTraceServiceRequest, resourceSpans grouped
- * by local endpoint and clock domain, then corrected in nanoseconds. */
+ * by local endpoint and clock domain, corrected in nanoseconds; then the
+ * spans the readers count as invalid, converted but not corrected. */
 static int zipkin_to_otlp(json_t **doc, struct correct_json_ctx *ctx)
 {
-    json_t *otlp = NULL, *shared = NULL;
+    json_t *otlp = NULL, *shared = NULL, *list;
     int rc;
 
-    if (!json_is_array(*doc))
-        return correct_json_malformed(ctx, "expected a Zipkin JSON list "
-                                           "of spans");
+    if (!(list = doc_spans(*doc, ctx, &rc)))
+        return rc;
     otlp = json_pack("{s:[]}", "resourceSpans");
-    shared = shared_servers(*doc, ctx);
+    shared = shared_servers(list, ctx);
     if (!otlp || !shared) {
         rc = correct_json_nomem(ctx);
         goto out;
     }
-    rc = convert_spans(*doc, json_object_get(otlp, "resourceSpans"), shared,
-                       ctx);
-    if (rc == 0) {
-        json_decref(*doc);
-        *doc = otlp;
-        otlp = NULL;
-        rc = correct_json_otlp_doc(doc, ctx);
-    }
+    if ((rc = convert_spans(list, json_object_get(otlp, "resourceSpans"),
+                            shared, true, ctx)) != 0 ||
+        (rc = correct_json_otlp_doc(&otlp, ctx)) != 0 ||
+        (rc = convert_spans(list, json_object_get(otlp, "resourceSpans"),
+                            shared, false, ctx)) != 0)
+        goto out;
+    json_decref(*doc);
+    *doc = otlp;
+    otlp = NULL;
 out:
     json_decref(shared);
     json_decref(otlp);
+    json_decref(list);
     return rc;
 }
 

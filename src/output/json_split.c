@@ -4,6 +4,7 @@
 #include "output/json_split.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +18,10 @@
 struct json_split {
     struct source *src;
     const char *const *keys;
-    size_t max;
+    size_t max, max_element;
     char *in; /* input chunk */
     size_t in_pos, in_len;
-    bool eof, read_error;
+    bool eof, read_error, begun;
     long line, col; /* position of in[in_pos] */
     char *buf;      /* the current document (or what is left of it) */
     size_t len, cap;
@@ -51,6 +52,7 @@ struct json_split *json_split_create(struct source *src,
     s->src = src;
     s->keys = keys;
     s->max = max_bytes ? max_bytes : JSON_SPLIT_DEFAULT_MAX;
+    s->max_element = JSON_SPLIT_DEFAULT_MAX_ELEMENT;
     s->in = malloc(READ_CHUNK);
     s->line = 1;
     s->col = 1;
@@ -59,6 +61,11 @@ struct json_split *json_split_create(struct source *src,
         return NULL;
     }
     return s;
+}
+
+void json_split_set_max_element(struct json_split *s, size_t bytes)
+{
+    s->max_element = bytes ? bytes : JSON_SPLIT_DEFAULT_MAX_ELEMENT;
 }
 
 void json_split_destroy(struct json_split *s)
@@ -140,6 +147,25 @@ static int fail(struct json_split *s, char *err, size_t errlen,
 {
     snprintf(err, errlen, "%ld:%ld: %s", s->line, s->col, what);
     return -1;
+}
+
+/* Bytes held beyond the complete elements waiting to be cut: the opening,
+ * the element being read, and what follows the cut array. */
+static size_t held(const struct json_split *s)
+{
+    return s->len - (s->last_end ? s->last_end - s->region_start : 0);
+}
+
+static int too_large(struct json_split *s, char *err, size_t errlen)
+{
+    bool elem = s->in_element && s->depth >= s->split_depth;
+
+    snprintf(err, errlen,
+             "%ld:%ld: this %s is larger than %zu bytes, the most that is "
+             "held in memory at once",
+             elem ? s->elem_line : s->doc_line, elem ? s->elem_col : s->doc_col,
+             elem ? "element" : "document", s->max_element);
+    return -4;
 }
 
 /* The string that just closed at depth 1 (its bytes end before len - 1). */
@@ -277,11 +303,31 @@ static int scan(struct json_split *s, int c, char *err, size_t errlen)
     return structure(s, c, err, errlen);
 }
 
+/* Skip a byte order mark and white space at the start of the stream (as
+ * the readers do; format detection may have consumed some already) and
+ * take the position from there. */
+static int begin(struct json_split *s)
+{
+    uint64_t off, lines, line_start;
+
+    if (source_skip_space(s->src) < 0) {
+        s->eof = s->read_error = true;
+        return -2;
+    }
+    source_position(s->src, &off, &lines, &line_start);
+    s->line = (long)lines + 1;
+    s->col = (long)(off - line_start) + 1;
+    s->begun = true;
+    return 0;
+}
+
 int json_split_next(struct json_split *s, struct json_piece *p, char *err,
                     size_t errlen)
 {
     int c, r;
 
+    if (!s->begun && (r = begin(s)) < 0)
+        return r;
     if (!s->started)
         reset_document(s);
     for (;;) {
@@ -313,6 +359,8 @@ int json_split_next(struct json_split *s, struct json_piece *p, char *err,
             return r;
         if ((r = scan(s, c, err, errlen)) < 0)
             return r;
+        if (held(s) > s->max_element)
+            return too_large(s, err, errlen);
         advance_position(s, c);
         if (s->last_end && s->len > s->max && s->split_depth > 0 &&
             s->depth >= s->split_depth)

@@ -9,6 +9,13 @@
  * Zipkin span) stays whole, so every piece is a valid document of the same
  * format, and memory is bounded by the limit plus the largest element.
  *
+ * Memory is bounded whatever the input: besides the pieces, the splitter
+ * holds at most the document's opening plus one element (or, for a
+ * document it cannot cut, the whole document) and refuses more than the
+ * element limit (json_split_set_max_element(), default
+ * JSON_SPLIT_DEFAULT_MAX_ELEMENT) with -4, naming where that element starts,
+ * instead of buffering a 10 GiB string.
+ *
  * The splitter checks only bracket nesting and strings; the DOM parser that
  * loads each piece checks the rest. */
 #ifndef SKEWSCOPE_JSON_SPLIT_H
@@ -19,7 +26,8 @@
 struct source;
 struct json_split;
 
-#define JSON_SPLIT_DEFAULT_MAX (8u << 20) /* bytes */
+#define JSON_SPLIT_DEFAULT_MAX (8u << 20)                 /* bytes */
+#define JSON_SPLIT_DEFAULT_MAX_ELEMENT ((size_t)64 << 20) /* bytes */
 
 /* keys: NULL-terminated list of top-level keys whose array may be cut (the
  * list must outlive the splitter). max_bytes: the size beyond which a
@@ -27,6 +35,9 @@ struct json_split;
 struct json_split *json_split_create(struct source *src,
                                      const char *const *keys, size_t max_bytes);
 void json_split_destroy(struct json_split *s);
+/* The most bytes held at once for the document's opening and the element
+ * being read (0: the default). */
+void json_split_set_max_element(struct json_split *s, size_t bytes);
 
 struct json_piece {
     const char *text; /* owned by the splitter, valid until the next call */
@@ -37,7 +48,9 @@ struct json_piece {
 
 /* Next piece. Returns 1, 0 at the end of the input, -1 on a structural
  * error (message "LINE:COL: expected ..." in err), -2 on a read error
- * (source_error() says which), -3 when out of memory. */
+ * (source_error() says which), -3 when out of memory, -4 when an element
+ * is larger than the element limit (message "LINE:COL: ..." giving where
+ * that element, or the document, starts and the limit in bytes). */
 int json_split_next(struct json_split *s, struct json_piece *p, char *err,
                     size_t errlen);
 

@@ -22,7 +22,11 @@
 #   SKEW_NS=0,0,5000000 (prefill 5 ms ahead) DRAIN_S=30
 #   SINK_EXPECT=DURATION x 2,000,000 (spans the sink's table is sized for)
 #   SERVE_EXTRA="" (more serve flags) KEEP=1 (keep the temp dir)
-#   SKEWSCOPE=build/skewscope (the binary whose serve command is measured)
+#   BUILD=build (the build directory of serve_load and skewscope)
+#   NO_BUILD=1 (use the binaries as built: no make first)
+#   SKEWSCOPE=$BUILD/skewscope (the binary whose serve command is measured)
+#   DURABILITY (serve's --durability: wal, memory; default: serve's own,
+#   which is wal when forwarding)
 #   kafka: MESSAGES=10000 (one SPANS-span trace each), PARTITIONS (default:
 #   enough for the mock's retention), RATE (messages/s; default: produce
 #   the whole backlog first, then start serve and time its drain)
@@ -43,8 +47,9 @@ if [ "$MODE" = kafka ]; then
 else
   SINK_EXPECT=${SINK_EXPECT:-$(awk -v d="$DURATION" 'BEGIN { printf "%d", d * 2000000 }')}
 fi
-L=build/bench/serve_load
-S=${SKEWSCOPE:-build/skewscope}
+B=${BUILD:-build}
+L=$B/bench/serve_load
+S=${SKEWSCOPE:-$B/skewscope}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/serve-bench.XXXXXX")
 PIDS=()
 
@@ -57,6 +62,7 @@ serve_cmd() {
   SERVE_ARGV=("$S" serve --listen "127.0.0.1:$port"
     --forward-otlp "http://127.0.0.1:$sink/v1/traces"
     --spool-dir "$TMP/spool" "$@")
+  if [ -n "${DURABILITY:-}" ]; then SERVE_ARGV+=(--durability "$DURABILITY"); fi
   # shellcheck disable=SC2206 # SERVE_EXTRA is a list of flags
   SERVE_ARGV+=($SERVE_EXTRA)
 }
@@ -157,6 +163,11 @@ stop_serve() {
   # peak memory of the service (resident high-water mark)
   SERVE_HWM=$(awk '/^VmHWM/ { print $2 " " $3 }' "/proc/$SERVE_PID/status" 2>/dev/null || echo "?")
   echo "serve peak RSS   $SERVE_HWM"
+  # CPU time serve used (user + system, all threads), per accepted span
+  awk -v hz="$(getconf CLK_TCK)" -v n="${SENT:-0}" '{
+    sub(/^.*\) /, ""); c = ($12 + $13) / hz
+    printf "serve CPU        %.2f s user+sys (%.2f us per accepted span)\n", c,
+      n ? c / n * 1e6 : 0 }' "/proc/$SERVE_PID/stat" 2>/dev/null || true
   kill -TERM "$SERVE_PID"
   while kill -0 "$SERVE_PID" 2>/dev/null; do
     if awk -v a="$t0" -v b="$(now)" -v m="${STOP_S:-30}" 'BEGIN { exit !(b - a > m) }'; then
@@ -181,6 +192,17 @@ verdict() {
       spooled dropped; do
       printf "serve %-10s %s\n" "$n" "$(metric "skewscope_spans_${n}_total" "$m")"
     done
+    # the write-ahead log (absent in memory mode): requests per fsync
+    if grep -q '^skewscope_wal_fsyncs_total' "$m"; then
+      awk '$1 == "skewscope_wal_appended_records_total" { r = $2 }
+        $1 == "skewscope_wal_fsyncs_total" { f = $2 }
+        $1 == "skewscope_wal_fsync_seconds_total" { s = $2 }
+        $1 == "skewscope_wal_wait_seconds_total" { w = $2 }
+        END { printf "wal: %d requests, %d fsyncs (%.1f requests each, %.3f ms each); a request waited %.3f ms for its fsync\n",
+          r, f, f ? r / f : 0, f ? s / f * 1000 : 0, r ? w / r * 1000 : 0 }' "$m"
+    else
+      echo "wal: off (--durability memory)"
+    fi
   fi
   local unique dup
   unique=$(field unique "$line")
@@ -291,12 +313,18 @@ run_kafka() {
 
 # Build; a tree that does not build right now (someone's half-written
 # file) still runs with the binaries already built, with a warning.
-make -j2 "$L" >"$TMP/make.log" 2>&1 || {
-  [ -x "$L" ] || { cat "$TMP/make.log" >&2; die "cannot build $L"; }
-  echo "warning: make $L failed; using the existing binary" >&2
-}
-make -j2 "$S" >"$TMP/make.log" 2>&1 || true
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  make -j2 BUILD="$B" "$L" >"$TMP/make.log" 2>&1 || {
+    [ -x "$L" ] || { cat "$TMP/make.log" >&2; die "cannot build $L"; }
+    echo "warning: make $L failed; using the existing binary" >&2
+  }
+  make -j2 BUILD="$B" "$S" >"$TMP/make.log" 2>&1 || true
+fi
+[ -x "$L" ] || die "no $L (build it, or unset NO_BUILD)"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+# the machine may be shared: the load before and after the run
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+trap 'echo "load average after: $(cut -d" " -f1-3 /proc/loadavg)"; cleanup' EXIT
 case $MODE in
 direct) run_direct ;;
 serve)

@@ -301,11 +301,11 @@ static void check_metrics(int port)
     static const char *const lines[] = {
         "\nskewscope_cluster_peers 4\n",
         "\nskewscope_cluster_peers_up 1\n",
-        "\nskewscope_cluster_edge_violations_total{from=\"node-cache\","
+        "\nskewscope_cluster_edge_violations{from=\"node-cache\","
         "to=\"node-gateway\"} 100\n",
-        "\nskewscope_cluster_edge_violations_total{from=\"node-prefill\","
+        "\nskewscope_cluster_edge_violations{from=\"node-prefill\","
         "to=\"node-decode\"} 200\n",
-        "\nskewscope_cluster_edge_pairs_total{from=\"node-gateway\","
+        "\nskewscope_cluster_edge_pairs{from=\"node-gateway\","
         "to=\"node-cache\"} 100\n",
         /* the instance's own series are still there */
         "\nskewscope_edge_pairs_total{from=\"node-gateway\",to=\"node-"

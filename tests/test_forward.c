@@ -425,6 +425,8 @@ static void test_outage_spool_and_recover(void **state)
     assert_int_equal(c.forwarded_batches, 20);
     assert_int_equal(c.spooled_spans, 40 * SPANS);
     wait_done(log, 0, 60);        /* spooled is safe: done ran */
+    forward_counters_read(f, &c); /* ... after an fsync of the spool */
+    assert_true(c.spool_syncs >= 1);
     submit_range(f, log, 60, 70); /* still behind the spool */
     WAIT_COUNTERS(f, c, c.spool_spans == 50 * SPANS);
 

@@ -42,11 +42,43 @@ static void skewed_config(struct sim_config *cfg)
                      0);
 }
 
+/* Batch node v (clock_estimate) and live domain ld hold the same numbers. */
+static void assert_same_node(const struct clock_node *n,
+                             const struct live_domain *ld)
+{
+    assert_int_equal(ld->known, n->known);
+    assert_int_equal(ld->offset_ns, n->offset_ns);
+    assert_int_equal(ld->has_lower, n->bound.has_lower);
+    assert_int_equal(ld->has_upper, n->bound.has_upper);
+    if (n->bound.has_lower)
+        assert_int_equal(ld->lower_ns, n->bound.lower_ns);
+    if (n->bound.has_upper)
+        assert_int_equal(ld->upper_ns, n->bound.upper_ns);
+    assert_true(ld->drift_ppm == n->drift_ppm);
+    assert_true(ld->drift_fit_ppm == n->drift_fit_ppm);
+    assert_true(ld->drift_se_ppm == n->drift_se_ppm);
+    assert_int_equal(ld->drift_significant, n->drift_significant);
+    assert_int_equal(ld->has_step, n->has_step);
+    assert_int_equal(ld->step_ns, n->step_ns);
+    assert_int_equal(ld->step_at_ns, n->step_at_ns);
+    assert_int_equal(ld->consensus_member, n->consensus_member);
+}
+
+/* One estimator: live (fed 3 traces a batch) and `estimate` on the same
+ * spans with the same windows give the same offsets, bounds, drifts and
+ * steps, bit for bit, against the same consensus; and both hold the
+ * truth. */
 static void test_matches_batch(void **state)
 {
     (void)state;
     struct sim_config cfg;
     skewed_config(&cfg);
+    assert_int_equal(sim_config_parse_clock(&cfg, SIM_CLOCK_DRIFT,
+                                            "tokenizer=20ppm", NULL, 0),
+                     0);
+    assert_int_equal(sim_config_parse_clock(&cfg, SIM_CLOCK_STEP,
+                                            "detokenizer=2ms@30s", NULL, 0),
+                     0);
     struct span_store *s = live_simulate(&cfg);
     struct live *lv[2] = {live_create(NULL), NULL};
     struct live_snapshot snap;
@@ -57,35 +89,41 @@ static void test_matches_batch(void **state)
     assert_int_equal(live_update(lv[0], &snap), 0);
     assert_true(snap.consistent);
     assert_int_equal(snap.ndomains, 6);
+    assert_string_equal(snap.reference, "consensus");
 
     struct edge_list l;
     struct clock_estimate e;
-    struct estimate_opts eo = {.reference = snap.reference};
+    struct estimate_opts eo = {.window_ns = 10 * 1000000000LL};
     assert_int_equal(span_store_index(s), 0);
     assert_int_equal(edge_list_build(&l, s), 0);
     assert_int_equal(estimate_run(&e, s, &l, &eo, err, sizeof err), 0);
     assert_int_equal(snap.pairs_total, l.npairs);
     assert_int_equal(snap.orphans_total, 0);
+    assert_true(e.consensus);
+    assert_string_equal(snap.anchor, span_store_domain_name(s, e.reference));
+    assert_int_equal(snap.at_ns, e.at_ns);
+    assert_int_equal(snap.nwindows, e.nwindows);
 
-    /* Truth relative to the reference: skew(v) - skew(ref). */
-    int64_t ref_skew = 0;
-    for (size_t c = 0; c < cfg.nclocks; c++)
-        if (strcmp(cfg.clocks[c].node, snap.reference) == 0)
-            ref_skew = cfg.clocks[c].skew_ns;
+    bool stepped = false, drifted = false;
     for (uint32_t d = 0; d < span_store_domain_count(s); d++) {
         const char *name = span_store_domain_name(s, d);
         const struct live_domain *ld = domain(&snap, name);
-        int64_t truth = -ref_skew;
+        assert_same_node(&e.nodes[d], ld);
+        stepped |= ld->has_step;
+        drifted |= ld->drift_significant;
+        /* Truth on the consensus scale (the healthy clocks: offset 0),
+         * at at_ns (60 s into the run) */
+        int64_t truth = 0;
         for (size_t c = 0; c < cfg.nclocks; c++)
             if (strcmp(cfg.clocks[c].node, name) == 0)
-                truth += cfg.clocks[c].skew_ns;
-        assert_true(llabs(ld->offset_ns - e.nodes[d].offset_ns) <= 3000);
-        assert_true(fabs(ld->drift_ppm - e.nodes[d].drift_ppm) < 0.5);
-        assert_true(ld->known);
-        assert_true(!ld->has_lower || ld->lower_ns <= truth);
-        assert_true(!ld->has_upper || ld->upper_ns >= truth);
-        assert_true(llabs(ld->offset_ns - truth) < 500000);
+                truth = cfg.clocks[c].skew_ns + cfg.clocks[c].step_ns +
+                        llround(cfg.clocks[c].drift_ppm * 60e3);
+        assert_true(llabs(ld->offset_ns - truth) < 100000);
     }
+    assert_true(stepped);
+    assert_true(drifted);
+    assert_true(domain(&snap, "node-detokenizer")->has_step);
+    assert_true(fabs(domain(&snap, "node-tokenizer")->drift_ppm - 20) < 2);
     /* The 5 ms skew breaks the tokenizer->prefill->decode edges. */
     bool warned = false;
     for (size_t i = 0; i < snap.nedges; i++)

@@ -329,10 +329,15 @@ static void test_small_doc_valid(void **state)
     assert_int_equal(snap.nedges, 1);
     assert_int_equal(snap.edges[0].violations_total, 1);
     assert_int_equal(snap.at_ns, 1790000010000000000LL);
-    /* one-way edge: b's offset is bounded above by the smallest slack */
+    /* one-way edge: b's offset is bounded above by the smallest slack,
+     * against a (the anchor: its interval is a point on the consensus
+     * scale) */
     assert_string_equal(snap.domains[1].name, "b");
     assert_true(snap.domains[1].has_upper);
-    assert_int_equal(snap.domains[1].upper_ns, -1000);
+    assert_string_equal(snap.anchor, "a");
+    assert_int_equal(snap.domains[0].lower_ns, snap.domains[0].upper_ns);
+    assert_int_equal(snap.domains[1].upper_ns - snap.domains[0].upper_ns,
+                     -1000);
     live_snapshot_free(&snap);
     live_destroy(lv);
     free(text);
@@ -407,6 +412,16 @@ static void test_refused(void **state)
     expect_refused(
         with(small_doc(), "windows.1.cells.0.count", json_integer(0)), NULL,
         LIVE_IO_EDOC, "windows[1].cells[0]: \"count\"");
+    /* the consumer-wait counts (optional) stay within the cell's count */
+    expect_refused(
+        with(small_doc(), "windows.0.cells.0.queued", json_integer(3)), NULL,
+        LIVE_IO_EDOC, "windows[0].cells[0]: \"queued\"");
+    expect_refused(
+        with(with(small_doc(), "windows.0.cells.0.queued", json_integer(1)),
+             "windows.0.cells.0.idle", json_integer(2)),
+        NULL, LIVE_IO_EDOC, "windows[0].cells[0]: \"idle\"");
+    expect_refused(with(small_doc(), "windows.0.cells.0.idle", json_integer(1)),
+                   NULL, LIVE_IO_EDOC, "windows[0].cells[0]: \"idle_fwd_ns\"");
     /* the windows may not count more pairs of a group than it has */
     json_t *doc = with(small_doc(), "groups.0.pairs", json_integer(2));
     with(doc, "groups.0.violations", json_integer(0));

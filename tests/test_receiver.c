@@ -2,12 +2,16 @@
  * an ephemeral loopback port: bodies written by skewscope's own trace
  * writers, gzip, the error replies of the OTLP/HTTP specification, limits
  * (oversized body, gzip bomb), bearer token, back-pressure, a stalled
- * client, GET routes, counters, busy port, graceful stop. Every request has
- * a curl timeout, so a hang fails the test instead of blocking it. */
+ * client, GET routes, counters, busy port, graceful stop, answers given
+ * later from another thread (RECEIVER_PENDING: the request waits suspended,
+ * past every timeout, without holding the HTTP thread; receiver_stop
+ * answers what still waits). Every request has a curl timeout, so a hang
+ * fails the test instead of blocking it. */
 #define _GNU_SOURCE
 #include "testlib.h"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
@@ -243,11 +247,18 @@ struct chunk_src {
     size_t len, off;
 };
 
+/* > 0: on_read sleeps this long before each piece (a slow sender) */
+static unsigned slow_read_step_ms;
+
 static size_t on_read(char *p, size_t sz, size_t n, void *ud)
 {
     struct chunk_src *c = ud;
     size_t k = sz * n < 4096 ? sz * n : 4096;
 
+    if (slow_read_step_ms) {
+        struct timespec ts = {0, (long)slow_read_step_ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (k > c->len - c->off)
         k = c->len - c->off;
     memcpy(p, c->data + c->off, k);
@@ -643,6 +654,11 @@ static void test_busy(void **state)
     receiver_counters_read(r, &c);
     assert_int_equal(c.spans_throttled, 12);
     assert_int_equal(c.spans_accepted, 4);
+    /* the 429 on the headers was never decoded: counted as a request,
+     * its spans unknown; the other three were decoded */
+    assert_int_equal(c.requests_throttled_undecoded, 1);
+    assert_int_equal(c.requests_throttled_decoded, 3);
+    assert_int_equal(status_count(r, 429), 3);
     assert_int_equal(atomic_load(&s.spans), 4);
     receiver_stop(r);
     free(pb.data);
@@ -747,6 +763,141 @@ static void test_slow_client(void **state)
     free(pb.data);
 }
 
+/* Trickle: send `line` every step_ms until the server closes the
+ * connection or max_s passes; returns the seconds it stayed open (or a
+ * value >= max_s). */
+static double trickle(int fd, const char *line, unsigned step_ms, double max_s)
+{
+    struct timespec ts = {0, (long)step_ms * 1000000L};
+    double t0 = now_s();
+    char b[256];
+
+    while (now_s() - t0 < max_s) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0)
+            return now_s() - t0;
+        if (poll(&p, 1, 0) == 1 && recv(fd, b, sizeof(b), 0) <= 0)
+            return now_s() - t0;
+        nanosleep(&ts, NULL);
+    }
+    return now_s() - t0;
+}
+
+/* A client that sends a header line every 300 ms never trips the idle
+ * timeout (10 s), but the header deadline closes it; one that trickles
+ * its body is closed by the body deadline, while a body that keeps up the
+ * minimum rate is read to the end however long it takes. */
+static void test_deadlines(void **state)
+{
+    static const char body_head[] = "POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+                                    "Content-Type: application/x-protobuf\r\n"
+                                    "Content-Length: 100000\r\n\r\n";
+    struct sink s = {0};
+    struct receiver_config cfg = {.header_timeout_ms = 1000,
+                                  .body_timeout_ms = 500,
+                                  .body_min_rate = 8192};
+    struct receiver *r;
+    struct buf js = json_body(60);
+    struct req q = {.content_type = JS, .body = js, .chunked = true};
+    struct resp rp;
+    struct receiver_counters c;
+    double held;
+    int fd;
+
+    (void)state;
+    r = start(&cfg, &s);
+    fd = raw_connect(receiver_port(r));
+    assert_int_equal(write(fd, "POST /v1/traces HTTP/1.1\r\n", 26), 26);
+    held = trickle(fd, "X-Slow: 1\r\n", 300, 8.0);
+    close(fd);
+    assert_true(held < 8.0);
+    fd = raw_connect(receiver_port(r));
+    assert_int_equal(write(fd, body_head, sizeof(body_head) - 1),
+                     (ssize_t)sizeof(body_head) - 1);
+    held = trickle(fd, "x", 300, 8.0);
+    close(fd);
+    assert_true(held < 8.0);
+    receiver_counters_read(r, &c);
+    assert_int_equal(c.connections_timed_out_header, 1);
+    assert_int_equal(c.connections_timed_out_body, 1);
+    /* 4 KiB every 100 ms: 40 KiB/s, well over the minimum rate, and the
+     * whole body takes longer than body_timeout */
+    assert_true(js.len > 8192);
+    slow_read_step_ms = 100;
+    rp = http(receiver_port(r), &q);
+    slow_read_step_ms = 0;
+    assert_int_equal(rp.code, 200);
+    free(rp.body.data);
+    receiver_counters_read(r, &c);
+    assert_int_equal(c.connections_timed_out_body, 1);
+    assert_int_equal(atomic_load(&s.spans), 60);
+    receiver_stop(r);
+    free(js.data);
+}
+
+/* Raw request text; returns the reply's status (0: none). */
+static int raw_status(int port, const char *req, size_t len)
+{
+    int fd = raw_connect(port), code = 0;
+    char b[512];
+    ssize_t n;
+    size_t off = 0;
+
+    while (off < len) {
+        n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    n = recv(fd, b, sizeof(b) - 1, 0);
+    if (n > 0) {
+        b[n] = '\0';
+        sscanf(b, "HTTP/1.%*c %d", &code);
+    }
+    close(fd);
+    return code;
+}
+
+/* Errors libmicrohttpd answers by itself, before the receiver sees the
+ * request, are counted like the receiver's own. */
+static void test_library_errors_counted(void **state)
+{
+    struct sink s = {0};
+    struct receiver_config cfg = {0};
+    struct receiver *r;
+    size_t big = 70 * 1024;
+    char *req = malloc(big + 256);
+    int port, n;
+
+    (void)state;
+    r = start(&cfg, &s);
+    port = receiver_port(r);
+    /* 400: not an HTTP version; 505: an HTTP version it does not speak */
+    n = snprintf(req, 256, "GET /metrics HTTP/1.x\r\nHost: x\r\n\r\n");
+    assert_int_equal(raw_status(port, req, (size_t)n), 400);
+    n = snprintf(req, 256, "GET /metrics HTTP/2.0\r\nHost: x\r\n\r\n");
+    assert_int_equal(raw_status(port, req, (size_t)n), 505);
+    /* 414: a request line longer than the connection's buffer */
+    memcpy(req, "GET /", 5);
+    memset(req + 5, 'a', big);
+    n = (int)(5 + big);
+    n += snprintf(req + n, 256, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(raw_status(port, req, (size_t)n), 414);
+    /* 431: headers larger than the buffer */
+    n = snprintf(req, 256, "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(req + n, 'b', big);
+    n += (int)big;
+    n += snprintf(req + n, 256, "\r\n\r\n");
+    assert_int_equal(raw_status(port, req, (size_t)n), 431);
+    assert_int_equal(status_count(r, 400), 1);
+    assert_int_equal(status_count(r, 414), 1);
+    assert_int_equal(status_count(r, 431), 1);
+    assert_int_equal(status_count(r, 505), 1);
+    assert_int_equal(atomic_load(&s.batches), 0);
+    receiver_stop(r);
+    free(req);
+}
+
 static int metrics_route(void *ctx, char **body, size_t *len,
                          const char **content_type)
 {
@@ -760,7 +911,8 @@ static int metrics_route(void *ctx, char **body, size_t *len,
 static void test_routes(void **state)
 {
     struct sink s = {0};
-    struct receiver_route routes[] = {{"/metrics", metrics_route, NULL}};
+    struct receiver_route routes[] = {
+        {.path = "/metrics", .fn = metrics_route, .ctx = NULL}};
     struct receiver_config cfg = {.routes = routes, .nroutes = 1};
     struct receiver *r;
     struct req q = {.method = "GET", .path = "/metrics"};
@@ -786,6 +938,23 @@ static void test_routes(void **state)
     q.path = "/v1/metrics";
     rp = http(receiver_port(r), &q);
     assert_int_equal(rp.code, 404);
+    free(rp.body.data);
+    /* a route matches the whole decoded path: a %00 does not cut it */
+    static const char *const not_metrics[] = {"/metrics%00.txt", "/metrics%00",
+                                              "/metrics%2f", "/metrics/",
+                                              "/v1/traces%00x"};
+    q.method = "GET";
+    for (size_t i = 0; i < sizeof(not_metrics) / sizeof(*not_metrics); i++) {
+        q.path = not_metrics[i];
+        rp = http(receiver_port(r), &q);
+        if (rp.code != 404 && !(i == 4 && rp.code == 405))
+            fail_msg("GET %s: %ld, expected 404", q.path, rp.code);
+        free(rp.body.data);
+    }
+    /* still decoded otherwise */
+    q.path = "/metric%73";
+    rp = http(receiver_port(r), &q);
+    assert_int_equal(rp.code, 200);
     free(rp.body.data);
     receiver_stop(r);
 }
@@ -951,6 +1120,207 @@ static void test_body_handler(void **state)
     free(gpb.data);
 }
 
+/* ---- RECEIVER_PENDING: answers from another thread */
+
+#define NPEND 8
+
+/* The handler keeps each request's handle (and counts its spans); the test
+ * answers them. answer_now: answer inside the handler instead. */
+struct pend_sink {
+    pthread_mutex_t mu;
+    struct receiver_pending *p[NPEND];
+    size_t n, spans;
+    bool answer_now;
+    enum receiver_verdict now_verdict;
+};
+
+static enum receiver_verdict pend_batch(void *ctx, struct span_store *batch,
+                                        struct receiver_outcome *out)
+{
+    struct pend_sink *s = ctx;
+
+    assert_non_null(out->pending);
+    pthread_mutex_lock(&s->mu);
+    s->spans += span_store_count(batch);
+    if (s->answer_now) {
+        assert_true(receiver_answer(out->pending, s->now_verdict));
+    } else {
+        assert_true(s->n < NPEND);
+        s->p[s->n] = out->pending;
+    }
+    s->n++;
+    pthread_mutex_unlock(&s->mu);
+    span_store_destroy(batch); /* taken, as for ACCEPTED */
+    return RECEIVER_PENDING;
+}
+
+static size_t pend_count(struct pend_sink *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->n;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static void wait_pending(struct pend_sink *s, size_t n)
+{
+    double end = now_s() + 10;
+
+    while (pend_count(s) < n) {
+        if (now_s() > end)
+            fail_msg("%zu of %zu requests reached the handler", pend_count(s),
+                     n);
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+struct bg_req {
+    int port;
+    struct buf body;
+    struct resp rp;
+    atomic_bool done;
+};
+
+static void *bg_req_run(void *arg)
+{
+    struct bg_req *b = arg;
+    struct req q = {.content_type = PB, .body = b->body};
+
+    b->rp = http(b->port, &q);
+    atomic_store(&b->done, true);
+    return NULL;
+}
+
+/* Eight requests wait at once for their answers on ONE HTTP thread (a
+ * handler that blocked would hold it: the second request would never
+ * reach the handler), for longer than the idle, header and body timeouts,
+ * none of which cuts them; meanwhile the thread answers GET /metrics. Each
+ * then gets what it was answered (200, 429 with Retry-After, 503). */
+static void test_pending_answers(void **state)
+{
+    struct pend_sink s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct receiver_route routes[] = {
+        {.path = "/metrics", .fn = metrics_route, .ctx = NULL}};
+    struct receiver_config cfg = {.listen = "127.0.0.1:0",
+                                  .threads = 1,
+                                  .idle_timeout_s = 1,
+                                  .header_timeout_ms = 300,
+                                  .body_timeout_ms = 300,
+                                  .retry_after_s = 7,
+                                  .routes = routes,
+                                  .nroutes = 1};
+    struct bg_req b[NPEND];
+    pthread_t t[NPEND];
+    struct req get = {.method = "GET", .path = "/metrics"};
+    struct receiver_counters c;
+    struct resp rp;
+    char err[256];
+    struct receiver *r = receiver_start(&cfg, pend_batch, &s, err, sizeof(err));
+
+    (void)state;
+    assert_non_null(r);
+    memset(b, 0, sizeof(b));
+    for (size_t i = 0; i < NPEND; i++) {
+        b[i].port = receiver_port(r);
+        b[i].body = proto_body(i + 1);
+        assert_int_equal(pthread_create(&t[i], NULL, bg_req_run, &b[i]), 0);
+    }
+    wait_pending(&s, NPEND);
+    rp = http(receiver_port(r), &get);
+    assert_int_equal(rp.code, 200);
+    free(rp.body.data);
+    /* past the idle (1 s), header and body (0.3 s) timeouts */
+    struct timespec ts = {1, 800 * 1000000L};
+    nanosleep(&ts, NULL);
+    receiver_counters_read(r, &c);
+    assert_int_equal(c.requests_waiting, NPEND);
+    assert_int_equal(c.connections_timed_out_header, 0);
+    assert_int_equal(c.connections_timed_out_body, 0);
+    assert_int_equal(c.connections_open, NPEND);
+    for (size_t i = 0; i < NPEND; i++)
+        assert_false(atomic_load(&b[i].done));
+    /* answered from this thread, out of order */
+    for (size_t k = NPEND; k-- > 0;)
+        assert_true(receiver_answer(s.p[k], k % 4 == 1   ? RECEIVER_BUSY
+                                            : k % 4 == 2 ? RECEIVER_UNAVAILABLE
+                                                         : RECEIVER_ACCEPTED));
+    size_t ok = 0, busy = 0, unavail = 0, spans_ok = 0;
+    for (size_t i = 0; i < NPEND; i++) {
+        pthread_join(t[i], NULL);
+        /* which handle a request got is the order it reached the handler:
+         * count by code */
+        ok += b[i].rp.code == 200;
+        busy += b[i].rp.code == 429;
+        unavail += b[i].rp.code == 503;
+        if (b[i].rp.code == 200)
+            spans_ok += i + 1;
+        if (b[i].rp.code == 429 || b[i].rp.code == 503)
+            assert_string_equal(b[i].rp.retry_after, "7");
+        free(b[i].rp.body.data);
+        free(b[i].body.data);
+    }
+    assert_int_equal(ok, 4);
+    assert_int_equal(busy, 2);
+    assert_int_equal(unavail, 2);
+    receiver_counters_read(r, &c);
+    assert_int_equal(c.requests_waiting, 0);
+    assert_int_equal(c.spans_received, NPEND * (NPEND + 1) / 2);
+    assert_int_equal(c.spans_accepted, spans_ok);
+    assert_int_equal(c.spans_throttled, c.spans_received - spans_ok);
+    assert_int_equal(c.requests_throttled_decoded, 4);
+    assert_int_equal(status_count(r, 200), 4 + 1); /* and the GET */
+    assert_int_equal(c.connections_timed_out_header, 0);
+    assert_int_equal(c.connections_timed_out_body, 0);
+    /* an answer given inside the handler is sent at once */
+    s.answer_now = true;
+    s.now_verdict = RECEIVER_ACCEPTED;
+    struct buf pb = proto_body(3);
+    assert_int_equal(post(receiver_port(r), PB, pb), 200);
+    s.now_verdict = RECEIVER_UNAVAILABLE;
+    assert_int_equal(post(receiver_port(r), PB, pb), 503);
+    receiver_counters_read(r, &c);
+    assert_int_equal(c.requests_waiting, 0);
+    free(pb.data);
+    receiver_stop(r);
+}
+
+/* receiver_stop waits shutdown_grace_ms for the answers, then answers 503
+ * itself; an answer that comes after it returns is safe and reported as
+ * not heard. */
+static void test_pending_stop(void **state)
+{
+    struct pend_sink s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct receiver_config cfg = {.listen = "127.0.0.1:0",
+                                  .shutdown_grace_ms = 300};
+    struct bg_req b[2];
+    pthread_t t[2];
+    char err[256];
+    struct receiver *r = receiver_start(&cfg, pend_batch, &s, err, sizeof(err));
+
+    (void)state;
+    assert_non_null(r);
+    memset(b, 0, sizeof(b));
+    for (size_t i = 0; i < 2; i++) {
+        b[i].port = receiver_port(r);
+        b[i].body = proto_body(2);
+        assert_int_equal(pthread_create(&t[i], NULL, bg_req_run, &b[i]), 0);
+    }
+    wait_pending(&s, 2);
+    /* one answer in time, one never before the stop */
+    assert_true(receiver_answer(s.p[0], RECEIVER_ACCEPTED));
+    receiver_stop(r);
+    for (size_t i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_true((b[0].rp.code == 200 && b[1].rp.code == 503) ||
+                (b[0].rp.code == 503 && b[1].rp.code == 200));
+    assert_false(receiver_answer(s.p[1], RECEIVER_ACCEPTED));
+    for (size_t i = 0; i < 2; i++) {
+        free(b[i].rp.body.data);
+        free(b[i].body.data);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -970,6 +1340,10 @@ int main(void)
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_gzip_limit_exact),
         cmocka_unit_test(test_body_handler),
+        cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_library_errors_counted),
+        cmocka_unit_test(test_pending_answers),
+        cmocka_unit_test(test_pending_stop),
     };
     int rc;
 

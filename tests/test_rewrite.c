@@ -17,7 +17,10 @@
 
 #include "ingest/ingest.h"
 #include "ingest/otlp_proto.h"
+#include "ingest/otlp_wire.h"
+#include "ingest/source.h"
 #include "model/clock_model.h"
+#include "model/span_store.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "output/correct.h"
 #include "output/correct_json.h"
@@ -291,7 +294,13 @@ static void run_correct(struct result *r, const uint8_t *in, size_t len,
     f = open_memstream(&out, &outlen);
     assert_non_null(f);
     memset(r, 0, sizeof(*r));
-    r->rc = correct_file(path, &opts, m, f, &r->stats, r->err, sizeof(r->err));
+    /* The reference: protobuf-c decodes, correct_proto.c corrects the
+     * decoded message, protobuf-c encodes. */
+    struct source *src = source_open(path, r->err, sizeof(r->err));
+    assert_non_null(src);
+    r->rc = correct_otlp_proto_dom_ops.run(src, &opts, m, f, &r->stats, r->err,
+                                           sizeof(r->err));
+    source_close(src);
     fclose(f);
     if (r->rc == 0) {
         assert_true(outlen > 3 && memcmp(out, "\x02\x0a\x00", 3) == 0);
@@ -397,7 +406,9 @@ static void same_span(const Span *a, const Span *b, const char *where)
     char w[160];
 
     assert_true(a->span_id.len == b->span_id.len &&
-                memcmp(a->span_id.data, b->span_id.data, a->span_id.len) == 0);
+                (a->span_id.len == 0 ||
+                 memcmp(a->span_id.data, b->span_id.data, a->span_id.len) ==
+                     0));
     assert_string_equal(a->name, b->name);
     if (a->start_time_unix_nano != b->start_time_unix_nano ||
         a->end_time_unix_nano != b->end_time_unix_nano)
@@ -729,6 +740,45 @@ static void test_unknown_unchanged(void **state)
     teardown_arena();
 }
 
+/* Spans the readers count as invalid (no trace ID, an all-zero trace ID,
+ * no span ID) in a skewed domain are copied as they are, as correct does;
+ * the valid span beside them is corrected. */
+static void test_invalid_spans_unchanged(void **state)
+{
+    static const uint8_t zero16[16];
+    (void)state;
+    setup_arena();
+    Span *s[4] = {span_new(1, T0, T0 + 5), span_new(2, T0, T0 + 5),
+                  span_new(3, T0, T0 + 5), span_new(4, T0, T0 + 5)};
+    s[1]->trace_id.len = 0;
+    s[2]->trace_id.data = (uint8_t *)zero16;
+    s[3]->span_id.len = 0;
+    struct buf in = pack_request(
+        1, (ResourceSpans **)ptrs(
+               1, rs_new(resource_new(1, (KeyValue **)ptrs(
+                                             1, kv_s("host.name", "node-a"))),
+                         4, s)));
+    struct result r;
+    Request *req;
+
+    run_rewrite(&r, in.p, in.len, NULL);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.stats.spans, 4);
+    assert_int_equal(r.stats.adjusted, 1);
+    req = unpack(r.out, r.len);
+    Span **out = req->resource_spans[0]->scope_spans[0]->spans;
+    assert_int_equal(out[0]->start_time_unix_nano, T0 - 5000000);
+    for (int i = 1; i < 4; i++) {
+        assert_int_equal(out[i]->start_time_unix_nano, T0);
+        assert_int_equal(out[i]->n_attributes, 0);
+    }
+    unpack_free(req);
+    free(r.out);
+    expect_as_correct(in.p, in.len, NULL, 4, 1);
+    free(in.p);
+    teardown_arena();
+}
+
 /* A model that knows "unknown" corrects spans without a resource (as
  * correct does); an empty body comes back empty. */
 static void test_empty_and_unknown_domain(void **state)
@@ -770,31 +820,40 @@ static void test_empty_and_unknown_domain(void **state)
     teardown_arena();
 }
 
-/* Times beyond +-2^62 ns stay (the model's arithmetic would overflow);
- * the rest of the span is corrected. */
+/* Times far from any clock (beyond +-2^62 ns, or above INT64_MAX as
+ * fixed64) are mapped as correct maps them: the model's arithmetic wraps
+ * instead of overflowing (clock_model_map()), the same in both. */
 static void test_absurd_times(void **state)
 {
     (void)state;
     setup_arena();
-    Span *s = span_new(1, UINT64_MAX / 2 + 2, T0);
+    Span *s[3] = {span_new(1, UINT64_MAX / 2 + 2, T0),
+                  span_new(2, UINT64_MAX, 1), span_new(3, 0, UINT64_MAX / 4)};
     struct buf in = pack_request(
         1, (ResourceSpans **)ptrs(
                1, rs_new(resource_new(1, (KeyValue **)ptrs(
                                              1, kv_s("host.name", "node-b"))),
-                         1, &s)));
+                         3, s)));
+    struct clock_model *m = make_model();
     struct result r;
     Request *req;
 
+    expect_as_correct(in.p, in.len, NULL, 3, 3);
     run_rewrite(&r, in.p, in.len, NULL);
     assert_int_equal(r.rc, 0);
     req = unpack(r.out, r.len);
     const Span *o = req->resource_spans[0]->scope_spans[0]->spans[0];
-    assert_true(o->start_time_unix_nano == UINT64_MAX / 2 + 2);
+    assert_true(
+        o->start_time_unix_nano ==
+        (uint64_t)clock_model_to_reference(m, clock_model_find(m, "node-b", 6),
+                                           (int64_t)(UINT64_MAX / 2 + 2)));
     assert_int_equal(o->end_time_unix_nano, T0 + 3000);
-    expect_int_attr(o->attributes, 3, CORRECT_ATTR_OFFSET, 0);
+    expect_int_attr(o->attributes, 3, CORRECT_ATTR_ORIG_START,
+                    (int64_t)(UINT64_MAX / 2 + 2));
     unpack_free(req);
     free(r.out);
     free(in.p);
+    clock_model_destroy(m);
     teardown_arena();
 }
 
@@ -992,7 +1051,8 @@ static void test_malformed(void **state)
     static const uint8_t wt[] = {0x0a, 6, 0x12, 4, 0x12, 2, 0x38, 1};
     static const uint8_t len[] = {0x0a, 5, 0x12};
     static const uint8_t group[] = {0x13};
-    /* A resource whose KeyValue is cut inside its key: byte 2. */
+    /* A resource whose KeyValue is cut inside its key: the missing length
+     * is byte 7. */
     static const uint8_t res[] = {0x0a, 5, 0x0a, 3, 0x0a, 1, 0x0a};
     static const uint8_t varint[] = {0x0a, 0x80, 0x80};
     /* An event time of 3 bytes. */
@@ -1002,15 +1062,39 @@ static void test_malformed(void **state)
 
     expect_malformed(wt, sizeof(wt),
                      "byte 6: expected wire type 1 for field "
-                     "7 of Span, got 0 (in resource_spans[0]."
+                     "7 of Span, got 0 (message at byte 0: resource_spans[0]."
                      "scope_spans[0].spans[0])");
     expect_malformed(len, sizeof(len),
                      "byte 1: expected a length of at most 1");
     expect_malformed(group, sizeof(group), "byte 0: expected wire type 0, 1,");
-    expect_malformed(res, sizeof(res), "byte 2: expected a Resource");
+    expect_malformed(res, sizeof(res),
+                     "byte 7: expected a length prefix (varint); the "
+                     "enclosing message ends inside it (message at byte 0: "
+                     "resource_spans[0])");
     expect_malformed(varint, sizeof(varint),
                      "byte 1: expected a length prefix");
-    expect_malformed(ev, sizeof(ev), "byte 9: expected 8 bytes");
+    /* In a span of no known domain the event is not read (nor by the
+     * readers): copied. In one of node-a it is, and refused. */
+    struct result ok;
+    run_rewrite(&ok, ev, sizeof(ev), NULL);
+    assert_int_equal(ok.rc, 0);
+    assert_int_equal(ok.len, sizeof(ev));
+    assert_memory_equal(ok.out, ev, sizeof(ev));
+    free(ok.out);
+    buf_field(&tmp, 1, "host.name", 9);
+    buf_field(&deep, 1, "node-a", 6); /* AnyValue.string_value */
+    buf_field(&tmp, 2, deep.p, deep.len);
+    deep.len = 0;
+    buf_field(&deep, 1, tmp.p, tmp.len); /* Resource.attributes */
+    tmp.len = 0;
+    buf_field(&tmp, 1, deep.p, deep.len);  /* ResourceSpans.resource */
+    buf_put(&tmp, ev + 2, sizeof(ev) - 2); /* its scope_spans */
+    deep.len = 0;
+    buf_field(&deep, 1, tmp.p, tmp.len);
+    char want[64];
+    snprintf(want, sizeof(want), "byte %zu: expected 8 bytes", deep.len - 4);
+    expect_malformed(deep.p, deep.len, want);
+    deep.len = tmp.len = 0;
     /* AnyValue arrays nested 80 deep in a resource attribute. */
     buf_put(&deep, "\x18\x01", 2);
     for (int i = 0; i < 80; i++) {
@@ -1029,15 +1113,19 @@ static void test_malformed(void **state)
     deep.len = 0;
     buf_field(&deep, 1, tmp.p, tmp.len);
     expect_malformed(deep.p, deep.len,
-                     "byte 3: expected a resource whose "
-                     "values nest at most 64 deep");
+                     "byte 12: expected field 2 of KeyValue to be messages "
+                     "nested at most 64 deep (message at byte 0: "
+                     "resource_spans[0])");
     free(deep.p);
     free(tmp.p);
 }
 
 /* Every prefix and many byte flips of a valid body: -1 with a byte offset,
  * or 0 with output protobuf-c decodes holding as many spans; never a
- * refusal of what protobuf-c decodes. */
+ * refusal of what protobuf-c decodes and the readers accept (the readers'
+ * rules are stricter than protobuf-c's on strings, field 0 and ID
+ * lengths; the rewriter, which reads events, than the readers, which skip
+ * them, on the framing of events protobuf-c refuses too). */
 static size_t count_spans(const Request *r)
 {
     size_t n = 0;
@@ -1052,14 +1140,20 @@ static void check_any_bytes(const uint8_t *p, size_t n, size_t *refused)
 {
     struct otlp_arena *a = otlp_arena_create();
     const Request *ref = otlp_proto_request_unpack(a, p, n);
+    struct span_store *st = span_store_create();
+    struct otlp_wire *wire = otlp_wire_create(st, NULL, "request body");
+    char err[512];
+    bool readers = otlp_wire_scan(wire, p, n, 0, 0, err, sizeof(err)) == 0;
     struct result r;
 
+    otlp_wire_destroy(wire);
+    span_store_destroy(st);
     run_rewrite(&r, p, n, NULL);
     if (r.rc != 0) {
         assert_int_equal(r.rc, -1);
         assert_int_equal(strncmp(r.err, "request body: byte ", 19), 0);
-        if (ref)
-            fail_msg("refused what protobuf-c decodes: %s", r.err);
+        if (ref && readers)
+            fail_msg("refused what protobuf-c and the readers take: %s", r.err);
         (*refused)++;
     } else if (ref) {
         Request *out = unpack(r.out, r.len);
@@ -1174,22 +1268,20 @@ static void test_json_as_correct(void **state)
     free(want);
 }
 
-/* A document correct writes in parts (lowered split size) comes back as
- * one, holding the parts' resourceSpans in order. */
-static void test_json_parts_merged(void **state)
+/* A body of several documents (correct writes one line each) comes back
+ * as one, holding their resourceSpans in order. */
+static void test_json_documents_merged(void **state)
 {
     (void)state;
-    size_t saved = correct_json_split_max;
-    char *got = NULL, *want = NULL, err[512];
+    char *got = NULL, *want = NULL, err[512], two[2 * sizeof(JSON_DOC)];
     size_t gotlen, wantlen, lines = 0;
     json_t *doc, *all = json_array();
 
-    correct_json_split_max = 100;
-    json_correct(JSON_DOC, &want, &wantlen, NULL);
-    assert_int_equal(json_rewrite(JSON_DOC, strlen(JSON_DOC), &got, &gotlen,
-                                  NULL, err, sizeof(err)),
-                     0);
-    correct_json_split_max = saved;
+    snprintf(two, sizeof(two), "%s %s", JSON_DOC, JSON_DOC);
+    json_correct(two, &want, &wantlen, NULL);
+    assert_int_equal(
+        json_rewrite(two, strlen(two), &got, &gotlen, NULL, err, sizeof(err)),
+        0);
     for (char *p = want, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
         json_t *part = json_loadb(p, (size_t)(nl - p), 0, NULL);
         assert_non_null(part);
@@ -1197,11 +1289,11 @@ static void test_json_parts_merged(void **state)
         json_decref(part);
         lines++;
     }
-    assert_true(lines >= 2);
+    assert_int_equal(lines, 2);
     assert_null(memchr(got, '\n', gotlen));
     doc = json_loadb(got, gotlen, 0, NULL);
     assert_non_null(doc);
-    assert_int_equal(json_array_size(all), 3);
+    assert_int_equal(json_array_size(all), 6);
     assert_true(json_equal(json_object_get(doc, "resourceSpans"), all));
     json_decref(doc);
     json_decref(all);
@@ -1248,8 +1340,9 @@ int main(void)
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_truncated_and_flipped),
+        cmocka_unit_test(test_invalid_spans_unchanged),
         cmocka_unit_test(test_json_as_correct),
-        cmocka_unit_test(test_json_parts_merged),
+        cmocka_unit_test(test_json_documents_merged),
         cmocka_unit_test(test_json_errors),
     };
 

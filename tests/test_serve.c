@@ -11,13 +11,19 @@
  *     processing, so a second instance of the group takes up exactly where
  *     the first stopped;
  *   - the testbed feeding it: offsets match the injected skew; with a
- *     drifting clock the warning comes before the first violation. */
+ *     drifting clock the warning comes before the first violation;
+ *   - the write-ahead log: requests on one HTTP thread share fsyncs (the
+ *     thread does not wait for the disk: answers come from the log's
+ *     thread); a failing fsync answers 503 and keeps nothing;
+ *   - invalid spans (an empty trace ID) are counted, left out of the
+ *     analysis and forwarded unchanged (HTTP and Kafka). */
 #define _GNU_SOURCE
 #include "testlib.h"
 
 #include "serve_client.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <math.h>
 #include <pthread.h>
@@ -160,7 +166,8 @@ static void send_chain(int port, const struct chain *c, size_t per)
 
 struct seen_span {
     uint64_t span_id;
-    int64_t start_ns;
+    size_t trace_id_len;
+    int64_t start_ns, end_ns;
     bool has_offset;
     int64_t offset_attr, orig_start_attr;
 };
@@ -210,7 +217,9 @@ static enum receiver_verdict downstream_batch(void *ctx,
                 memset(x, 0, sizeof(*x));
                 memcpy(&x->span_id, sp->span_id.data, 8);
                 x->span_id = __builtin_bswap64(x->span_id);
+                x->trace_id_len = sp->trace_id.len;
                 x->start_ns = (int64_t)sp->start_time_unix_nano;
+                x->end_ns = (int64_t)sp->end_time_unix_nano;
                 x->offset_attr = int_attr(sp, CORRECT_ATTR_OFFSET, &f1);
                 x->orig_start_attr = int_attr(sp, CORRECT_ATTR_ORIG_START, &f2);
                 x->has_offset = f1 && f2;
@@ -506,6 +515,91 @@ static void produce(const char *brokers, const char *topic,
     rd_kafka_destroy(p);
 }
 
+/* One request of two spans on host node-x: a valid one (span ID
+ * 0x7001) and one with an empty trace ID (span ID id_invalid), which the
+ * readers count as invalid and leave out of the batch. */
+static struct buf invalid_body(uint64_t id_invalid)
+{
+    Request rq =
+        OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
+    Opentelemetry__Proto__Trace__V1__ResourceSpans rs =
+        OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
+    Opentelemetry__Proto__Resource__V1__Resource res =
+        OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
+    Opentelemetry__Proto__Common__V1__KeyValue kv =
+        OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+    Opentelemetry__Proto__Common__V1__AnyValue av =
+        OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+    Opentelemetry__Proto__Trace__V1__ScopeSpans ss =
+        OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
+    Opentelemetry__Proto__Trace__V1__Span sp[2] = {
+        OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT,
+        OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT};
+    Opentelemetry__Proto__Trace__V1__Span *spp[2] = {&sp[0], &sp[1]};
+    Opentelemetry__Proto__Trace__V1__ResourceSpans *rsp = &rs;
+    Opentelemetry__Proto__Trace__V1__ScopeSpans *ssp = &ss;
+    Opentelemetry__Proto__Common__V1__KeyValue *kvp = &kv;
+    uint8_t tid[16] = {0x7e, [15] = 1}, sid[2][8];
+    uint64_t ids[2] = {0x7001, id_invalid};
+    struct buf b;
+
+    av.value_case =
+        OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+    av.string_value = (char *)"node-x";
+    kv.key = (char *)"host.name";
+    kv.value = &av;
+    res.n_attributes = 1;
+    res.attributes = &kvp;
+    rs.resource = &res;
+    rs.n_scope_spans = 1;
+    rs.scope_spans = &ssp;
+    ss.n_spans = 2;
+    ss.spans = spp;
+    rq.n_resource_spans = 1;
+    rq.resource_spans = &rsp;
+    for (int i = 0; i < 2; i++) {
+        for (int k = 0; k < 8; k++)
+            sid[i][k] = (uint8_t)(ids[i] >> (56 - 8 * k));
+        sp[i].span_id.len = 8;
+        sp[i].span_id.data = sid[i];
+        sp[i].name = (char *)"op";
+        sp[i].kind =
+            OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_SERVER;
+        sp[i].start_time_unix_nano = (uint64_t)T0 + (uint64_t)i * 1000;
+        sp[i].end_time_unix_nano = (uint64_t)T0 + MS;
+    }
+    sp[0].trace_id.len = 16;
+    sp[0].trace_id.data = tid; /* sp[1]: no trace ID */
+    b.len =
+        opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
+            &rq);
+    b.data = malloc(b.len);
+    assert_non_null(b.data);
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(
+        &rq, (uint8_t *)b.data);
+    return b;
+}
+
+static void produce_raw(const char *brokers, const char *topic, struct buf b)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *p;
+
+    assert_int_equal(
+        rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)),
+        RD_KAFKA_CONF_OK);
+    p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    assert_non_null(p);
+    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic),
+                                       RD_KAFKA_V_VALUE(b.data, b.len),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                       RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+}
+
 static void wait_processed(struct serve *s, uint64_t n)
 {
     struct serve_counters sc;
@@ -549,15 +643,25 @@ static void test_kafka_input(void **state)
     assert_int_equal(serve_stop(s), 0);
 
     /* a second member of the group starts after the committed offsets:
-     * it sees the new messages only */
+     * it sees the new messages only; one of them holds a span without a
+     * trace ID, counted as invalid and in no other count */
     make_chain(c, 50, 500);
     produce(kafka_mock_bootstraps(m), "spans", c, 10);
+    struct buf inv = invalid_body(0x7002);
+    produce_raw(kafka_mock_bootstraps(m), "spans", inv);
+    free(inv.data);
     s = start_serve(&cfg);
-    wait_processed(s, HOPS * 50);
+    wait_processed(s, HOPS * 50 + 1);
     sc_sleep_ms(500);
     struct serve_counters sc;
     serve_counters_read(s, &sc);
-    assert_int_equal(sc.processed, HOPS * 50);
+    assert_int_equal(sc.processed, HOPS * 50 + 1);
+    assert_int_equal(sc.received, HOPS * 50 + 1);
+    assert_int_equal(sc.invalid, 1);
+    struct buf mt;
+    assert_int_equal(http(serve_port(s), "/metrics", NULL, NULL, &mt), 200);
+    assert_non_null(strstr(mt.data, "\nskewscope_spans_invalid_total 1\n"));
+    free(mt.data);
     assert_int_equal(serve_stop(s), 0);
     kafka_mock_destroy(m);
     free(c);
@@ -1031,6 +1135,308 @@ static void test_backpressure(void **state)
     free(dir);
 }
 
+/* ---- the write-ahead log: asynchronous answers, a failing disk */
+
+static atomic_int fsync_delay_ms; /* each WAL fsync takes this much longer */
+static atomic_bool fsync_broken;  /* and fails (EIO) */
+
+static int test_fsync(int fd)
+{
+    int ms = atomic_load(&fsync_delay_ms);
+
+    if (ms)
+        sc_sleep_ms(ms);
+    if (atomic_load(&fsync_broken)) {
+        errno = EIO;
+        return -1;
+    }
+    return fdatasync(fd);
+}
+
+/* Value of the unlabelled sample `name` on a /metrics page (-1: none). */
+static double metric_of(int port, const char *name)
+{
+    struct buf b;
+    char key[128];
+    const char *p;
+    double v = -1;
+
+    assert_int_equal(http(port, "/metrics", NULL, NULL, &b), 200);
+    snprintf(key, sizeof(key), "\n%s ", name);
+    if ((p = strstr(b.data, key)) != NULL)
+        v = strtod(p + strlen(key), NULL);
+    free(b.data);
+    return v;
+}
+
+#define SENDERS 8
+#define SENDER_REQUESTS 5
+
+struct group_sender {
+    int port;
+    const struct chain *c;
+    unsigned id;
+    unsigned ok;
+};
+
+/* Sender id: hop id % 4, traces (id / 4) * 50 + [0, 50), 10 per request. */
+static void *group_sender(void *arg)
+{
+    struct group_sender *x = arg;
+
+    for (unsigned j = 0; j < SENDER_REQUESTS; j++) {
+        size_t from = (x->id / 4) * 50 + j * 10;
+        struct buf body = sc_proto_body(&x->c->d[x->id % 4][from], 10), out;
+        long code =
+            http(x->port, "/v1/traces", &body, "application/x-protobuf", &out);
+        x->ok += code == 200;
+        free(out.data);
+        free(body.data);
+    }
+    return NULL;
+}
+
+/* With ONE HTTP thread and a slow disk (20 ms per fsync), requests from
+ * 8 clients still share fsyncs: the thread writes each request to the log
+ * and goes on reading the others while the log's thread syncs, and the
+ * answers come after the fsync that covers them. (A handler that waited
+ * for its fsync would hold the only thread: one fsync per request.) Every
+ * span answered 200 is delivered. */
+static void test_wal_shared_fsyncs(void **state)
+{
+    struct serve_config cfg = {0};
+    struct downstream ds;
+    char url[128], *dir = testlib_temp_dir("serve-test"), spool[512];
+    struct chain *c = malloc(sizeof(*c));
+    struct group_sender x[SENDERS];
+    pthread_t t[SENDERS];
+    struct serve *s;
+    int port;
+
+    (void)state;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/traces",
+             downstream_start(&ds));
+    snprintf(spool, sizeof(spool), "%s/spool", dir);
+    cfg.forward_otlp = url;
+    cfg.spool_dir = spool;
+    cfg.durability = SERVE_DURABILITY_WAL;
+    cfg.http_threads = 1;
+    cfg.wal_fsync_fn = test_fsync;
+    atomic_store(&fsync_delay_ms, 20);
+    s = start_serve(&cfg);
+    port = serve_port(s);
+    make_chain(c, 100, 0);
+    for (unsigned i = 0; i < SENDERS; i++) {
+        x[i] = (struct group_sender){.port = port, .c = c, .id = i};
+        assert_int_equal(pthread_create(&t[i], NULL, group_sender, &x[i]), 0);
+    }
+    for (unsigned i = 0; i < SENDERS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(x[i].ok, SENDER_REQUESTS);
+    }
+    double records = metric_of(port, "skewscope_wal_appended_records_total");
+    double fsyncs = metric_of(port, "skewscope_wal_fsyncs_total");
+    print_message("%g requests in %g fsyncs\n", records, fsyncs);
+    assert_true(records == SENDERS * SENDER_REQUESTS);
+    assert_true(fsyncs >= 1 && fsyncs * 2 <= records);
+    assert_true(metric_of(port, "skewscope_http_requests_waiting") == 0);
+    double end = sc_now_s() + 20;
+    while (downstream_count(&ds) < SENDERS * SENDER_REQUESTS * 10 &&
+           sc_now_s() < end)
+        sc_sleep_ms(20);
+    atomic_store(&fsync_delay_ms, 0);
+    assert_int_equal(serve_stop(s), 0);
+    receiver_stop(ds.rx);
+    assert_int_equal(ds.n, SENDERS * SENDER_REQUESTS * 10);
+    free(c);
+    testlib_remove_tree(dir);
+    free(dir);
+}
+
+/* An fsync that fails: the request is answered 503, never 200, and
+ * nothing of it is kept (not forwarded, not replayed by the next start);
+ * the log refuses everything after until serve restarts. */
+static void test_wal_fsync_fails(void **state)
+{
+    struct serve_config cfg = {0};
+    struct downstream ds;
+    char url[128], *dir = testlib_temp_dir("serve-test"), spool[512];
+    struct chain *c = malloc(sizeof(*c));
+    struct serve *s;
+    struct buf body, out;
+    json_t *st;
+    int port;
+
+    (void)state;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/traces",
+             downstream_start(&ds));
+    snprintf(spool, sizeof(spool), "%s/spool", dir);
+    cfg.forward_otlp = url;
+    cfg.spool_dir = spool;
+    cfg.wal_fsync_fn = test_fsync;
+    atomic_store(&fsync_broken, true);
+    s = start_serve(&cfg);
+    port = serve_port(s);
+    make_chain(c, 20, 0);
+    body = sc_proto_body(c->d[0], 10);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            http(port, "/v1/traces", &body, "application/x-protobuf", &out),
+            503);
+        free(out.data);
+    }
+    st = status(port);
+    assert_int_equal(status_int(st, "spans", "received"), 20);
+    assert_int_equal(status_int(st, "spans", "accepted"), 0);
+    assert_int_equal(status_int(st, "spans", "throttled"), 20);
+    json_decref(st);
+    assert_true(metric_of(port, "skewscope_wal_errors_total") == 2);
+    assert_true(metric_of(port, "skewscope_http_requests_waiting") == 0);
+    assert_int_equal(serve_stop(s), 0);
+    /* the next start on the same directories: nothing to replay */
+    atomic_store(&fsync_broken, false);
+    s = start_serve(&cfg);
+    port = serve_port(s);
+    free(body.data);
+    body = sc_proto_body(c->d[1], 10);
+    assert_int_equal(
+        http(port, "/v1/traces", &body, "application/x-protobuf", &out), 200);
+    free(out.data);
+    double end = sc_now_s() + 20;
+    while (downstream_count(&ds) < 10 && sc_now_s() < end)
+        sc_sleep_ms(20);
+    struct serve_counters sc;
+    serve_counters_read(s, &sc);
+    assert_int_equal(sc.replayed, 0);
+    assert_int_equal(serve_stop(s), 0);
+    receiver_stop(ds.rx);
+    assert_int_equal(ds.n, 10);
+    for (size_t i = 0; i < ds.n; i++) /* hop 1's spans only */
+        assert_int_equal(ds.spans[i].span_id & 0xff, 2);
+    free(body.data);
+    free(c);
+    testlib_remove_tree(dir);
+    free(dir);
+}
+
+struct bg_post {
+    int port;
+    struct buf body;
+    long code;
+};
+
+static void *bg_post_run(void *arg)
+{
+    struct bg_post *b = arg;
+    struct buf out;
+
+    b->code =
+        http(b->port, "/v1/traces", &b->body, "application/x-protobuf", &out);
+    free(out.data);
+    return NULL;
+}
+
+/* serve stops while a request waits for an fsync slower than the stop's
+ * grace: the request is answered 503 (not left hanging, not 200), and
+ * what the late fsync then covers is not kept: nothing is forwarded or
+ * replayed by the next start. */
+static void test_wal_stop_while_waiting(void **state)
+{
+    struct serve_config cfg = {0};
+    struct downstream ds;
+    char url[128], *dir = testlib_temp_dir("serve-test"), spool[512];
+    struct chain *c = malloc(sizeof(*c));
+    struct bg_post b = {0};
+    struct serve *s;
+    pthread_t t;
+
+    (void)state;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/traces",
+             downstream_start(&ds));
+    snprintf(spool, sizeof(spool), "%s/spool", dir);
+    cfg.forward_otlp = url;
+    cfg.spool_dir = spool;
+    cfg.wal_fsync_fn = test_fsync;
+    cfg.shutdown_grace_ms = 200;
+    atomic_store(&fsync_delay_ms, 1500);
+    s = start_serve(&cfg);
+    make_chain(c, 10, 0);
+    b.port = serve_port(s);
+    b.body = sc_proto_body(c->d[0], 10);
+    assert_int_equal(pthread_create(&t, NULL, bg_post_run, &b), 0);
+    double end = sc_now_s() + 10;
+    while (metric_of(b.port, "skewscope_http_requests_waiting") < 1 &&
+           sc_now_s() < end)
+        sc_sleep_ms(10);
+    assert_true(metric_of(b.port, "skewscope_http_requests_waiting") == 1);
+    assert_int_equal(serve_stop(s), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(b.code, 503);
+    atomic_store(&fsync_delay_ms, 0);
+    s = start_serve(&cfg);
+    sc_sleep_ms(300);
+    struct serve_counters sc;
+    serve_counters_read(s, &sc);
+    assert_int_equal(sc.replayed, 0);
+    assert_int_equal(serve_stop(s), 0);
+    receiver_stop(ds.rx);
+    assert_int_equal(ds.n, 0);
+    free(b.body.data);
+    free(c);
+    testlib_remove_tree(dir);
+    free(dir);
+}
+
+/* A span with an empty trace ID: the request is answered 200, the span is
+ * counted as invalid (in no other count), left out of the analysis and
+ * forwarded unchanged with the valid one. */
+static void test_invalid_spans(void **state)
+{
+    struct serve_config cfg = {0};
+    struct downstream ds;
+    char url[128], *spool = testlib_temp_dir("serve-test");
+    struct buf body = invalid_body(0x7003), out;
+    struct serve *s;
+    json_t *st;
+    int port;
+
+    (void)state;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/traces",
+             downstream_start(&ds));
+    cfg.forward_otlp = url;
+    cfg.spool_dir = spool;
+    s = start_serve(&cfg);
+    port = serve_port(s);
+    assert_int_equal(
+        http(port, "/v1/traces", &body, "application/x-protobuf", &out), 200);
+    free(out.data);
+    double end = sc_now_s() + 20;
+    while (downstream_count(&ds) < 2 && sc_now_s() < end)
+        sc_sleep_ms(20);
+    st = status(port);
+    assert_int_equal(status_int(st, "spans", "invalid"), 1);
+    assert_int_equal(status_int(st, "spans", "received"), 1);
+    assert_int_equal(status_int(st, "spans", "accepted"), 1);
+    json_decref(st);
+    assert_true(metric_of(port, "skewscope_spans_invalid_total") == 1);
+    assert_true(metric_of(port, "skewscope_spans_received_total") == 1);
+    assert_int_equal(serve_stop(s), 0);
+    receiver_stop(ds.rx);
+    assert_int_equal(ds.n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const struct seen_span *x = &ds.spans[i];
+        bool invalid = x->span_id == 0x7003;
+        assert_true(invalid || x->span_id == 0x7001);
+        assert_int_equal(x->trace_id_len, invalid ? 0 : 16);
+        assert_int_equal(x->start_ns, T0 + (invalid ? 1000 : 0));
+        assert_int_equal(x->end_ns, T0 + MS);
+        assert_false(x->has_offset);
+    }
+    free(body.data);
+    testlib_remove_tree(spool);
+    free(spool);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1043,6 +1449,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fault_downstream_killed),
         cmocka_unit_test(test_sigterm_spools),
         cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_wal_shared_fsyncs),
+        cmocka_unit_test(test_wal_fsync_fails),
+        cmocka_unit_test(test_wal_stop_while_waiting),
+        cmocka_unit_test(test_invalid_spans),
     };
     int rc;
 

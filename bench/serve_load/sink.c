@@ -89,7 +89,8 @@ static int sink_parse(int argc, char **argv, struct receiver_config *cfg,
 int sl_cmd_sink(int argc, char **argv)
 {
     static struct sink k; /* 64 shards: big for a stack */
-    struct receiver_route route = {"/count", sink_count, &k};
+    struct receiver_route route = {
+        .path = "/count", .fn = sink_count, .ctx = &k};
     struct receiver_config cfg = {
         .listen = "127.0.0.1:0", .routes = &route, .nroutes = 1};
     const char *port_file = NULL;

@@ -3,6 +3,7 @@
  * accepting, process and forward (or spool) everything accepted, exit 0. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,14 @@ static const char usage_text[] =
     "GET /api/v1/cluster (with --peer).\n\n"
     "input:\n"
     "  --listen HOST:PORT      HTTP address (default 127.0.0.1:4318; port 0 "
-    "= any)\n"
+"= any)\n"
+    "  --listen-grpc HOST:PORT OTLP/gRPC address: TraceService/Export over "
+    "h2c,\n"
+    "                          gzip, the token as authorization metadata, "
+    "the same\n"
+    "                          limits and acknowledgement as HTTP (default\n"
+    "                          127.0.0.1:4317 when that port is free; off = "
+    "none)\n"
     "  --token-file FILE       require \"Authorization: Bearer <token>\" "
     "(token =\n"
     "                          the file's first line; or env "
@@ -35,6 +43,21 @@ static const char usage_text[] =
     "  --max-decompressed BYTES  gunzipped body limit (default 64M) -> 413\n"
     "  --max-queued-spans N    spans buffered before 429 (default 1000000)\n"
     "  --http-threads N        HTTP worker threads (default 2)\n"
+    "  --max-connections N     open HTTP connections in all (default 4096; "
+    "more are\n"
+    "                          closed at accept; the open-file limit is "
+    "raised to fit)\n"
+    "  --max-connections-per-ip N  from one client address (default 256)\n"
+    "  --header-timeout D      a request's headers must be in within D of "
+    "the\n"
+    "                          connection or of its previous request "
+    "(default 10s)\n"
+    "  --body-timeout D        a body must be in within D, plus 1 s per\n"
+    "  --body-min-rate BYTES   BYTES received (defaults 20s, 1K): slower "
+    "clients\n"
+    "                          are cut off\n"
+    "  --idle-timeout D        close a connection silent for D (default "
+    "10s)\n"
     "  --kafka-brokers LIST    Kafka bootstrap servers\n"
     "  --kafka-topic TOPIC     consume OTLP protobuf messages (otlp_proto) "
     "from TOPIC\n"
@@ -68,27 +91,67 @@ static const char usage_text[] =
     "                          reported in \"peers\", never fatal\n\n"
     "forwarding (corrected spans; originals kept as attributes):\n"
     "  --forward-otlp URL      downstream OTLP/HTTP endpoint, e.g.\n"
-    "                          http://127.0.0.1:4319/v1/traces\n"
+    "                          http://127.0.0.1:4319/v1/traces, or OTLP/gRPC:\n"
+    "                          grpc://127.0.0.1:4317 (protobuf input only)\n"
     "  --forward-token-file FILE  bearer token for the downstream\n"
     "  --forward-kafka-topic T produce corrected batches to topic T\n"
     "  --forward-kafka-brokers LIST  (default --kafka-brokers)\n"
     "  --spool-dir DIR         on-disk queue while the downstream is away\n"
     "                          (default ./skewscope-spool)\n"
-    "  --spool-max BYTES       spool bound (default 1G)\n\n"
+    "  --spool-max BYTES       spool bound (default 1G)\n"
+    "  --durability MODE       what a 200 to an HTTP sender promises:\n"
+    "                          wal (the default when forwarding): each request "
+    "is\n"
+    "                          fsync'd to a write-ahead log before the 200 "
+    "and\n"
+    "                          replayed after a crash (kill -9, power loss); "
+    "at\n"
+    "                          least once, duplicates counted in\n"
+    "                          skewscope_wal_replayed_spans_total;\n"
+    "                          memory (the default otherwise): queued in "
+    "memory\n"
+    "                          only: spans acknowledged but not yet forwarded "
+    "or\n"
+    "                          spooled (up to --max-queued-spans) are lost on "
+    "kill -9\n"
+    "                          or power loss. Kafka input needs neither "
+    "(offsets\n"
+    "                          are committed once the spans are safe)\n"
+    "  --wal-dir DIR           write-ahead log directory (default: the "
+    "spool\n"
+    "                          directory's path + \"-wal\", "
+    "./skewscope-spool-wal)\n"
+    "  --wal-fsync on|off      on (default): a 200 waits for the fsync "
+    "that covers\n"
+    "                          its request (group commit: one fsync for all "
+    "the\n"
+    "                          requests that arrived meanwhile); off: for "
+    "the write\n"
+    "                          only, which survives kill -9 but not a power "
+    "loss\n\n"
     "  --duration D            stop by itself after D (default: run until "
     "SIGTERM)\n\n"
     "Warnings and violations are logged as JSON lines on stderr.\n"
-    "Exit: 0 after a graceful stop, 2 usage, 69 cannot listen / spool / "
-    "reach\nKafka, 70 accepted spans could be neither forwarded nor "
-    "spooled.\n"
+    "Exit: 0 after a graceful stop, 2 usage, 69 cannot listen / open the "
+    "spool or\nthe WAL / reach Kafka, 70 accepted spans could be neither "
+    "forwarded nor\nspooled (with the WAL they stay there for the next "
+    "start).\n"
     "Example: skewscope serve --listen 127.0.0.1:4318 --forward-otlp "
     "http://127.0.0.1:4319/v1/traces\n";
+
+/* Long-only options (no short letter to collide with). */
+#define OPT_DURABILITY 0x200
+#define OPT_WAL_DIR 0x201
+#define OPT_WAL_FSYNC 0x202
+#define OPT_LISTEN_GRPC 0x203
+#define DEFAULT_GRPC_LISTEN "127.0.0.1:4317"
 
 struct serve_args {
     struct serve_config cfg;
     int64_t duration_ns;
     char *token, *forward_token; /* read from files */
     const char **peers;          /* argv strings; the array is ours */
+    bool grpc_set;               /* --listen-grpc given */
 };
 
 static int duration_opt(const char *opt, const char *v, int64_t *ns)
@@ -230,6 +293,83 @@ static int peer_timeout_opt(const char *v, struct serve_config *c)
     return rc;
 }
 
+static int durability_opt(const char *v, struct serve_config *c)
+{
+    if (strcmp(v, "wal") == 0)
+        c->durability = SERVE_DURABILITY_WAL;
+    else if (strcmp(v, "memory") == 0)
+        c->durability = SERVE_DURABILITY_MEMORY;
+    else
+        return cli_usage_error(
+            "serve", "--durability expects wal or memory, got '%s'", v);
+    return 0;
+}
+
+/* HTTP connection limits and deadlines: long options only. */
+#define OPT_MAX_CONNECTIONS 0x300
+#define OPT_MAX_CONNECTIONS_PER_IP 0x301
+#define OPT_HEADER_TIMEOUT 0x302
+#define OPT_BODY_TIMEOUT 0x303
+#define OPT_BODY_MIN_RATE 0x304
+#define OPT_IDLE_TIMEOUT 0x305
+
+/* A duration of 1 ms .. 1 h in ms (unit 1) or whole s (unit 1000). */
+static int timeout_opt(const char *opt, const char *v, unsigned unit_ms,
+                       unsigned *out)
+{
+    int64_t ns;
+    int rc = duration_opt(opt, v, &ns);
+
+    if (rc == 0 &&
+        (ns < (int64_t)unit_ms * 1000000 || ns > 3600 * 1000000000LL))
+        rc = cli_usage_error("serve", "%s expects %s to 1h, got '%s'", opt,
+                             unit_ms == 1 ? "1ms" : "1s", v);
+    if (rc == 0)
+        *out = (unsigned)(ns / 1000000 / unit_ms);
+    return rc;
+}
+
+/* A count of 1 .. 1,000,000. */
+static int count_opt(const char *opt, const char *v, unsigned *out)
+{
+    size_t x;
+    int rc = number_opt(opt, v, &x);
+
+    if (rc == 0 && x > 1000000)
+        rc = cli_usage_error("serve", "%s is at most 1000000", opt);
+    if (rc == 0)
+        *out = (unsigned)x;
+    return rc;
+}
+
+static int http_opt(int opt, const char *arg, struct serve_config *c)
+{
+    uint64_t x;
+    int rc;
+
+    switch (opt) {
+    case OPT_MAX_CONNECTIONS:
+        return count_opt("--max-connections", arg, &c->max_connections);
+    case OPT_MAX_CONNECTIONS_PER_IP:
+        return count_opt("--max-connections-per-ip", arg,
+                         &c->max_connections_per_ip);
+    case OPT_HEADER_TIMEOUT:
+        return timeout_opt("--header-timeout", arg, 1, &c->header_timeout_ms);
+    case OPT_BODY_TIMEOUT:
+        return timeout_opt("--body-timeout", arg, 1, &c->body_timeout_ms);
+    case OPT_IDLE_TIMEOUT:
+        return timeout_opt("--idle-timeout", arg, 1000, &c->idle_timeout_s);
+    case OPT_BODY_MIN_RATE:
+        if ((rc = size_opt("--body-min-rate", arg, &x)) == 0 && x > UINT_MAX)
+            rc = cli_usage_error("serve", "--body-min-rate is at most 4G");
+        if (rc == 0)
+            c->body_min_rate = (unsigned)x;
+        return rc;
+    default:
+        return cli_usage_error("serve", "unknown option");
+    }
+}
+
 static int analysis_opt(int opt, const char *arg, struct serve_args *a)
 {
     struct serve_config *c = &a->cfg;
@@ -260,7 +400,7 @@ static int analysis_opt(int opt, const char *arg, struct serve_args *a)
     case 'E':
         return peer_timeout_opt(arg, c);
     default:
-        return cli_usage_error("serve", "unknown option");
+        return http_opt(opt, arg, c);
     }
 }
 
@@ -316,6 +456,21 @@ static int each_opt(int opt, const char *arg, void *ctx)
         return 0;
     case 'm':
         return size_opt("--spool-max", arg, &c->spool_max_bytes);
+    case OPT_DURABILITY:
+        return durability_opt(arg, c);
+    case OPT_WAL_DIR:
+        c->wal_dir = arg;
+        return 0;
+    case OPT_LISTEN_GRPC:
+        a->grpc_set = true;
+        c->grpc_listen = strcmp(arg, "off") == 0 ? NULL : arg;
+        return 0;
+    case OPT_WAL_FSYNC:
+        if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0)
+            return cli_usage_error(
+                "serve", "--wal-fsync expects on or off, got '%s'", arg);
+        c->wal_no_fsync = strcmp(arg, "off") == 0;
+        return 0;
     default:
         return analysis_opt(opt, arg, a);
     }
@@ -325,11 +480,19 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 {
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
+        {"listen-grpc", required_argument, NULL, OPT_LISTEN_GRPC},
         {"token-file", required_argument, NULL, 't'},
         {"max-body", required_argument, NULL, 'b'},
         {"max-decompressed", required_argument, NULL, 'z'},
         {"max-queued-spans", required_argument, NULL, 'q'},
         {"http-threads", required_argument, NULL, 'T'},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+        {"max-connections-per-ip", required_argument, NULL,
+         OPT_MAX_CONNECTIONS_PER_IP},
+        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+        {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
+        {"body-min-rate", required_argument, NULL, OPT_BODY_MIN_RATE},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"kafka-brokers", required_argument, NULL, 'k'},
         {"kafka-topic", required_argument, NULL, 'K'},
         {"kafka-group", required_argument, NULL, 'g'},
@@ -339,6 +502,9 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
         {"forward-kafka-brokers", required_argument, NULL, 'O'},
         {"spool-dir", required_argument, NULL, 'd'},
         {"spool-max", required_argument, NULL, 'm'},
+        {"durability", required_argument, NULL, OPT_DURABILITY},
+        {"wal-dir", required_argument, NULL, OPT_WAL_DIR},
+        {"wal-fsync", required_argument, NULL, OPT_WAL_FSYNC},
         {"assembly-window", required_argument, NULL, 'A'},
         {"window", required_argument, NULL, 'W'},
         {"windows", required_argument, NULL, 'n'},
@@ -416,6 +582,10 @@ static int run(int argc, char **argv)
         a.token = strdup(getenv("SKEWSCOPE_TOKEN"));
     a.cfg.bearer_token = a.token;
     a.cfg.forward_token = a.forward_token;
+    if (!a.grpc_set) { /* the default address: taken when free */
+        a.cfg.grpc_listen = DEFAULT_GRPC_LISTEN;
+        a.cfg.grpc_listen_optional = true;
+    }
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -436,6 +606,16 @@ static int run(int argc, char **argv)
                "GET /api/v1/windows%s\n",
                hostlen, listen, serve_port(s), serve_port(s),
                a.cfg.npeers ? ", GET /api/v1/cluster" : "");
+        /* a line of its own, worded so that scripts reading "(port N)"
+         * keep finding the HTTP port */
+        if (serve_grpc_port(s) >= 0) {
+            colon = strrchr(a.cfg.grpc_listen, ':');
+            hostlen = (int)(colon - a.cfg.grpc_listen);
+            printf("skewscope serve: OTLP/gRPC on %.*s:%d (grpc port %d): "
+                   "TraceService/Export\n",
+                   hostlen, a.cfg.grpc_listen, serve_grpc_port(s),
+                   serve_grpc_port(s));
+        }
     }
     fflush(stdout);
     int sig = wait_for_stop(&set, a.duration_ns);

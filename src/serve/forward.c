@@ -39,6 +39,7 @@
 #include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
 
+#include "serve/forward_grpc.h"
 #include "serve/spool.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -68,6 +69,7 @@ struct fwd_list {
 };
 
 struct fwd_http {
+    struct forward_grpc *grpc; /* a grpc:// endpoint: instead of curl */
     CURL *curl;
     struct curl_slist *headers[2]; /* by enum forward_content */
     char *url;
@@ -282,6 +284,14 @@ static int http_init(struct forward *f, const struct forward_config *cfg,
                  curl_easy_strerror(curl_init_rc));
         return -1;
     }
+    if (forward_grpc_is_url(cfg->otlp_endpoint)) {
+        f->http.grpc =
+            forward_grpc_create(cfg->otlp_endpoint, cfg->otlp_token, err, errlen);
+        if (!f->http.grpc)
+            return -1;
+        f->sinks |= SINK_HTTP;
+        return 0;
+    }
     f->http.url = traces_url(cfg->otlp_endpoint, err, errlen);
     if (!f->http.url)
         return -1;
@@ -296,6 +306,7 @@ static int http_init(struct forward *f, const struct forward_config *cfg,
 
 static void http_free(struct fwd_http *h)
 {
+    forward_grpc_destroy(h->grpc);
     if (h->curl)
         curl_easy_cleanup(h->curl);
     curl_slist_free_all(h->headers[0]);
@@ -321,6 +332,25 @@ static enum fwd_result http_status(struct forward *f, long code,
     return FWD_RETRY; /* 408, 429, 5xx, and anything unexpected */
 }
 
+static int grace_over_cb(void *f)
+{
+    return grace_over(f);
+}
+
+/* The grpc:// downstream (serve/forward_grpc.h). */
+static enum fwd_result grpc_send(struct forward *f, const struct fwd_batch *b,
+                                 unsigned *retry_after_ms)
+{
+    enum forward_grpc_result r = forward_grpc_send(
+        f->http.grpc, b->body, b->len, b->content == FORWARD_JSON,
+        request_timeout_ms(f), grace_over_cb, f, retry_after_ms, f->last_err,
+        sizeof f->last_err);
+
+    return r == FORWARD_GRPC_OK      ? FWD_OK
+           : r == FORWARD_GRPC_RETRY ? FWD_RETRY
+                                     : FWD_PERMANENT;
+}
+
 static enum fwd_result http_send(struct forward *f, const struct fwd_batch *b,
                                  unsigned *retry_after_ms)
 {
@@ -328,6 +358,8 @@ static enum fwd_result http_send(struct forward *f, const struct fwd_batch *b,
     long code = 0, timeout = request_timeout_ms(f);
     CURLcode rc;
 
+    if (h->grpc)
+        return grpc_send(f, b, retry_after_ms);
     h->errbuf[0] = '\0';
     h->reply[0] = '\0';
     h->reply_len = 0;
@@ -683,11 +715,17 @@ memory:
 
 /* ---- the sender ---- */
 
-/* Runs the due done callbacks without mu. */
+/* Runs the due done callbacks without mu. A callback tells its owner that
+ * the batch is safe (the WAL forgets it, Kafka commits it), so the spool
+ * records behind it are made to survive a power loss first: one fsync for
+ * all the callbacks of a round (cheap when nothing was spooled). */
 static void run_done(struct forward *f)
 {
     struct fwd_batch *b = f->done.head, *next;
+    char err[300];
 
+    if (spool_sync(f->spool, err, sizeof err) < 0)
+        log_ratelimited(LOG_ERROR, 5, "forward: %s", err);
     f->done.head = f->done.tail = NULL;
     pthread_mutex_unlock(&f->mu);
     for (; b; b = next) {
@@ -1044,6 +1082,7 @@ void forward_counters_read(const struct forward *f,
     pthread_mutex_unlock(mu);
     out->spool_bytes = st.bytes;
     out->spool_spans = st.spans;
+    out->spool_syncs = st.syncs;
 }
 
 void forward_stop(struct forward *f, unsigned grace_ms,

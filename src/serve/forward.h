@@ -21,10 +21,12 @@
  * submissions go to the spool behind it until it is drained.
  *
  * Spool: files in spool_dir holding records [magic, length, span count,
- * content type, CRC32, bytes]; written with write(2) (they survive the
- * process being killed; fsync when a file is closed). A torn or corrupt
- * record at a file's tail (a crash mid-write) is reported and skipped, not
- * fatal. Total size bounded by spool_max_bytes.
+ * content type, CRC32, bytes] (serve/segment.h); written with write(2)
+ * (they survive the process being killed) and fsync'd before the done
+ * callbacks of spooled batches run (so that what a callback declares safe
+ * survives a power loss too; one fsync per round of callbacks). A torn or
+ * corrupt record at a file's tail (a crash mid-write) is reported and
+ * skipped, not fatal. Total size bounded by spool_max_bytes.
  *
  * Threads: one owner thread calls forward_start / forward_stop;
  * forward_submit, forward_queued_spans and forward_counters_read may be
@@ -46,7 +48,9 @@ enum forward_content {
 /* Zero or NULL fields take the defaults in brackets. At least one of
  * otlp_endpoint and kafka_topic must be set. */
 struct forward_config {
-    const char *otlp_endpoint;   /* "http://host:port/v1/traces" [NULL] */
+    const char *otlp_endpoint;   /* "http://host:port/v1/traces", or
+                                    "grpc://host:port" for OTLP/gRPC
+                                    (serve/forward_grpc.h) [NULL] */
     const char *otlp_token;      /* sent as "Authorization: Bearer T" */
     const char *kafka_brokers;   /* bootstrap servers [NULL] */
     const char *kafka_topic;     /* [NULL] */
@@ -58,9 +62,10 @@ struct forward_config {
     unsigned backoff_max_ms;     /* cap, doubling from the initial [5000] */
 };
 
-/* Called once per accepted batch when it is delivered, spooled or dropped
- * (its data is then no longer the forwarder's concern): used to commit
- * Kafka input offsets only after the spans are safe. Runs on the
+/* Called once per accepted batch when it is delivered, spooled (and the
+ * spool fsync'd) or dropped (its data is then no longer the forwarder's
+ * concern): used to commit Kafka input offsets, and to let the write-ahead
+ * log forget an HTTP request, only after the spans are safe. Runs on the
  * forwarder's thread; must not call forward_* functions. */
 typedef void (*forward_done_fn)(void *done_ctx);
 
@@ -92,6 +97,7 @@ struct forward_counters {
     uint64_t replayed_spans; /* read back from the spool and delivered */
     uint64_t retries;        /* failed delivery attempts */
     uint64_t spool_bytes, spool_spans; /* in the spool now */
+    uint64_t spool_syncs;              /* fsyncs of the spool */
     bool downstream_up;                /* last attempt succeeded */
 };
 void forward_counters_read(const struct forward *f,

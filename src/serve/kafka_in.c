@@ -83,6 +83,7 @@ struct kin_part {
 
 struct kin_counters {
     atomic_uint_fast64_t messages, spans, rejected, committed, busy_waits;
+    atomic_uint_fast64_t invalid;
 };
 
 struct kafka_in {
@@ -398,6 +399,7 @@ static bool offer(struct kafka_in *k, const rd_kafka_message_t *m,
                   struct span_store *batch, struct kin_token *t)
 {
     size_t spans = span_store_count(batch); /* batch is not ours after */
+    size_t invalid = span_store_invalid_total(batch);
 
     while (!atomic_load(&k->halting)) {
         int rc = k->handler(k->ctx, batch, m->payload, m->len, kin_done, t);
@@ -408,6 +410,7 @@ static bool offer(struct kafka_in *k, const rd_kafka_message_t *m,
             pthread_mutex_unlock(&k->mu);
             counter_add(&k->n.messages, 1);
             counter_add(&k->n.spans, spans);
+            counter_add(&k->n.invalid, invalid);
             return true;
         }
         if (rc != 1)
@@ -421,7 +424,9 @@ static bool offer(struct kafka_in *k, const rd_kafka_message_t *m,
 
 static void handle_message(struct kafka_in *k, const rd_kafka_message_t *m)
 {
-    struct span_store *batch = span_store_create();
+    /* sized for the message (span_store_create_hint; 64 bytes a span is a
+     * low guess for OTLP protobuf) */
+    struct span_store *batch = span_store_create_hint(m->len / 64);
     struct kin_token *t = NULL;
     char err[256];
     int rc;
@@ -660,6 +665,7 @@ void kafka_in_counters_read(const struct kafka_in *k,
     out->rejected_messages = atomic_load(&n->rejected);
     out->committed_messages = atomic_load(&n->committed);
     out->busy_waits = atomic_load(&n->busy_waits);
+    out->invalid_spans = atomic_load(&n->invalid);
 }
 
 void kafka_in_halt(struct kafka_in *k)

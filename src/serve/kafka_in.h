@@ -60,6 +60,10 @@ struct kafka_in_counters {
     uint64_t rejected_messages;  /* did not decode */
     uint64_t committed_messages; /* marked done */
     uint64_t busy_waits;         /* handler said busy */
+    /* spans of handed-over messages the readers left out of the batch
+     * (span_store_invalid_total: no trace or span ID, no timestamp); in
+     * no other count, still in the message's body */
+    uint64_t invalid_spans;
 };
 
 /* Join the group and start consuming. NULL with a message in err when the

@@ -1,9 +1,9 @@
 /* live: incremental, windowed, mergeable per-edge clock statistics and the
  * live estimate and early warnings computed from them (see live.h). The
- * solver is analysis/clock_graph's cg_solve, called once per window (the
- * offset track) and once over all kept windows de-trended with the drift
- * fitted to the track. The struct's body and the primitives that build it
- * are in live_private.h, shared with live_io.c (JSON export and import). */
+ * estimate is analysis/clock_window's, the one `estimate` uses: live hands
+ * it its kept windows' cells and turns the result into budgets and
+ * warnings. The struct's body and the primitives that build it are in
+ * live_private.h, shared with live_io.c (JSON export and import). */
 #include "serve/live.h"
 
 #include <math.h>
@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analysis/clock_graph_private.h"
+#include "analysis/clock_graph.h"
+#include "analysis/clock_obs.h"
+#include "analysis/clock_window.h"
 #include "analysis/edges.h"
 #include "model/span_store.h"
 #include "serve/live_private.h"
@@ -142,13 +144,6 @@ uint32_t live_group_intern(struct live *lv, const struct live_group *key)
     return (uint32_t)lv->ngroups++;
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 /* (live_private.h) The window with index idx, created (and the oldest
  * dropped) as needed; NULL when idx is older than the kept range or out of
  * memory (*late). */
@@ -187,7 +182,7 @@ int live_window_grow(struct live_window *w, size_t ngroups)
 {
     if (w->ncells >= ngroups)
         return 0;
-    struct live_cell *c = realloc(w->cells, ngroups * sizeof(*c));
+    struct clock_window_cell *c = realloc(w->cells, ngroups * sizeof(*c));
     if (!c)
         return -1;
     memset(&c[w->ncells], 0, (ngroups - w->ncells) * sizeof(*c));
@@ -196,29 +191,11 @@ int live_window_grow(struct live_window *w, size_t ngroups)
     return 0;
 }
 
-static void min_at(int64_t *min, int64_t *at, bool first, int64_t v, int64_t t)
-{
-    if (first || v < *min || (v == *min && t < *at)) {
-        *min = v;
-        *at = t;
-    }
-}
-
-/* (live_private.h) Fold a cell (count n, minima at times) into dst. */
-void live_cell_merge(struct live_cell *dst, const struct live_cell *src)
-{
-    if (src->m.count == 0)
-        return;
-    bool first = dst->m.count == 0;
-    min_at(&dst->m.fwd, &dst->fwd_at, first, src->m.fwd, src->fwd_at);
-    min_at(&dst->m.back, &dst->back_at, first, src->m.back, src->back_at);
-    dst->m.count += src->m.count;
-}
-
 /* One pair, already reduced to ids and slacks. */
 struct pair_obs {
     struct live_group key;
     int64_t p_start, fwd, back;
+    enum clock_wait wait;
 };
 
 static int add_pair(struct live *lv, const struct pair_obs *po)
@@ -237,39 +214,41 @@ static int add_pair(struct live *lv, const struct pair_obs *po)
     lv->pairs++;
     lv->domain_pairs[gr->from]++;
     lv->domain_pairs[gr->to]++;
-    struct live_window *w =
-        live_window_at(lv, floor_div(po->p_start, lv->window_ns), &late);
+    struct live_window *w = live_window_at(
+        lv, clock_window_index(po->p_start, lv->window_ns), &late);
     if (!w) {
         lv->late += late;
         return late ? 0 : -1;
     }
     if (live_window_grow(w, lv->ngroups) < 0)
         return -1;
-    struct live_cell c = {{1, po->fwd, po->back}, po->p_start, po->p_start};
-    live_cell_merge(&w->cells[g], &c);
+    clock_window_cell_add(&w->cells[g], po->p_start, po->fwd, po->back,
+                          po->wait);
     w->pairs++;
     w->sum_rel += po->p_start - w->idx * lv->window_ns;
     w->last = po->p_start > w->last ? po->p_start : w->last;
     return 0;
 }
 
-/* Transport class as a name: system and the two span kinds, so that it
- * means the same in every batch and instance (estimate.c's pair_class). */
+/* Transport class as a name (analysis/clock_obs.h), so that it means the
+ * same in every batch and instance, and in `estimate`. */
 static uint32_t class_id(struct live *lv, const struct span_store *s,
                          const struct span_rec *p, const struct span_rec *c)
 {
-    char key[192];
-    uint16_t sys = c->system ? c->system : p->system;
-    const char *name = sys ? span_store_system_name(s, sys) : "";
+    char key[CLOCK_OBS_CLASS_MAX];
 
-    snprintf(key, sizeof(key), "%.160s/%u/%u", name ? name : "",
-             (unsigned)(p->kind & 7), (unsigned)(c->kind & 7));
+    clock_obs_class_name(s, p, c, key);
     return names_id(&lv->classes, key);
 }
 
 int live_add_batch(struct live *lv, const struct span_store *s,
                    const struct edge_list *l)
 {
+    uint8_t *wait = malloc(l->npairs + 1);
+    int rc = -1;
+
+    if (!wait || clock_obs_waits(s, l, wait) < 0)
+        goto out;
     lv->orphans += l->orphans;
     for (size_t i = 0; i < l->npairs; i++) {
         const struct span_rec *p = span_store_at(s, l->pairs[i].parent);
@@ -284,12 +263,16 @@ int live_add_batch(struct live *lv, const struct span_store *s,
             .p_start = p->start_ns,
             .fwd = c->start_ns - p->start_ns,
             .back = p->end_ns - c->end_ns,
+            .wait = (enum clock_wait)wait[i],
         };
         if (po.key.from == LIVE_NO_ID || po.key.to == LIVE_NO_ID ||
             po.key.cls == LIVE_NO_ID || add_pair(lv, &po) < 0)
-            return -1;
+            goto out;
     }
-    return 0;
+    rc = 0;
+out:
+    free(wait);
+    return rc;
 }
 
 /* Map src's window w into dst (groups already mapped by gmap). */
@@ -306,7 +289,7 @@ static int merge_window(struct live *dst, const struct live_window *sw,
     if (live_window_grow(w, dst->ngroups) < 0)
         return -1;
     for (size_t g = 0; g < sw->ncells; g++)
-        live_cell_merge(&w->cells[gmap[g]], &sw->cells[g]);
+        clock_window_cell_merge(&w->cells[gmap[g]], &sw->cells[g]);
     w->pairs += sw->pairs;
     w->sum_rel += sw->sum_rel;
     w->last = sw->last > w->last ? sw->last : w->last;
@@ -364,181 +347,77 @@ out:
 
 /* ---- the live estimate ---------------------------------------------- */
 
+/* analysis/clock_window's estimate over the kept windows, and what the
+ * budgets need besides: which windows were solved and consistent. */
 struct est {
+    struct clock_estimate ce;
     size_t n, nw; /* domains, windows */
-    uint32_t ref;
-    int64_t at_ns;
-    struct cg_group *groups;
-    size_t nclasses;
-    struct cg_minima *min;        /* ngroups, scratch */
-    struct clock_track_point *tr; /* [v * nw + w] */
-    bool *wok;                    /* nw: window solved and consistent */
-    double *t_s;                  /* nw: mean parent start - at_ns, s */
-    double *drift;                /* n, ppm */
-    struct cg_solution fin;       /* the de-trended solve at at_ns */
+    bool *wok;    /* nw: window consistent and holding pairs */
 };
 
-static uint32_t pick_reference(const struct live *lv)
+static uint32_t reference_id(const struct live *lv)
 {
-    uint32_t best = 0;
-
-    for (uint32_t d = 0; d < lv->domains.n; d++)
-        if (lv->reference && strcmp(lv->domains.v[d], lv->reference) == 0)
+    for (uint32_t d = 0; lv->reference && d < lv->domains.n; d++)
+        if (strcmp(lv->domains.v[d], lv->reference) == 0)
             return d;
-    for (uint32_t d = 1; d < lv->domains.n; d++)
-        if (lv->domain_pairs[d] > lv->domain_pairs[best] ||
-            (lv->domain_pairs[d] == lv->domain_pairs[best] &&
-             strcmp(lv->domains.v[d], lv->domains.v[best]) < 0))
-            best = d;
-    return best;
-}
-
-static struct cg_problem problem(const struct live *lv, const struct est *e)
-{
-    return (struct cg_problem){.ndomains = e->n,
-                               .ref = e->ref,
-                               .nclasses = e->nclasses,
-                               .groups = e->groups,
-                               .min = e->min,
-                               .ngroups = lv->ngroups};
-}
-
-static void window_minima(const struct live *lv, const struct live_window *w,
-                          struct cg_minima *min)
-{
-    memset(min, 0, lv->ngroups * sizeof(*min));
-    for (size_t g = 0; g < w->ncells; g++)
-        min[g] = w->cells[g].m;
-}
-
-/* Each window solved on its own: the offset track. */
-static int track(const struct live *lv, struct est *e)
-{
-    struct cg_problem p = problem(lv, e);
-
-    for (size_t w = 0; w < e->nw; w++) {
-        const struct live_window *lw = &lv->win[w];
-        struct cg_solution sol;
-        window_minima(lv, lw, e->min);
-        if (cg_solve(&p, &sol) < 0) {
-            cg_solution_free(&sol);
-            return -1;
-        }
-        e->wok[w] = sol.consistent && lw->pairs > 0;
-        e->t_s[w] =
-            (double)(lw->idx * lv->window_ns - e->at_ns) / 1e9 +
-            (double)lw->sum_rel / (double)(lw->pairs ? lw->pairs : 1) / 1e9;
-        for (size_t v = 0; v < e->n; v++) {
-            struct clock_track_point *tp = &e->tr[v * e->nw + w];
-            tp->known = sol.known[v] && e->wok[w] &&
-                        (sol.bound[v].has_lower || sol.bound[v].has_upper);
-            tp->offset_ns = sol.x[v];
-            tp->bound = sol.bound[v];
-        }
-        cg_solution_free(&sol);
-    }
-    return 0;
-}
-
-/* Drift of domain v from its track: the batch estimate's rule
- * (cg_track_drift_ppm). */
-static double fit_drift(const struct est *e, uint32_t v)
-{
-    double *t = malloc((e->nw + 1) * sizeof(*t));
-    double *y = malloc((e->nw + 1) * sizeof(*y));
-    bool *use = malloc((e->nw + 1) * sizeof(*use));
-    size_t n = 0;
-    double ppm = 0;
-
-    if (t && y && use) {
-        for (size_t w = 0; w < e->nw; w++) {
-            const struct clock_track_point *tp = &e->tr[v * e->nw + w];
-            if (!tp->known)
-                continue;
-            t[n] = e->t_s[w];
-            y[n++] = (double)tp->offset_ns;
-        }
-        ppm = cg_track_drift_ppm(t, y, n, use);
-    }
-    free(t);
-    free(y);
-    free(use);
-    return ppm;
-}
-
-/* Minima over all kept windows with each group's minimum pair de-trended
- * to at_ns: slack - (drift(to) - drift(from)) * (t - at). */
-static void detrended_minima(const struct live *lv, struct est *e)
-{
-    memset(e->min, 0, lv->ngroups * sizeof(*e->min));
-    for (size_t w = 0; w < e->nw; w++) {
-        const struct live_window *lw = &lv->win[w];
-        for (size_t g = 0; g < lw->ncells; g++) {
-            const struct live_cell *c = &lw->cells[g];
-            const struct cg_group *gr = &e->groups[g];
-            if (c->m.count == 0)
-                continue;
-            double rate = (e->drift[gr->to] - e->drift[gr->from]) * 1e-6;
-            struct live_cell d = {
-                {c->m.count,
-                 c->m.fwd - llround(rate * (double)(c->fwd_at - e->at_ns)),
-                 c->m.back + llround(rate * (double)(c->back_at - e->at_ns))},
-                0,
-                0};
-            bool first = e->min[g].count == 0;
-            if (first || d.m.fwd < e->min[g].fwd)
-                e->min[g].fwd = d.m.fwd;
-            if (first || d.m.back < e->min[g].back)
-                e->min[g].back = d.m.back;
-            e->min[g].count += d.m.count;
-        }
-    }
-}
-
-static int est_alloc(const struct live *lv, struct est *e)
-{
-    e->n = lv->domains.n;
-    e->nw = lv->nwin;
-    e->groups = calloc(lv->ngroups + 1, sizeof(*e->groups));
-    e->min = calloc(lv->ngroups + 1, sizeof(*e->min));
-    e->tr = calloc(e->n * e->nw + 1, sizeof(*e->tr));
-    e->wok = calloc(e->nw + 1, sizeof(*e->wok));
-    e->t_s = calloc(e->nw + 1, sizeof(*e->t_s));
-    e->drift = calloc(e->n + 1, sizeof(*e->drift));
-    if (!e->groups || !e->min || !e->tr || !e->wok || !e->t_s || !e->drift)
-        return -1;
-    for (size_t g = 0; g < lv->ngroups; g++)
-        e->groups[g] = (struct cg_group){lv->groups[g].from, lv->groups[g].to,
-                                         lv->groups[g].cls, lv->groups[g].sync};
-    e->nclasses = lv->classes.n;
-    e->ref = pick_reference(lv);
-    e->at_ns = 0;
-    for (size_t w = 0; w < e->nw; w++)
-        if (lv->win[w].pairs && (e->at_ns == 0 || lv->win[w].last > e->at_ns))
-            e->at_ns = lv->win[w].last;
-    return 0;
-}
-
-static void est_free(struct est *e)
-{
-    free(e->groups);
-    free(e->min);
-    free(e->tr);
-    free(e->wok);
-    free(e->t_s);
-    free(e->drift);
-    cg_solution_free(&e->fin);
+    return CLOCK_REF_CONSENSUS;
 }
 
 static int estimate(const struct live *lv, struct est *e)
 {
-    if (est_alloc(lv, e) < 0 || track(lv, e) < 0)
-        return -1;
-    for (uint32_t v = 0; v < e->n; v++)
-        e->drift[v] = v == e->ref ? 0 : fit_drift(e, v);
-    detrended_minima(lv, e);
-    struct cg_problem p = problem(lv, e);
-    return cg_solve(&p, &e->fin);
+    struct clock_window_group *groups =
+        malloc((lv->ngroups + 1) * sizeof(*groups));
+    struct clock_window_in *win = calloc(lv->nwin + 1, sizeof(*win));
+    int rc = -1;
+
+    e->n = lv->domains.n;
+    e->nw = lv->nwin;
+    e->wok = calloc(lv->nwin + 1, sizeof(*e->wok));
+    if (!groups || !win || !e->wok)
+        goto out;
+    for (size_t g = 0; g < lv->ngroups; g++)
+        groups[g] =
+            (struct clock_window_group){lv->groups[g].from, lv->groups[g].to,
+                                        lv->groups[g].cls, lv->groups[g].sync};
+    for (size_t w = 0; w < lv->nwin; w++) {
+        const struct live_window *lw = &lv->win[w];
+        int64_t t0 = lw->idx * lv->window_ns;
+        win[w] = (struct clock_window_in){
+            .start_ns = t0,
+            .end_ns = t0 + lv->window_ns,
+            .at_ns = clock_window_mean(t0, lw->sum_rel, lw->pairs),
+            .last_ns = lw->last,
+            .pairs = lw->pairs,
+            .cells = lw->cells,
+            .ncells = lw->ncells,
+        };
+    }
+    struct clock_window_input in = {
+        .ndomains = lv->domains.n,
+        .domain_names = (const char *const *)lv->domains.v,
+        .nclasses = lv->classes.n,
+        .class_names = (const char *const *)lv->classes.v,
+        .ngroups = lv->ngroups,
+        .groups = groups,
+        .nwindows = lv->nwin,
+        .windows = win,
+    };
+    struct clock_window_opts o = {.reference = reference_id(lv)};
+    if (clock_window_estimate(&e->ce, &in, &o) < 0)
+        goto out;
+    for (size_t w = 0; w < lv->nwin; w++)
+        e->wok[w] = e->ce.windows[w].consistent && lv->win[w].pairs > 0;
+    rc = 0;
+out:
+    free(groups);
+    free(win);
+    return rc;
+}
+
+static void est_free(struct est *e)
+{
+    clock_estimate_free(&e->ce);
+    free(e->wok);
 }
 
 /* ---- budgets, warnings, snapshot ------------------------------------ */
@@ -564,18 +443,18 @@ static void edge_budgets(const struct live *lv, const struct est *e,
 
     *fwd = *back = (struct side){0};
     for (size_t w = 0; w < e->nw; w++) {
-        const struct clock_track_point *a = &e->tr[es->from * e->nw + w];
-        const struct clock_track_point *b = &e->tr[es->to * e->nw + w];
+        const struct clock_track_point *a = &e->ce.track[es->from * e->nw + w];
+        const struct clock_track_point *b = &e->ce.track[es->to * e->nw + w];
         if (!e->wok[w] || !a->known || !b->known)
             continue;
         int64_t r = b->offset_ns - a->offset_ns;
         const struct live_window *lw = &lv->win[w];
         for (size_t g = 0; g < lw->ncells; g++) {
-            if (lv->groups[g].edge != edge || lw->cells[g].m.count == 0)
+            if (lv->groups[g].edge != edge || lw->cells[g].count == 0)
                 continue;
-            side_min(fwd, lw->cells[g].m.fwd - r);
+            side_min(fwd, lw->cells[g].fwd_ns - r);
             if (lv->groups[g].sync)
-                side_min(back, lw->cells[g].m.back + r);
+                side_min(back, lw->cells[g].back_ns + r);
         }
     }
 }
@@ -596,9 +475,9 @@ static void side_use(const struct side *s, int sign, int64_t r, double rate,
     out->has_budget = true;
     out->skew_budget_ns = s->budget_ns;
     out->budget_used_ratio = used;
-    out->exhausts = closing > 0;
-    out->exhaust_in_s =
-        closing > 0 ? (remaining > 0 ? remaining : 0) / closing : 0;
+    /* already past the budget: exhausted now, whichever way it drifts */
+    out->exhausts = closing > 0 || remaining <= 0;
+    out->exhaust_in_s = remaining > 0 && closing > 0 ? remaining / closing : 0;
 }
 
 static void edge_stat(struct live *lv, const struct est *e, uint32_t edge,
@@ -618,8 +497,10 @@ static void edge_stat(struct live *lv, const struct est *e, uint32_t edge,
         out->ends_after_parent_total += gr->after;
     }
     edge_budgets(lv, e, edge, &fwd, &back);
-    out->offset_ns = e->fin.x[es->to] - e->fin.x[es->from];
-    out->drift_ppm = e->drift[es->to] - e->drift[es->from];
+    out->offset_ns =
+        e->ce.nodes[es->to].offset_ns - e->ce.nodes[es->from].offset_ns;
+    out->drift_ppm =
+        e->ce.nodes[es->to].drift_ppm - e->ce.nodes[es->from].drift_ppm;
     double rate = out->drift_ppm * 1e3; /* ns per s */
     side_use(&fwd, -1, out->offset_ns, rate, out);
     side_use(&back, +1, out->offset_ns, rate, out);
@@ -658,18 +539,24 @@ static int cmp_edge(const void *a, const void *b)
 static void domain_stat(const struct live *lv, const struct est *e, uint32_t v,
                         struct live_domain *out)
 {
-    const struct clock_bound *b = &e->fin.bound[v];
+    const struct clock_node *n = &e->ce.nodes[v];
 
     *out = (struct live_domain){
         .name = lv->domains.v[v],
-        .known =
-            e->fin.known[v] && (v == e->ref || b->has_lower || b->has_upper),
-        .offset_ns = e->fin.x[v],
-        .has_lower = b->has_lower,
-        .has_upper = b->has_upper,
-        .lower_ns = b->lower_ns,
-        .upper_ns = b->upper_ns,
-        .drift_ppm = e->drift[v],
+        .known = n->known,
+        .offset_ns = n->offset_ns,
+        .has_lower = n->bound.has_lower,
+        .has_upper = n->bound.has_upper,
+        .lower_ns = n->bound.lower_ns,
+        .upper_ns = n->bound.upper_ns,
+        .drift_ppm = n->drift_ppm,
+        .drift_fit_ppm = n->drift_fit_ppm,
+        .drift_se_ppm = n->drift_se_ppm,
+        .drift_significant = n->drift_significant,
+        .has_step = n->has_step,
+        .step_ns = n->step_ns,
+        .step_at_ns = n->step_at_ns,
+        .consensus_member = n->consensus_member,
         .pairs = lv->domain_pairs[v],
     };
 }
@@ -682,7 +569,7 @@ static size_t live_memory(const struct live *lv)
                lv->nwin * sizeof(*lv->win);
 
     for (size_t w = 0; w < lv->nwin; w++)
-        m += lv->win[w].ncells * sizeof(struct live_cell);
+        m += lv->win[w].ncells * sizeof(struct clock_window_cell);
     for (size_t i = 0; i < lv->domains.n; i++)
         m += strlen(lv->domains.v[i]) + 1;
     for (size_t i = 0; i < lv->classes.n; i++)
@@ -707,9 +594,12 @@ static int fill_snapshot(struct live *lv, const struct est *e,
     }
     qsort(out->domains, out->ndomains, sizeof(*out->domains), cmp_domain);
     qsort(out->edges, out->nedges, sizeof(*out->edges), cmp_edge);
-    out->reference = e->n ? lv->domains.v[e->ref] : NULL;
-    out->at_ns = e->at_ns;
-    out->consistent = e->fin.consistent;
+    out->consensus = e->n && e->ce.consensus;
+    out->anchor = e->n ? lv->domains.v[e->ce.reference] : NULL;
+    out->reference = !e->n ? NULL : out->consensus ? "consensus" : out->anchor;
+    out->at_ns = e->ce.at_ns;
+    out->consistent = e->ce.consistent;
+    out->fit_excluded_groups = e->ce.fit_excluded_groups;
     return 0;
 }
 

@@ -1,15 +1,17 @@
 /* live: the clock analysis of `skewscope serve` (issue 4, "Live analysis").
  * Batches of spans arrive as they are received; each batch's edge pairs
  * (analysis/edges) are folded into per-edge statistics kept in sliding time
- * windows; an update recomputes every domain's offset, bounds and drift from
- * those windows (analysis/clock_graph's cg_solve per window, a line through
- * the window track for drift) and raises early warnings per edge.
+ * windows; an update recomputes every domain's offset, bounds, drift and
+ * steps from those windows with analysis/clock_window's estimator (the one
+ * `estimate` runs: same reference rule, transport classes, drift test and
+ * step detection) and raises early warnings per edge.
  *
  * Flow: receiver -> span_store batch -> edges -> live_add_batch()
  *       -> live_update() -> struct live_snapshot -> /metrics, status, logs.
  *
  * Statistics are keyed by names, not ids: (parent domain name, child domain
- * name, transport class = system name + the two span kinds, synchronous).
+ * name, transport class (analysis/clock_obs.h), synchronous). A pair's
+ * consumer wait is judged from the spans of its own batch.
  * Windows sit on an absolute grid, floor(parent start / window_s), so two
  * instances' statistics line up and live_merge() combines them: counts
  * add, minimum slacks take the minimum. This is the cluster-wide view of
@@ -51,8 +53,9 @@ struct live_opts {
     unsigned max_windows;  /* windows kept (30); older ones slide out */
     double warn_share;     /* warn when offset uses more than this share of
                               the edge's skew budget (0.5) */
-    const char *reference; /* reference domain name (copied), or NULL: the
-                              domain touching the most pairs */
+    const char *reference; /* reference domain name (copied), or NULL (or
+                              a name not seen yet): the consensus of the
+                              clocks that agree, as `estimate` */
 };
 
 /* Fill *o with the defaults above. */
@@ -85,8 +88,15 @@ struct live_domain {
     int64_t offset_ns;
     bool has_lower, has_upper; /* false: unbounded on that side */
     int64_t lower_ns, upper_ns;
-    double drift_ppm; /* 0 when not significant or < 3 usable windows */
-    uint64_t pairs;   /* pairs touching it, since creation */
+    double drift_ppm; /* applied drift: 0 when not significant or < 3
+                         usable windows */
+    double drift_fit_ppm, drift_se_ppm; /* fitted drift and its standard
+                                           error (0 when not fitted) */
+    bool drift_significant;             /* analysis/clock_graph.h's test */
+    bool has_step;                      /* the track jumped ... */
+    int64_t step_ns, step_at_ns;        /* ... by this much, at this time */
+    bool consensus_member;              /* defines the consensus scale */
+    uint64_t pairs;                     /* pairs touching it, since creation */
 };
 
 /* One edge: parent domain -> child domain, all classes together. */
@@ -113,13 +123,22 @@ struct live_edge {
     bool warning;             /* budget_used_ratio > warn_share */
     bool new_warning;         /* warning raised by this update */
     /* Time until the budget runs out at the current drift, s from at_ns;
-     * exhausts false ("never") when the drift moves away from the budget. */
+     * exhausts false ("never") when the drift moves away from the budget;
+     * an edge already past its budget (budget_used_ratio >= 1) exhausts
+     * in 0 s, whatever its drift. */
     bool exhausts;
     double exhaust_in_s;
 };
 
 struct live_snapshot {
-    const char *reference; /* owned by the struct live; NULL when empty */
+    /* "consensus" (static) when offsets are against the consensus of the
+     * clocks that agree, else the reference domain's name (owned by the
+     * struct live); NULL when empty. */
+    const char *reference;
+    bool consensus;
+    const char *anchor;         /* the clock bounds are proven against (owned by
+                                   the struct live); NULL when empty */
+    size_t fit_excluded_groups; /* groups whose minimum pair was queued */
     int64_t at_ns;   /* latest parent start time seen in the kept windows */
     bool consistent; /* the kept windows' constraints are satisfiable */
     size_t ndomains;

@@ -86,13 +86,22 @@ static json_t *export_group(const struct live_group *g)
                      (json_int_t)g->after, "violations", (json_int_t)g->viol);
 }
 
-static json_t *export_cell(size_t g, const struct live_cell *c)
+static json_t *export_cell(size_t g, const struct clock_window_cell *c)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "group", (json_int_t)g,
-                     "count", (json_int_t)c->m.count, "fwd_ns",
-                     (json_int_t)c->m.fwd, "fwd_at_ns", (json_int_t)c->fwd_at,
-                     "back_ns", (json_int_t)c->m.back, "back_at_ns",
-                     (json_int_t)c->back_at);
+    json_t *o = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "group", (json_int_t)g,
+        "count", (json_int_t)c->count, "fwd_ns", (json_int_t)c->fwd_ns,
+        "fwd_at_ns", (json_int_t)c->fwd_at_ns, "back_ns",
+        (json_int_t)c->back_ns, "back_at_ns", (json_int_t)c->back_at_ns,
+        "queued", (json_int_t)c->queued, "idle", (json_int_t)c->idle);
+
+    if (o && c->idle &&
+        (!put(o, "idle_fwd_ns", jint(c->idle_fwd_ns)) ||
+         !put(o, "idle_fwd_at_ns", jint(c->idle_fwd_at_ns)))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 static json_t *export_window(const struct live_window *w)
@@ -105,7 +114,7 @@ static json_t *export_window(const struct live_window *w)
     if (!o || !put(o, "last_ns", w->pairs ? jint(w->last) : json_null()))
         goto fail;
     for (size_t g = 0; cells && g < w->ncells; g++)
-        if (w->cells[g].m.count && !push(cells, export_cell(g, &w->cells[g])))
+        if (w->cells[g].count && !push(cells, export_cell(g, &w->cells[g])))
             goto fail;
     if (!put(o, "cells", cells))
         goto fail_o; /* put took cells */
@@ -412,21 +421,43 @@ static int get_time(struct rd *r, json_t *o, const char *key,
     return get_int(r, o, key, wr->t0, wr->t0 + (wr->w - 1), out);
 }
 
-static int read_cell(struct imp *im, json_t *o, const struct wrange *wr,
-                     size_t *g, struct live_cell *c)
+/* An optional integer member: def when absent. */
+static int get_opt_int(struct rd *r, json_t *obj, const char *key, int64_t lo,
+                       int64_t hi, int64_t def, int64_t *out)
 {
-    int64_t count;
+    if (!json_object_get(obj, key)) {
+        *out = def;
+        return 0;
+    }
+    return get_int(r, obj, key, lo, hi, out);
+}
 
+static int read_cell(struct imp *im, json_t *o, const struct wrange *wr,
+                     size_t *g, struct clock_window_cell *c)
+{
+    int64_t count, queued, idle;
+
+    memset(c, 0, sizeof(*c));
     if (get_index(&im->r, o, "group", im->ng, g) < 0 ||
         get_int(&im->r, o, "count", 1, MAX_COUNT, &count) < 0 ||
-        get_int(&im->r, o, "fwd_ns", INT64_MIN, INT64_MAX, &c->m.fwd) < 0 ||
-        get_int(&im->r, o, "back_ns", INT64_MIN, INT64_MAX, &c->m.back) < 0 ||
-        get_time(&im->r, o, "fwd_at_ns", wr, &c->fwd_at) < 0 ||
-        get_time(&im->r, o, "back_at_ns", wr, &c->back_at) < 0)
+        get_int(&im->r, o, "fwd_ns", INT64_MIN, INT64_MAX, &c->fwd_ns) < 0 ||
+        get_int(&im->r, o, "back_ns", INT64_MIN, INT64_MAX, &c->back_ns) < 0 ||
+        get_time(&im->r, o, "fwd_at_ns", wr, &c->fwd_at_ns) < 0 ||
+        get_time(&im->r, o, "back_at_ns", wr, &c->back_at_ns) < 0 ||
+        get_opt_int(&im->r, o, "queued", 0, count, 0, &queued) < 0 ||
+        get_opt_int(&im->r, o, "idle", 0, count - queued, 0, &idle) < 0)
         return LIVE_IO_EDOC;
-    c->m.count = (size_t)count;
-    c->m.fwd = clamp_slack(c->m.fwd);
-    c->m.back = clamp_slack(c->m.back);
+    if (idle &&
+        (get_int(&im->r, o, "idle_fwd_ns", INT64_MIN, INT64_MAX,
+                 &c->idle_fwd_ns) < 0 ||
+         get_time(&im->r, o, "idle_fwd_at_ns", wr, &c->idle_fwd_at_ns) < 0))
+        return LIVE_IO_EDOC;
+    c->count = (uint64_t)count;
+    c->queued = (uint64_t)queued;
+    c->idle = (uint64_t)idle;
+    c->fwd_ns = clamp_slack(c->fwd_ns);
+    c->back_ns = clamp_slack(c->back_ns);
+    c->idle_fwd_ns = clamp_slack(c->idle_fwd_ns);
     im->gcells[*g] += (uint64_t)count;
     return 0;
 }
@@ -434,7 +465,7 @@ static int read_cell(struct imp *im, json_t *o, const struct wrange *wr,
 /* A window's cells, checked and summed into cells[] (by document group)
  * before anything goes into the live. */
 static int read_cells(struct imp *im, json_t *o, size_t wi,
-                      const struct wrange *wr, struct live_cell *cells,
+                      const struct wrange *wr, struct clock_window_cell *cells,
                       uint64_t *sum)
 {
     json_t *a = get_array(&im->r, o, "cells", im->ng);
@@ -445,7 +476,7 @@ static int read_cells(struct imp *im, json_t *o, size_t wi,
     *sum = 0;
     memset(cells, 0, (im->ng + 1) * sizeof(*cells));
     for (size_t k = 0; k < json_array_size(a); k++) {
-        struct live_cell c;
+        struct clock_window_cell c;
         size_t g = 0;
         snprintf(im->r.where, sizeof(im->r.where), "windows[%zu].cells[%zu]",
                  wi, k);
@@ -454,10 +485,10 @@ static int read_cells(struct imp *im, json_t *o, size_t wi,
             return LIVE_IO_EDOC;
         if ((rc = read_cell(im, co, wr, &g, &c)) < 0)
             return rc;
-        if (cells[g].m.count)
+        if (cells[g].count)
             return fail(&im->r, LIVE_IO_EDOC, "group %zu appears twice", g);
         cells[g] = c;
-        *sum += c.m.count;
+        *sum += c.count;
     }
     snprintf(im->r.where, sizeof(im->r.where), "windows[%zu]", wi);
     return 0;
@@ -478,7 +509,7 @@ static bool window_range(int64_t idx, int64_t w, struct wrange *wr)
 /* Move a checked window into the live. */
 static int store_window(struct imp *im, int64_t idx,
                         const struct live_window *src,
-                        const struct live_cell *cells)
+                        const struct clock_window_cell *cells)
 {
     struct live *lv = im->lv;
     bool late;
@@ -491,7 +522,7 @@ static int store_window(struct imp *im, int64_t idx,
     if (live_window_grow(w, lv->ngroups) < 0)
         return LIVE_IO_ENOMEM;
     for (size_t g = 0; g < im->ng; g++)
-        live_cell_merge(&w->cells[im->gmap[g]], &cells[g]);
+        clock_window_cell_merge(&w->cells[im->gmap[g]], &cells[g]);
     w->pairs += src->pairs;
     w->sum_rel += src->sum_rel;
     w->last = src->last > w->last ? src->last : w->last;
@@ -522,7 +553,7 @@ static int read_window_fields(struct imp *im, json_t *o, struct wrange *wr,
 }
 
 static int read_window(struct imp *im, json_t *o, size_t wi, int64_t idx,
-                       struct live_cell *cells)
+                       struct clock_window_cell *cells)
 {
     struct live_window win = {.idx = idx};
     struct wrange wr;
@@ -567,7 +598,7 @@ static int read_window_index(struct imp *im, json_t *o, size_t i,
 static int read_windows(struct imp *im, json_t *doc)
 {
     json_t *a = get_array(&im->r, doc, "windows", LIVE_MAX_WINDOWS_LIMIT);
-    struct live_cell *cells;
+    struct clock_window_cell *cells;
     int64_t first = 0, idx = 0;
     int rc = 0;
 

@@ -18,12 +18,18 @@
  *    "windows": [{"index": I, "pairs": N, "sum_rel_ns": N, "last_ns": T,
  *                 "cells": [{"group": 0, "count": N,
  *                            "fwd_ns": S, "fwd_at_ns": T,
- *                            "back_ns": S, "back_at_ns": T}, ...]}, ...]}
+ *                            "back_ns": S, "back_at_ns": T,
+ *                            "queued": N, "idle": N, "idle_fwd_ns": S,
+ *                            "idle_fwd_at_ns": T}, ...]}, ...]}
  * "from", "to", "class" and "group" index the arrays above; windows are in
  * ascending "index" (floor(parent start / window), the absolute grid);
  * "fwd_ns" is the minimum child.start - parent.start of the group in the
  * window and "fwd_at_ns" that pair's parent start ("back": parent.end -
- * child.end); "last_ns" the window's latest parent start (null when the
+ * child.end); "queued" and "idle" count the cell's pairs whose consumer
+ * was busy / idle (analysis/clock_obs.h), "idle_fwd_ns" the minimum over
+ * the idle ones (present when "idle" > 0); all four optional on import
+ * (absent: 0, which is what documents before them meant);
+ * "last_ns" the window's latest parent start (null when the
  * window holds no pair), "sum_rel_ns" the sum of (parent start - index *
  * window). Warning state and warnings_total are not part of it (every
  * instance warns for itself), nor is the reference domain (an option).

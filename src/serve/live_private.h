@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "analysis/clock_graph_private.h"
+#include "analysis/clock_window.h"
 #include "serve/live.h"
 
 #define LIVE_MAX_WINDOWS_LIMIT 4096
@@ -32,19 +32,17 @@ struct live_group {
     uint64_t pairs, before, after, viol; /* viol: pairs with either */
 };
 
-/* A group's statistics in one window; *_at: parent start of the minimum
- * (for de-trending; the smaller time wins a tie, so merging is exact). */
-struct live_cell {
-    struct cg_minima m;
-    int64_t fwd_at, back_at;
-};
+/* A group's statistics in one window are analysis/clock_window.h's
+ * struct clock_window_cell: count, queued pairs, minima with the parent
+ * start of their pair (for de-trending; the smaller time wins a tie, so
+ * merging is exact) and the wait of the forward minimum's pair. */
 
 struct live_window {
     int64_t idx;     /* floor(parent start / window_ns) */
     uint64_t pairs;  /* pairs in the window */
     int64_t sum_rel; /* sum of (parent start - idx * window_ns) */
     int64_t last;    /* latest parent start */
-    struct live_cell *cells;
+    struct clock_window_cell *cells;
     size_t ncells; /* groups known when last grown */
 };
 
@@ -92,9 +90,5 @@ struct live_window *live_window_at(struct live *lv, int64_t idx, bool *late);
 /* Give w a (zeroed) cell for each of ngroups groups. 0, or -1 when out of
  * memory. */
 int live_window_grow(struct live_window *w, size_t ngroups);
-
-/* Fold a cell into dst: counts add, minima take the minimum (the earlier
- * time on a tie). */
-void live_cell_merge(struct live_cell *dst, const struct live_cell *src);
 
 #endif

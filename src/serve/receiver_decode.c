@@ -5,6 +5,15 @@
  * ExportTraceServiceRequest (the OTLP/HTTP layout, no length prefix), and
  * the OTLP JSON reader over a memory source.
  *
+ * The readers' contract (ingest.h) is serve's too: a body with a string
+ * that is not valid UTF-8 (or, JSON, a lone surrogate escape) anywhere,
+ * or with a field number 0, is malformed (-RECEIVER_DECODE_MALFORMED, so
+ * 400 with the byte offset or line:col) before anything is acknowledged;
+ * spans that cannot be analysed (empty IDs, missing times) are not in the
+ * store but counted there (span_store_invalid_total()), while the body,
+ * forwarded as it is, keeps them. The JSON reader also refuses a document
+ * of no OTLP shape ({} or {"result": ...} without resourceSpans).
+ *
  * Flow: receiver.c (HTTP thread) -> here -> ingest readers -> span_store.
  * No shared state: callers on different threads use different stores. */
 #include "serve/receiver.h"
@@ -192,7 +201,8 @@ static int decode_proto(const unsigned char *data, size_t len, const char *attr,
 static int decode_json(const unsigned char *data, size_t len, const char *attr,
                        struct span_store *store, char *err, size_t errlen)
 {
-    struct ingest_opts opts = {TRACE_FORMAT_OTLP_JSON, attr};
+    struct ingest_opts opts = {.format = TRACE_FORMAT_OTLP_JSON,
+                               .clock_domain_attr = attr};
     struct source *src;
     int rc;
 

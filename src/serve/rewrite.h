@@ -8,10 +8,11 @@
  * Flow: serve pipeline (decoded request body + live clock model) ->
  *       rewrite -> forward (downstream OTLP/HTTP or Kafka).
  *
- * The protobuf path works on the wire format (no full unpack/repack):
- * start/end/event times are fixed64 and patched in place; attributes are
- * appended to the span and the enclosing length prefixes rewritten. Unknown
- * fields are copied through unchanged.
+ * The protobuf path is correct's wire rewriter (output/correct_wire.h: no
+ * full unpack/repack; times patched in place, attributes appended, length
+ * prefixes rewritten, unknown fields copied through), on the readers'
+ * walker (ingest/otlp_walk.h): a body the receiver accepts is rewritten,
+ * and its errors read like the receiver's.
  *
  * Threads: no shared state; each call is independent. */
 #ifndef SKEWSCOPE_REWRITE_H
@@ -25,12 +26,13 @@ struct correct_stats;
 
 /* Correct one ExportTraceServiceRequest (protobuf, no length prefix) of
  * len bytes. The clock domain of a ResourceSpans is found as the readers
- * find it (otlp_proto_resource_domain: clock_domain_attr, else host.name,
- * else service.name). On success *out is a malloc'd buffer of *outlen
- * bytes (the caller frees it; a request with nothing to change may come
- * back as an identical copy); stats (may be NULL) gets spans and adjusted
- * added. Returns 0, or -1 with "request body: byte N: ..." in err when the
- * input is not a well-formed message, -2 when out of memory. */
+ * find it (clock_domain_attr, else host.name, else service.name). On
+ * success *out is a malloc'd buffer of *outlen bytes (the caller frees it;
+ * a request with nothing to change comes back as an identical copy); stats
+ * (may be NULL) gets spans and adjusted added. Returns 0, or -1 with
+ * "request body: byte N: expected ... (message at byte 0: PATH)" in err
+ * when the input is not a well-formed message (the readers' rules), -2
+ * when out of memory. */
 int rewrite_otlp_proto(const uint8_t *in, size_t len,
                        const struct clock_model *model,
                        const char *clock_domain_attr, uint8_t **out,

@@ -1,7 +1,16 @@
 /* serve: the pipeline of `skewscope serve` (see serve.h). Input threads
- * (HTTP, Kafka) only decode and queue; one pipeline thread owns assembly,
- * the live analysis, the clock model and the rewriting, so none of those
- * needs a lock. With peers, a cluster thread fetches the peers'
+ * (HTTP, Kafka) only decode and queue. With the write-ahead log
+ * (serve/wal.h) an HTTP request is written to the log and left pending
+ * (RECEIVER_PENDING: its connection is suspended, the HTTP thread goes on);
+ * the log's syncer thread, once the fsync that covers it is done, queues
+ * it and answers it (receiver_answer: 200, or 503 when the fsync failed:
+ * on_wal_synced). A request is answered by exactly one of: its HTTP thread
+ * (no log, an empty request, or any refusal before the write), the syncer
+ * thread (on_wal_synced), or receiver_stop (503 to what still waits past
+ * the grace: the later callback then only lets go). A replay
+ * thread queues what an earlier run's log kept; one pipeline thread owns
+ * assembly, the live analysis, the clock model and the rewriting, so none of
+ * those needs a lock. With peers, a cluster thread fetches the peers'
  * statistics (libcurl, all peers at once, short timeouts) and builds the
  * cluster view from them and the pipeline's last export; it shares
  * nothing with the pipeline but the published export (under pub_lock). */
@@ -24,17 +33,23 @@
 #include "serve/live_io.h"
 #include "serve/receiver.h"
 #include "serve/rewrite.h"
+#include "serve/serve_memory.h"
+#include "serve/serve_page.h"
 #include "serve/serve_private.h"
+#include "serve/wal.h"
 #include "util/clock.h"
 #include "util/counter.h"
 #include "util/log.h"
 
 /* ---- input side: HTTP and Kafka threads */
 
+/* Spans held for the pipeline: queued, waiting for their WAL fsync (so
+ * that the 429 cap bounds those too), in the forwarder's memory queue. */
 static size_t queued_spans(void *ctx)
 {
     struct serve *s = ctx;
-    size_t n = (size_t)counter_get(&s->queue_spans);
+    size_t n = (size_t)counter_get(&s->queue_spans) +
+               (size_t)counter_get(&s->wal_wait_spans);
 
     if (s->fwd)
         n += forward_queued_spans(s->fwd);
@@ -61,6 +76,87 @@ static bool enqueue(struct serve *s, struct serve_item *it)
     return true;
 }
 
+/* A request written to the WAL, waiting for the fsync that covers it. */
+struct wal_wait {
+    struct serve *s;
+    struct serve_item *it;
+    struct receiver_pending *p;
+};
+
+/* The WAL's syncer thread (with wal_no_fsync: the HTTP thread, inside
+ * wal_append_async): the request's record is on disk (status 0): queue it
+ * (its record is done when the forwarder has the spans safe) and answer
+ * 200; or it cannot be (the fsync failed; the log has dropped the record):
+ * answer 503, nothing kept. */
+static void on_wal_synced(void *ctx, struct wal_rec *rec, int status)
+{
+    struct wal_wait *ww = ctx;
+    struct serve *s = ww->s;
+    struct serve_item *it = ww->it;
+    size_t n = it->spans;
+    enum receiver_verdict v = RECEIVER_UNAVAILABLE;
+
+    if (status == 0) {
+        it->done = wal_done;
+        it->token = rec;
+        if (enqueue(s, it)) {
+            counter_add(&s->accepted, n);
+            v = RECEIVER_ACCEPTED;
+            it = NULL; /* the pipeline's: it may be freed already */
+        } else {
+            wal_done(rec); /* stopping: not acknowledged, nothing to keep */
+        }
+    }
+    counter_add(&s->wal_wait_spans, -(uint64_t)n);
+    if (it) {
+        span_store_destroy(it->store);
+        free(it->body);
+        free(it);
+    }
+    if (!receiver_answer(ww->p, v) && v == RECEIVER_ACCEPTED)
+        log_ratelimited(LOG_WARN, 5,
+                        "serve: a request answered 503 at stop was kept "
+                        "after all: its spans may arrive twice");
+    free(ww);
+}
+
+/* Durable before acknowledged: write the request to the WAL and leave it
+ * pending; on_wal_synced answers it once the fsync that covers it is done
+ * (group commit with every request written meanwhile, from any
+ * connection and HTTP thread). The item holds the batch from here: on
+ * success it is the callback's, which may run (and the pipeline free it)
+ * before wal_append_async returns. */
+static enum receiver_verdict wal_then_answer(struct serve *s,
+                                             struct receiver_batch *b,
+                                             struct serve_item *it,
+                                             struct receiver_pending *p)
+{
+    struct wal_wait *ww = malloc(sizeof(*ww));
+    size_t n = it->spans;
+    char err[300];
+
+    if (!ww || !p) {
+        free(ww);
+        free(it);
+        return RECEIVER_UNAVAILABLE;
+    }
+    *ww = (struct wal_wait){s, it, p};
+    counter_add(&s->wal_wait_spans, n);
+    if (wal_append_async(
+            s->wal, b->body, b->len, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n,
+            (uint8_t)b->content, on_wal_synced, ww, err, sizeof(err)) < 0) {
+        counter_add(&s->wal_wait_spans, -(uint64_t)n);
+        log_ratelimited(LOG_ERROR, 5, "serve: %s; answering 503", err);
+        free(ww);
+        free(it);
+        return RECEIVER_UNAVAILABLE;
+    }
+    b->store = NULL;
+    if (s->fwd)
+        b->body = NULL;
+    return RECEIVER_PENDING;
+}
+
 static enum receiver_verdict on_http(void *ctx, struct receiver_batch *b,
                                      struct receiver_outcome *out)
 {
@@ -68,7 +164,6 @@ static enum receiver_verdict on_http(void *ctx, struct receiver_batch *b,
     struct serve_item *it = calloc(1, sizeof(*it));
     size_t n = span_store_count(b->store);
 
-    (void)out;
     if (!it)
         return RECEIVER_UNAVAILABLE;
     it->store = b->store;
@@ -78,6 +173,8 @@ static enum receiver_verdict on_http(void *ctx, struct receiver_batch *b,
         it->len = b->len;
         it->content = b->content;
     }
+    if (s->wal && n)
+        return wal_then_answer(s, b, it, out->pending);
     if (!enqueue(s, it)) {
         free(it);
         return RECEIVER_UNAVAILABLE;
@@ -127,6 +224,86 @@ static int on_kafka(void *ctx, struct span_store *batch, const uint8_t *body,
     return 0;
 }
 
+/* ---- replay thread: an earlier run's WAL records, fed to the queue */
+
+/* Wait until the queue has room for n spans (as the receiver's 429 rule:
+ * an empty queue takes any batch). false when stopping. */
+static bool replay_room(struct serve *s, size_t n)
+{
+    for (;;) {
+        size_t q = queued_spans(s);
+        if (atomic_load(&s->replay_stop))
+            return false;
+        if (q == 0 || q + n <= s->cfg.max_queued_spans)
+            return true;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Decode one record and queue it as the request it was. The record stays
+ * in the log (no done) when it cannot be queued now; one that no longer
+ * decodes (another skewscope version?) is logged and done. */
+static void replay_one(struct serve *s, struct wal_record *r)
+{
+    struct serve_item *it = calloc(1, sizeof(*it));
+    struct span_store *st = span_store_create_hint(r->len / 64);
+    char err[256];
+    size_t n;
+
+    if (!it || !st)
+        goto keep;
+    if (receiver_decode_body(r->data, r->len, r->type, false, SIZE_MAX,
+                             s->cfg.clock_domain_attr, st, NULL, err,
+                             sizeof(err)) < 0) {
+        log_ratelimited(LOG_ERROR, 5,
+                        "serve: a WAL record does not decode "
+                        "(%s); dropped",
+                        err);
+        wal_done(r->rec);
+        goto keep;
+    }
+    n = span_store_count(st);
+    if (!replay_room(s, n))
+        goto keep;
+    *it = (struct serve_item){
+        .store = st, .spans = n, .done = wal_done, .token = r->rec};
+    if (s->fwd) {
+        it->body = r->data;
+        it->len = r->len;
+        it->content = r->type;
+        r->data = NULL;
+    }
+    if (!enqueue(s, it)) {
+        free(it->body);
+        goto keep;
+    }
+    counter_add(&s->replayed, n);
+    free(r->data);
+    return;
+keep:
+    free(it);
+    span_store_destroy(st);
+    free(r->data);
+}
+
+static void *replay_main(void *arg)
+{
+    struct serve *s = arg;
+    struct wal_record r;
+    char err[300];
+    int rc;
+
+    while (!atomic_load(&s->replay_stop) &&
+           (rc = wal_replay_next(s->wal, &r, err, sizeof(err))) != 0) {
+        if (rc < 0)
+            log_error("serve: %s (left for the next start)", err);
+        else
+            replay_one(s, &r);
+    }
+    return NULL;
+}
+
 /* ---- pipeline thread */
 
 /* Correct the item's body with the current model and hand it to the
@@ -168,7 +345,9 @@ static void forward_item(struct serve *s, struct serve_item *it)
                         "\"spans\":%zu,\"reason\":\"memory queue and spool "
                         "full or stopping\"",
                         it->spans);
-        if (it->done)
+        /* Kafka commits past it (a stuck partition helps nobody); a WAL
+         * record stays in the log and is replayed by the next start */
+        if (it->done && it->done != wal_done)
             it->done(it->token);
     }
     it->done = NULL;
@@ -205,6 +384,8 @@ static void analyse(struct serve *s, struct span_store *st)
         live_add_batch(s->lv, st, &l) < 0) {
         counter_add(&s->analysis_errors, 1);
         log_ratelimited(LOG_ERROR, 5, "serve: out of memory in the analysis");
+    } else {
+        serve_page_note_batch(s->page, st, &l); /* traces with a violation */
     }
     edge_list_free(&l);
     span_store_destroy(st);
@@ -416,7 +597,11 @@ static int start_analysis(struct serve *s, char *err, size_t errlen)
     s->asm_ =
         assemble_create(s->cfg.assembly_window_s, s->cfg.max_assembly_spans);
     s->model = clock_model_create();
-    if (!s->lv || !s->asm_ || !s->model) {
+    s->page = serve_page_create(&(struct serve_page_config){
+        .history_span_s = lo.window_s * lo.max_windows,
+        .warn_share = lo.warn_share,
+        .token_required = s->cfg.bearer_token != NULL});
+    if (!s->lv || !s->asm_ || !s->model || !s->page) {
         snprintf(err, errlen,
                  "serve: invalid analysis settings (window %gs, "
                  "%u windows, warn share %g) or out of memory",
@@ -447,13 +632,94 @@ static int start_forward(struct serve *s, char *err, size_t errlen)
     return s->fwd ? 0 : -1;
 }
 
+/* "DIR-wal" next to the spool directory DIR (trailing slashes dropped). */
+static char *default_wal_dir(const char *spool_dir)
+{
+    const char *d = spool_dir ? spool_dir : "skewscope-spool";
+    size_t n = strlen(d);
+    char *p;
+
+    while (n > 1 && d[n - 1] == '/')
+        n--;
+    if ((p = malloc(n + sizeof("-wal"))) != NULL) {
+        memcpy(p, d, n);
+        memcpy(p + n, "-wal", sizeof("-wal"));
+    }
+    return p;
+}
+
+/* The write-ahead log, unless memory mode (see serve.h: Durability). */
+static int start_wal(struct serve *s, char *err, size_t errlen)
+{
+    struct wal_config wc;
+    bool forwarding = s->cfg.forward_otlp || s->cfg.forward_kafka_topic;
+
+    if (s->cfg.durability == SERVE_DURABILITY_MEMORY ||
+        (s->cfg.durability == SERVE_DURABILITY_DEFAULT && !forwarding))
+        return 0;
+    memset(&wc, 0, sizeof(wc));
+    wc.dir = s->cfg.wal_dir;
+    if (!wc.dir &&
+        !(wc.dir = s->wal_dir_owned = default_wal_dir(s->cfg.spool_dir))) {
+        snprintf(err, errlen, "serve: out of memory");
+        return -1;
+    }
+    wc.segment_bytes = s->cfg.wal_segment_bytes;
+    wc.no_fsync = s->cfg.wal_no_fsync;
+    wc.fsync_fn = s->cfg.wal_fsync_fn;
+    s->wal = wal_open(&wc, err, errlen);
+    return s->wal ? 0 : -1;
+}
+
+static int start_replay(struct serve *s, char *err, size_t errlen)
+{
+    if (!s->wal)
+        return 0;
+    if (pthread_create(&s->replay_thread, NULL, replay_main, s) != 0) {
+        snprintf(err, errlen, "serve: cannot start the WAL replay thread");
+        return -1;
+    }
+    s->replay_started = true;
+    return 0;
+}
+
+/* OTLP/gRPC input: the same handler (on_http), limits and token as HTTP. */
+static int start_grpc(struct serve *s, char *err, size_t errlen)
+{
+    struct receiver_grpc_config gc;
+
+    memset(&gc, 0, sizeof(gc));
+    gc.listen = s->cfg.grpc_listen;
+    gc.bearer_token = s->cfg.bearer_token;
+    gc.max_body_bytes = s->cfg.max_body_bytes;
+    gc.max_decompressed_bytes = s->cfg.max_decompressed_bytes;
+    gc.max_queued_spans = s->cfg.max_queued_spans;
+    gc.queued_spans = queued_spans;
+    gc.max_connections = s->cfg.max_connections;
+    gc.body_timeout_ms = s->cfg.body_timeout_ms;
+    gc.body_min_rate = s->cfg.body_min_rate;
+    gc.shutdown_grace_ms = s->cfg.shutdown_grace_ms;
+    gc.clock_domain_attr = s->cfg.clock_domain_attr;
+    gc.body_handler = on_http;
+    s->grx = receiver_grpc_start(&gc, s, err, errlen);
+    if (!s->grx && !s->cfg.grpc_listen_optional)
+        return -1;
+    if (!s->grx) {
+        log_warn("serve: %s; OTLP/gRPC input off", err);
+        err[0] = '\0';
+        return 0;
+    }
+    atomic_store(&s->grx_routes, s->grx);
+    return 0;
+}
+
 static int start_inputs(struct serve *s, char *err, size_t errlen)
 {
-    const struct receiver_route routes[] = {
-        {"/metrics", serve_metrics_route, s},
-        {"/api/v1/status", serve_status_route, s},
-        {"/api/v1/windows", serve_windows_route, s},
-        {"/api/v1/cluster", serve_cluster_route, s},
+    struct receiver_route routes[4 + SERVE_PAGE_NROUTES] = {
+        {.path = "/metrics", .fn = serve_metrics_route, .ctx = s},
+        {.path = "/api/v1/status", .fn = serve_status_route, .ctx = s},
+        {.path = "/api/v1/windows", .fn = serve_windows_route, .ctx = s},
+        {.path = "/api/v1/cluster", .fn = serve_cluster_route, .ctx = s},
     };
     struct receiver_config rc;
 
@@ -466,12 +732,21 @@ static int start_inputs(struct serve *s, char *err, size_t errlen)
     rc.queued_spans = queued_spans;
     rc.threads = s->cfg.http_threads;
     rc.clock_domain_attr = s->cfg.clock_domain_attr;
+    rc.max_connections = s->cfg.max_connections;
+    rc.max_connections_per_ip = s->cfg.max_connections_per_ip;
+    rc.header_timeout_ms = s->cfg.header_timeout_ms;
+    rc.body_timeout_ms = s->cfg.body_timeout_ms;
+    rc.body_min_rate = s->cfg.body_min_rate;
+    rc.idle_timeout_s = s->cfg.idle_timeout_s;
     rc.shutdown_grace_ms = s->cfg.shutdown_grace_ms;
     rc.body_handler = on_http;
     rc.routes = routes;
-    rc.nroutes = sizeof(routes) / sizeof(routes[0]);
+    rc.nroutes = 4 + serve_page_routes(s->page, routes + 4); /* GET / ... */
     s->rx = receiver_start(&rc, NULL, s, err, errlen);
     if (!s->rx)
+        return -1;
+    atomic_store(&s->rx_routes, s->rx);
+    if (s->cfg.grpc_listen && start_grpc(s, err, errlen) < 0)
         return -1;
     if (s->cfg.kafka_topic) {
         struct kafka_in_config kc;
@@ -499,6 +774,7 @@ struct serve *serve_start(const struct serve_config *cfg, char *err,
     }
     s->cfg = *cfg;
     config_defaults(&s->cfg);
+    serve_memory_tune(); /* before any thread allocates */
     s->started_mono_ns = clock_now_ns(CLOCK_MONOTONIC);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->pub_lock, NULL);
@@ -512,7 +788,8 @@ struct serve *serve_start(const struct serve_config *cfg, char *err,
         snprintf(err, errlen, "serve: Kafka input needs brokers");
         goto fail;
     }
-    if (start_analysis(s, err, errlen) < 0 || start_forward(s, err, errlen) < 0)
+    if (start_analysis(s, err, errlen) < 0 ||
+        start_forward(s, err, errlen) < 0 || start_wal(s, err, errlen) < 0)
         goto fail;
     if (pthread_create(&s->analysis_thread, NULL, analysis, s) != 0) {
         snprintf(err, errlen, "serve: cannot start the analysis thread");
@@ -524,9 +801,10 @@ struct serve *serve_start(const struct serve_config *cfg, char *err,
         goto fail;
     }
     s->thread_started = true;
-    /* before the inputs: the routes read what start_cluster sets up */
+    /* before the inputs: the routes read what start_cluster sets up, and
+     * the replayed requests queue ahead of new ones */
     if (serve_cluster_start(s, err, errlen) < 0 ||
-        start_inputs(s, err, errlen) < 0)
+        start_replay(s, err, errlen) < 0 || start_inputs(s, err, errlen) < 0)
         goto fail;
     s->started = true;
     return s;
@@ -540,20 +818,36 @@ int serve_port(const struct serve *s)
     return s->rx ? receiver_port(s->rx) : -1;
 }
 
+int serve_grpc_port(const struct serve *s)
+{
+    return s->grx ? receiver_grpc_port(s->grx) : -1;
+}
+
 void serve_counters_read(struct serve *s, struct serve_counters *out)
 {
     struct receiver_counters rc = s->final_rx;
+    struct receiver *rx = atomic_load(&s->rx_routes);
 
     memset(out, 0, sizeof(*out));
-    if (s->rx)
-        receiver_counters_read(s->rx, &rc);
+    if (rx)
+        receiver_counters_read(rx, &rc);
     out->received = rc.spans_received;
     out->rejected = rc.spans_rejected;
     out->throttled = rc.spans_throttled;
+    out->invalid = rc.spans_invalid;
+    struct receiver_grpc_counters gc = s->final_grx;
+    struct receiver_grpc *grx = atomic_load(&s->grx_routes);
+    if (grx)
+        receiver_grpc_counters_read(grx, &gc);
+    out->received += gc.spans_received;
+    out->rejected += gc.spans_rejected;
+    out->throttled += gc.spans_throttled;
+    out->invalid += gc.spans_invalid;
     if (s->kin) {
         struct kafka_in_counters kc;
         kafka_in_counters_read(s->kin, &kc);
         out->received += kc.spans;
+        out->invalid += kc.invalid_spans;
     }
     out->accepted = counter_get(&s->accepted);
     out->processed = counter_get(&s->processed);
@@ -570,6 +864,7 @@ void serve_counters_read(struct serve *s, struct serve_counters *out)
     out->warnings = counter_get(&s->warnings);
     out->pairs = counter_get(&s->pairs);
     out->violations = counter_get(&s->violations);
+    out->replayed = counter_get(&s->replayed);
 }
 
 static void log_summary(struct serve *s)
@@ -582,9 +877,10 @@ static void log_summary(struct serve *s)
                     ",\"spans_processed\":%" PRIu64
                     ",\"spans_forwarded\":%" PRIu64
                     ",\"spans_spooled\":%" PRIu64 ",\"spans_dropped\":%" PRIu64
-                    ",\"warnings\":%" PRIu64,
+                    ",\"warnings\":%" PRIu64 ",\"spans_replayed\":%" PRIu64
+                    ",\"spans_invalid\":%" PRIu64,
                     c.received, c.accepted, c.processed, c.forwarded, c.spooled,
-                    c.dropped, c.warnings);
+                    c.dropped, c.warnings, c.replayed, c.invalid);
 }
 
 int serve_stop(struct serve *s)
@@ -600,6 +896,18 @@ int serve_stop(struct serve *s)
         kafka_in_halt(s->kin);
     receiver_stop_counters(s->rx, &s->final_rx);
     s->rx = NULL;
+    atomic_store(&s->rx_routes, NULL);
+    if (s->grx) {
+        receiver_grpc_stop(s->grx, &s->final_grx);
+        s->grx = NULL;
+        atomic_store(&s->grx_routes, NULL);
+    }
+    if (s->replay_started) {
+        /* what it has not queued stays in the WAL for the next start */
+        atomic_store(&s->replay_stop, true);
+        pthread_join(s->replay_thread, NULL);
+        s->replay_started = false;
+    }
     /* 2: the pipeline processes the queue and releases every trace; the
      * analysis thread folds them in and updates a last time */
     pthread_mutex_lock(&s->lock);
@@ -627,11 +935,16 @@ int serve_stop(struct serve *s)
     }
     if (s->started)
         log_summary(s);
-    /* 4: commit what is done, leave the group */
+    /* 4: commit what is done, leave the group; the WAL keeps only what
+     * could be neither delivered nor spooled (replayed next start) */
     kafka_in_stop(s->kin, s->cfg.shutdown_grace_ms);
     s->kin = NULL;
+    wal_close(s->wal);
+    s->wal = NULL;
+    free(s->wal_dir_owned);
     rc = counter_get(&s->forward_failed) ? -1 : 0;
     serve_published_free(s);
+    serve_page_destroy(s->page);
     assemble_destroy(s->asm_);
     live_destroy(s->lv);
     clock_model_destroy(s->model);

@@ -6,7 +6,10 @@
  * lines. GET /api/v1/windows gives this instance's mergeable statistics
  * (serve/live_io.h); with peers (other instances of the same Kafka
  * consumer group), GET /api/v1/cluster gives the cluster-wide view: this
- * instance's statistics merged with every reachable peer's.
+ * instance's statistics merged with every reachable peer's. GET / is a
+ * live page drawn from serve's own JSON (serve/serve_page.h: the clocks
+ * over the windows kept, the edges, the warnings as logged, the last
+ * traces with a violation before and after correction, findings).
  *
  * Flow:  receiver ---\                         /-> assemble -> edges -> live
  *                     > queue -> pipeline thread
@@ -22,6 +25,30 @@
  * message), accepted (taken into the queue; acknowledged to an HTTP sender
  * with 200), processed (through assembly and correction), forwarded
  * (acknowledged downstream), dropped (refused permanently downstream).
+ * Invalid spans (no trace or span ID, no timestamp) are in none of these:
+ * counted apart, left out of the analysis, forwarded unchanged with the
+ * rest of their request.
+ * Durability (HTTP input): with the write-ahead log (serve/wal.h; the
+ * default when forwarding), a request is written to the log in wal_dir and
+ * fsync'd (group commit) before it is answered 200, and stays there until
+ * the forwarder has delivered or spooled it (without forwarding: until it
+ * is taken into trace assembly, the point where a Kafka offset is
+ * committed). The HTTP thread does not wait for the fsync: the request is
+ * suspended and answered by the log's thread once the fsync that covers it
+ * is done (no 200 before it; 503 when it fails, and then nothing of the
+ * request is kept). serve_start replays what an earlier run left (analysis and
+ * forwarding again: at least once, the duplicates counted as replayed).
+ * So kill -9 or a power loss loses no acknowledged span (with
+ * wal_no_fsync, kill -9 only: the 200 then waits for the write, not the
+ * fsync). In memory mode a
+ * 200 means "queued in memory": what was acknowledged but not yet
+ * forwarded or spooled (up to max_queued_spans) is lost on kill -9 or
+ * power loss. Without forwarding the analysis state (windows, assembly)
+ * lives in memory in either mode and starts empty after a crash; the WAL
+ * then only refeeds the requests that had not reached assembly.
+ * Kafka input needs no log: its offsets are committed only once the same
+ * point is reached.
+ *
  * Memory is bounded by max_queued_spans over the queue and the forwarder's
  * memory queue (beyond it: 429 + Retry-After, Kafka consumption waits) and
  * by max_assembly_spans over assembly (beyond it traces are released
@@ -46,14 +73,34 @@
 
 struct serve;
 
+enum serve_durability {
+    SERVE_DURABILITY_DEFAULT = 0, /* WAL when forwarding, else memory */
+    SERVE_DURABILITY_WAL = 1,
+    SERVE_DURABILITY_MEMORY = 2,
+};
+
 /* Zero or NULL fields take the defaults in brackets. */
 struct serve_config {
     const char *listen;            /* ["127.0.0.1:4318"] */
+    /* OTLP/gRPC input (serve/receiver_grpc.h), "HOST:PORT" [NULL = none];
+     * its requests take the HTTP requests' path (queue, WAL, counters) and
+     * limits. grpc_listen_optional: an address that cannot be bound is
+     * logged and gRPC left off instead of failing the start (the CLI's
+     * default address). */
+    const char *grpc_listen;
+    bool grpc_listen_optional;
     const char *bearer_token;      /* [NULL = none] */
     size_t max_body_bytes;         /* [8 MiB] */
     size_t max_decompressed_bytes; /* [64 MiB] */
     unsigned http_threads;         /* [2] */
     const char *clock_domain_attr; /* [NULL: host.name, service.name] */
+    /* HTTP connection limits and deadlines (serve/receiver.h) */
+    unsigned max_connections;        /* [4096] */
+    unsigned max_connections_per_ip; /* [256] */
+    unsigned header_timeout_ms;      /* [10000] */
+    unsigned body_timeout_ms;        /* [20000] */
+    unsigned body_min_rate;          /* bytes/s [1024] */
+    unsigned idle_timeout_s;         /* [10] */
 
     double assembly_window_s;  /* trace assembly [2] */
     size_t max_queued_spans;   /* queue + forward memory queue [1,000,000] */
@@ -74,8 +121,20 @@ struct serve_config {
     const char *forward_kafka_topic;   /* [none] */
     const char *spool_dir;             /* ["skewscope-spool"] */
     uint64_t spool_max_bytes;          /* [1 GiB] */
-    unsigned forward_backoff_max_ms;   /* [5000] */
-    unsigned shutdown_grace_ms;        /* each stop step [5000] */
+    /* What a 200 to an HTTP sender promises (see Durability above):
+     * SERVE_DURABILITY_DEFAULT is the write-ahead log when forwarding is
+     * on, memory otherwise. */
+    enum serve_durability durability;
+    const char *wal_dir;        /* [spool_dir + "-wal"] */
+    uint64_t wal_segment_bytes; /* [32 MiB] */
+    /* Acknowledge once written, without waiting for an fsync: survives
+     * kill -9, not a power loss (serve/wal.h). [false] */
+    bool wal_no_fsync;
+    /* Tests: stands in for the WAL's fdatasync (wal_config.fsync_fn), to
+     * make the disk fail or slow. [NULL: fdatasync] */
+    int (*wal_fsync_fn)(int fd);
+    unsigned forward_backoff_max_ms; /* [5000] */
+    unsigned shutdown_grace_ms;      /* each stop step [5000] */
 
     /* Cluster view: base URLs of the other instances ("http://host:port";
      * GET <url>/api/v1/windows is fetched, with bearer_token when set).
@@ -90,6 +149,11 @@ struct serve_counters {
     uint64_t processed, forwarded, dropped, spooled;  /* spans */
     uint64_t queue_spans, assembly_spans;             /* now */
     uint64_t warnings, pairs, violations;
+    uint64_t replayed; /* spans read back from the WAL at start */
+    /* spans of well-formed requests and messages that the readers left
+     * out (an empty trace or span ID, no timestamp: ingest_span_invalid);
+     * in no other count, forwarded unchanged in their batch's body */
+    uint64_t invalid;
 };
 
 /* Start everything; NULL with a message in err (e.g. "listen
@@ -100,6 +164,9 @@ struct serve *serve_start(const struct serve_config *cfg, char *err,
 
 /* TCP port of the HTTP listener. */
 int serve_port(const struct serve *s);
+
+/* TCP port of the OTLP/gRPC listener, or -1 when there is none. */
+int serve_grpc_port(const struct serve *s);
 
 void serve_counters_read(struct serve *s, struct serve_counters *out);
 

@@ -12,12 +12,15 @@
 #include "serve/forward.h"
 #include "serve/live.h"
 #include "serve/receiver.h"
+#include "serve/receiver_grpc.h"
 #include "serve/serve.h"
 
 struct kafka_in;
+struct wal;
 struct assemble;
 struct clock_model;
 struct serve_fetcher; /* serve.c: the peers' libcurl handles */
+struct serve_page;
 
 /* One accepted request or Kafka message waiting for the pipeline. */
 struct serve_item {
@@ -67,7 +70,25 @@ struct serve {
     struct kafka_in *kin;
     struct forward *fwd;
     struct forward_counters final_fwd; /* after forward_stop() */
+    /* The write-ahead log of HTTP requests (NULL in memory mode), its
+     * directory (malloc'd when derived from spool_dir), and the replay
+     * thread that feeds an earlier run's records into the queue. */
+    struct wal *wal;
+    char *wal_dir_owned;
+    pthread_t replay_thread;
+    bool replay_started;
+    atomic_bool replay_stop;
+    atomic_uint_fast64_t replayed;
     struct receiver_counters final_rx; /* after receiver_stop() */
+    /* OTLP/gRPC input (NULL without), its final counters, and the copy
+     * /metrics reads (set after start, cleared after stop, as rx_routes) */
+    struct receiver_grpc *grx;
+    struct receiver_grpc_counters final_grx;
+    _Atomic(struct receiver_grpc *) grx_routes;
+    /* rx for the HTTP threads' routes (/metrics, /api/v1/status), which
+     * may run before receiver_start() has returned and set rx: set after,
+     * cleared after receiver_stop() (which joins those threads) */
+    _Atomic(struct receiver *) rx_routes;
     struct assemble *asm_;
     struct live *lv;
     struct clock_model *model; /* under model_lock */
@@ -94,10 +115,14 @@ struct serve {
     pthread_mutex_t model_lock;
 
     atomic_uint_fast64_t queue_spans, accepted, processed, kafka_accepted;
+    /* spans of HTTP requests written to the WAL, waiting for its fsync
+     * (on_wal_synced); counted with the queue against max_queued_spans */
+    atomic_uint_fast64_t wal_wait_spans;
     atomic_uint_fast64_t assembly_spans, analysis_errors, forward_failed;
     atomic_uint_fast64_t warnings, pairs, violations;
 
     struct live_opts live_opts; /* of lv, for the cluster live */
+    struct serve_page *page;    /* the live page's rings (serve_page.h) */
 
     pthread_mutex_t pub_lock; /* pub, cluster */
     struct serve_published pub;

@@ -21,6 +21,13 @@
 #include "serve/forward.h"
 #include "serve/kafka_in.h"
 #include "serve/receiver.h"
+#include "serve/serve_memory.h"
+#include "serve/serve_page.h"
+
+/* malloc_trim at most this often (it runs after an update). */
+#define TRIM_INTERVAL_NS (1000 * 1000000LL)
+#include "serve/wal.h"
+#include "util/counter.h"
 
 /* ---- structured log lines */
 
@@ -86,8 +93,10 @@ static const struct live_edge *find_edge(const struct live_snapshot *snap,
     return NULL;
 }
 
-static void log_edge(const char *level, const char *event,
-                     const struct live_edge *e, uint64_t new_violations)
+/* One warning line on stderr, and in the page's ring (serve_page.h). */
+static void log_edge(struct serve_page *page, const char *level,
+                     const char *event, const struct live_edge *e,
+                     uint64_t new_violations)
 {
     char from[256], to[256], exhaust[48], budget[48];
 
@@ -109,10 +118,12 @@ static void log_edge(const char *level, const char *event,
         jesc(e->from, from, sizeof(from)), jesc(e->to, to, sizeof(to)),
         e->offset_ns, e->drift_ppm, budget, e->budget_used_ratio, exhaust,
         e->pairs_total, e->violations_total, new_violations);
+    serve_page_note_warning(page, level, event, e, new_violations);
 }
 
 /* Warnings raised by this update, and edges whose violations grew. */
-static void log_changes(const struct live_snapshot *old,
+static void log_changes(struct serve_page *page,
+                        const struct live_snapshot *old,
                         const struct live_snapshot *snap)
 {
     for (size_t i = 0; i < snap->nedges; i++) {
@@ -121,9 +132,9 @@ static void log_changes(const struct live_snapshot *old,
         uint64_t before = o ? o->violations_total : 0;
 
         if (e->new_warning)
-            log_edge("warn", "skew_budget_warning", e, 0);
+            log_edge(page, "warn", "skew_budget_warning", e, 0);
         if (e->violations_total > before)
-            log_edge("warn", "causality_violations", e,
+            log_edge(page, "warn", "causality_violations", e,
                      e->violations_total - before);
     }
 }
@@ -154,9 +165,13 @@ void serve_publish(struct serve *s, struct live_snapshot *snap)
     pthread_mutex_unlock(&s->pub_lock);
     memset(snap, 0, sizeof(*snap));
     /* old is only the pipeline thread's now */
-    log_changes(had ? &old : NULL, &s->pub.snap);
+    log_changes(s->page, had ? &old : NULL, &s->pub.snap);
+    serve_page_note_update(s->page, &s->pub.snap, s->pub.updated_unix_ns);
     if (had)
         live_snapshot_free(&old);
+    /* the generations analysed since the last update are freed: give
+     * their pages back (a few ms at most, on this thread) */
+    serve_memory_trim(TRIM_INTERVAL_NS);
 }
 
 void serve_publish_windows(struct serve *s, char *text, size_t len)
@@ -334,7 +349,7 @@ static void edge_metrics(FILE *f, const struct live_snapshot *sn)
          "1 while the budget used is over the warning share"},
         {"skewscope_edge_budget_exhausted_in_seconds", "gauge",
          "Time until the budget runs out at the current drift, s "
-         "(+Inf: never)"},
+         "(0: already exhausted; +Inf: never)"},
     };
     for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
         head(f, m[k].name, m[k].type, m[k].help);
@@ -386,7 +401,13 @@ static void counter_metrics(FILE *f, struct serve *s)
     scalar(f, "skewscope_spans_rejected_total", "counter",
            "Spans refused in a partial_success", c.rejected);
     scalar(f, "skewscope_spans_throttled_total", "counter",
-           "Spans of requests refused with 429/503", c.throttled);
+           "Spans of requests refused with 429/503 after decoding (requests "
+           "refused before: skewscope_http_throttled_requests_total)",
+           c.throttled);
+    scalar(f, "skewscope_spans_invalid_total", "counter",
+           "Spans left out of the analysis and of every other span count "
+           "(no trace or span ID, no timestamp); forwarded unchanged",
+           c.invalid);
     scalar(f, "skewscope_spans_processed_total", "counter",
            "Spans through assembly and correction", c.processed);
     scalar(f, "skewscope_spans_forwarded_total", "counter",
@@ -403,25 +424,97 @@ static void counter_metrics(FILE *f, struct serve *s)
            "Skew budget warnings raised", c.warnings);
 }
 
+static void labelled(FILE *f, const char *name, const char *label,
+                     const char *value, uint64_t v)
+{
+    fprintf(f, "%s{%s=\"%s\"} %llu\n", name, label, value,
+            (unsigned long long)v);
+}
+
+static void connection_metrics(FILE *f, const struct receiver_counters *rc)
+{
+    static const char to[] = "skewscope_http_connections_timed_out_total";
+
+    scalar(f, "skewscope_http_connections", "gauge",
+           "HTTP connections open now", (double)rc->connections_open);
+    scalar(f, "skewscope_http_connections_accepted_total", "counter",
+           "HTTP connections accepted", (double)rc->connections_accepted);
+    scalar(f, "skewscope_http_connections_refused_total", "counter",
+           "HTTP connections closed at accept: over --max-connections or "
+           "--max-connections-per-ip",
+           (double)rc->connections_refused);
+    head(f, to, "counter",
+         "HTTP connections closed for missing a deadline: request headers "
+         "(--header-timeout) or body (--body-timeout, --body-min-rate)");
+    labelled(f, to, "phase", "header", rc->connections_timed_out_header);
+    labelled(f, to, "phase", "body", rc->connections_timed_out_body);
+}
+
 static void http_metrics(FILE *f, struct serve *s)
 {
+    static const char th[] = "skewscope_http_throttled_requests_total";
     struct receiver_counters rc;
+    char code[16];
+    struct receiver *rx = atomic_load(&s->rx_routes);
 
-    if (!s->rx)
+    if (!rx)
         return;
-    receiver_counters_read(s->rx, &rc);
+    receiver_counters_read(rx, &rc);
     head(f, "skewscope_http_requests_total", "counter",
-         "HTTP requests answered, by status code");
-    for (size_t i = 0; i < RECEIVER_NSTATUS; i++)
-        fprintf(f, "skewscope_http_requests_total{code=\"%u\"} %llu\n",
-                receiver_status_codes[i], (unsigned long long)rc.requests[i]);
+         "HTTP requests answered, by status code (also the errors "
+         "libmicrohttpd answers itself: 400, 414, 431, ...)");
+    for (size_t i = 0; i < RECEIVER_NSTATUS; i++) {
+        snprintf(code, sizeof(code), "%u", receiver_status_codes[i]);
+        labelled(f, "skewscope_http_requests_total", "code", code,
+                 rc.requests[i]);
+    }
+    labelled(f, "skewscope_http_requests_total", "code", "other",
+             rc.requests_other);
+    head(f, th, "counter",
+         "POST /v1/traces refused with 429/503: stage=\"headers\" before "
+         "the body was read (its spans unknown, so not in "
+         "skewscope_spans_throttled_total), stage=\"decoded\" after (its "
+         "spans are)");
+    labelled(f, th, "stage", "headers", rc.requests_throttled_undecoded);
+    labelled(f, th, "stage", "decoded", rc.requests_throttled_decoded);
     scalar(f, "skewscope_http_received_bytes_total", "counter",
            "Request body bytes as sent", (double)rc.bytes_received);
+    scalar(f, "skewscope_http_requests_waiting", "gauge",
+           "POST /v1/traces requests written to the write-ahead log and "
+           "waiting for its fsync before they are answered",
+           (double)rc.requests_waiting);
+    connection_metrics(f, &rc);
+}
+
+static void memory_metrics(FILE *f)
+{
+    struct serve_memory_usage m;
+
+    serve_memory_read(&m);
+    scalar(f, "process_resident_memory_bytes", "gauge",
+           "Resident memory size in bytes", (double)m.rss_bytes);
+    scalar(f, "skewscope_heap_in_use_bytes", "gauge",
+           "Bytes allocated on the heap (malloc), mapped blocks included",
+           (double)m.heap_in_use);
+    scalar(f, "skewscope_heap_free_bytes", "gauge",
+           "Free bytes the allocator holds in its arenas", (double)m.heap_free);
+    scalar(f, "skewscope_heap_trims_total", "counter",
+           "Times free heap pages were given back to the system (malloc_trim)",
+           (double)m.trims);
+    scalar(f, "skewscope_heap_trim_seconds_total", "counter",
+           "Time those took, s", (double)m.trim_ns_total * 1e-9);
 }
 
 static void transport_metrics(FILE *f, struct serve *s)
 {
+    struct receiver_grpc *grx = atomic_load(&s->grx_routes);
+
     http_metrics(f, s);
+    if (grx) {
+        struct receiver_grpc_counters gc;
+        receiver_grpc_counters_read(grx, &gc);
+        receiver_grpc_write_metrics(&gc, f);
+    }
     if (s->fwd) {
         struct forward_counters fc;
         forward_counters_read(s->fwd, &fc);
@@ -468,19 +561,61 @@ static void cluster_metrics(FILE *f, struct serve *s)
             sample_domain(f, "skewscope_cluster_clock_offset_seconds",
                           c->snap.domains[i].name,
                           c->snap.domains[i].offset_ns * 1e-9);
-    head(f, "skewscope_cluster_edge_pairs_total", "gauge",
+    /* gauges, not counters (they fall when a peer drops out), so no
+     * _total suffix */
+    head(f, "skewscope_cluster_edge_pairs", "gauge",
          "Parent/child pairs seen by this instance and the reachable peers "
          "(falls when a peer drops out)");
     for (size_t i = 0; i < c->snap.nedges; i++)
-        sample_edge(f, "skewscope_cluster_edge_pairs_total", &c->snap.edges[i],
+        sample_edge(f, "skewscope_cluster_edge_pairs", &c->snap.edges[i],
                     (double)c->snap.edges[i].pairs_total);
-    head(f, "skewscope_cluster_edge_violations_total", "gauge",
+    head(f, "skewscope_cluster_edge_violations", "gauge",
          "Pairs violating causality, this instance and the reachable peers "
          "(falls when a peer drops out)");
     for (size_t i = 0; i < c->snap.nedges; i++)
-        sample_edge(f, "skewscope_cluster_edge_violations_total",
-                    &c->snap.edges[i],
+        sample_edge(f, "skewscope_cluster_edge_violations", &c->snap.edges[i],
                     (double)c->snap.edges[i].violations_total);
+}
+
+/* The write-ahead log of HTTP requests (--durability wal; absent in
+ * memory mode). */
+static void wal_metrics(FILE *f, struct serve *s)
+{
+    struct wal_stats w;
+
+    if (!s->wal)
+        return;
+    wal_stats_read(s->wal, &w);
+    scalar(f, "skewscope_wal_appended_records_total", "counter",
+           "Requests written to the write-ahead log before their 200",
+           (double)w.appended_records);
+    scalar(f, "skewscope_wal_appended_spans_total", "counter",
+           "Spans written to the write-ahead log", (double)w.appended_spans);
+    scalar(f, "skewscope_wal_appended_bytes_total", "counter",
+           "Bytes written to the write-ahead log", (double)w.appended_bytes);
+    scalar(f, "skewscope_wal_fsyncs_total", "counter",
+           "Group commits (one fsync covers every request written meanwhile)",
+           (double)w.fsyncs);
+    scalar(f, "skewscope_wal_fsync_seconds_total", "counter",
+           "Time spent in the write-ahead log's fsyncs", w.fsync_ns * 1e-9);
+    scalar(f, "skewscope_wal_wait_seconds_total", "counter",
+           "Time requests waited for the fsync that covers them",
+           w.wait_ns * 1e-9);
+    scalar(f, "skewscope_wal_errors_total", "counter",
+           "Requests answered 503 because the log could not keep them",
+           (double)w.append_errors);
+    scalar(f, "skewscope_wal_replayed_spans_total", "counter",
+           "Spans of an earlier run's log fed to the pipeline again at start "
+           "(may have been delivered before the crash: duplicates)",
+           (double)counter_get(&s->replayed));
+    scalar(f, "skewscope_wal_damaged_bytes_total", "counter",
+           "Log bytes skipped or cut off as damaged (torn tail, CRC)",
+           (double)w.damaged_bytes);
+    scalar(f, "skewscope_wal_spans", "gauge",
+           "Spans in the log not yet delivered or spooled",
+           (double)w.live_spans_now);
+    scalar(f, "skewscope_wal_bytes", "gauge",
+           "Bytes of log segment files on disk", (double)w.disk_bytes_now);
 }
 
 int serve_metrics_route(void *ctx, char **body, size_t *len,
@@ -493,6 +628,8 @@ int serve_metrics_route(void *ctx, char **body, size_t *len,
         return -1;
     counter_metrics(f, s);
     transport_metrics(f, s);
+    memory_metrics(f);
+    wal_metrics(f, s);
     pthread_mutex_lock(&s->pub_lock);
     if (s->pub.valid) {
         scalar(f, "skewscope_clock_consistent", "gauge",
@@ -536,6 +673,14 @@ static json_t *status_nodes(const struct live_snapshot *sn)
                 "lower_ns", jnum_or_null(d->known && d->has_lower, d->lower_ns),
                 "upper_ns", jnum_or_null(d->known && d->has_upper, d->upper_ns),
                 "drift_ppm", d->drift_ppm, "pairs", (json_int_t)d->pairs));
+        json_t *n = json_array_get(a, json_array_size(a) - 1);
+        if (n) { /* issue 10: drift significance, consensus membership */
+            json_object_set_new(n, "drift_se_ppm", json_real(d->drift_se_ppm));
+            json_object_set_new(n, "drift_significant",
+                                json_boolean(d->drift_significant));
+            json_object_set_new(n, "consensus_member",
+                                json_boolean(d->consensus_member));
+        }
     }
     return a;
 }
@@ -567,12 +712,12 @@ static json_t *status_spans(struct serve *s)
 
     serve_counters_read(s, &c);
     return json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received",
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "received",
         (json_int_t)c.received, "accepted", (json_int_t)c.accepted, "rejected",
-        (json_int_t)c.rejected, "throttled", (json_int_t)c.throttled,
-        "processed", (json_int_t)c.processed, "forwarded",
-        (json_int_t)c.forwarded, "spooled", (json_int_t)c.spooled, "dropped",
-        (json_int_t)c.dropped, "queued", (json_int_t)c.queue_spans,
+        (json_int_t)c.rejected, "throttled", (json_int_t)c.throttled, "invalid",
+        (json_int_t)c.invalid, "processed", (json_int_t)c.processed,
+        "forwarded", (json_int_t)c.forwarded, "spooled", (json_int_t)c.spooled,
+        "dropped", (json_int_t)c.dropped, "queued", (json_int_t)c.queue_spans,
         "assembling", (json_int_t)c.assembly_spans);
 }
 
@@ -585,6 +730,8 @@ static void put_analysis(json_t *o, const struct live_snapshot *sn,
     json_object_set_new(o, "reference",
                         sn->reference ? json_string(sn->reference)
                                       : json_null());
+    json_object_set_new(o, "anchor",
+                        sn->anchor ? json_string(sn->anchor) : json_null());
     json_object_set_new(o, "consistent", json_boolean(sn->consistent));
     json_object_set_new(o, "at_unix_nano", json_integer(sn->at_ns));
     json_object_set_new(o, "updated_unix_nano", json_integer(updated_unix_ns));

@@ -1,5 +1,5 @@
 /* spool: the forwarder's on-disk FIFO (segment files of CRC-checked
- * records). See spool.h for the format and the contracts.
+ * records, serve/segment.h). See spool.h for the contracts.
  *
  * In memory the spool keeps an index of its live records (segment number,
  * offset, length, spans, type: one entry per batch) and the list of its
@@ -9,29 +9,18 @@
  * the newest segment's (appends) and the oldest's (reads, pop marks). */
 #include "serve/spool.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
-
-#include <zlib.h>
 
 #include "util/log.h"
 
-#define SEG_SUFFIX ".spool"
-#define SEG_NAME_DIGITS 16
 #define SEG_MIN_BYTES (4u << 10)
 #define SEG_MAX_BYTES (64u << 20)
-#define SCAN_CHUNK (64u << 10)
 
 struct seg {
     uint64_t no;   /* sequence number (file name) */
@@ -47,8 +36,7 @@ struct rec {
 };
 
 struct spool {
-    char *dir;
-    int lock_fd, dir_fd;
+    struct segment_dir d;
     uint64_t max_bytes, segment_bytes;
     struct seg *segs; /* oldest first */
     size_t nsegs, segcap;
@@ -60,164 +48,13 @@ struct spool {
     uint64_t wfd_no;
     int rfd; /* oldest segment, when open for reading */
     uint64_t rfd_no;
+    int unsynced_fd; /* a closed-for-appends segment not yet fsync'd */
+    bool dirty;      /* appended since the last spool_sync */
+    bool dir_dirty;  /* a segment was created since then */
     struct spool_stats st;
-    uint8_t *scan_buf; /* SCAN_CHUNK bytes, during spool_open */
-};
-
-struct hdr {
-    uint32_t magic, len, spans, crc;
-    uint8_t type;
 };
 
 /* ---- small helpers ---- */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static void encode_hdr(uint8_t out[SPOOL_HEADER_BYTES], uint32_t magic,
-                       uint32_t len, uint32_t spans, uint8_t type)
-{
-    memset(out, 0, SPOOL_HEADER_BYTES);
-    put32(out, magic);
-    put32(out + 4, len);
-    put32(out + 8, spans);
-    out[12] = type;
-}
-
-/* CRC of the header's bytes 4..15 (length, spans, type, reserved). */
-static uLong hdr_crc(const uint8_t h[SPOOL_HEADER_BYTES])
-{
-    return crc32(crc32(0L, Z_NULL, 0), h + 4, 12);
-}
-
-/* Whether the 20 bytes at h form a plausible header; fills *out. */
-static bool decode_hdr(const uint8_t h[SPOOL_HEADER_BYTES], struct hdr *out)
-{
-    out->magic = get32(h);
-    out->len = get32(h + 4);
-    out->spans = get32(h + 8);
-    out->type = h[12];
-    out->crc = get32(h + 16);
-    return (out->magic == SPOOL_MAGIC_LIVE || out->magic == SPOOL_MAGIC_DONE) &&
-           h[13] == 0 && h[14] == 0 && h[15] == 0 &&
-           out->len <= SPOOL_MAX_RECORD;
-}
-
-static void seg_path(const struct spool *s, uint64_t no, char *buf,
-                     size_t buflen)
-{
-    snprintf(buf, buflen, "%s/%016" PRIx64 SEG_SUFFIX, s->dir, no);
-}
-
-static int pread_full(int fd, void *buf, size_t n, uint64_t off)
-{
-    uint8_t *p = buf;
-
-    while (n > 0) {
-        ssize_t k = pread(fd, p, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -errno;
-        if (k == 0)
-            return -ENODATA; /* end of file */
-        p += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
-{
-    const uint8_t *p = buf;
-
-    while (n > 0) {
-        ssize_t k = pwrite(fd, p, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -errno;
-        p += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
-/* ---- directory ---- */
-
-/* mkdir -p. Returns 0 or -errno. */
-static int make_dirs(const char *dir)
-{
-    char path[PATH_MAX];
-    size_t n = strlen(dir);
-
-    if (n == 0 || n >= sizeof path)
-        return -ENAMETOOLONG;
-    memcpy(path, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        char c = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0700) < 0 && errno != EEXIST)
-            return -errno;
-        path[i] = c;
-    }
-    return 0;
-}
-
-static int lock_dir(struct spool *s, char *err, size_t errlen)
-{
-    char path[PATH_MAX];
-
-    snprintf(path, sizeof path, "%s/LOCK", s->dir);
-    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (s->lock_fd < 0) {
-        snprintf(err, errlen, "spool %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        snprintf(err, errlen,
-                 "spool %s: in use by another process or forwarder (%s)",
-                 s->dir, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* "0123456789abcdef.spool" -> its number. */
-static bool parse_seg_name(const char *name, uint64_t *no)
-{
-    uint64_t v = 0;
-
-    if (strlen(name) != SEG_NAME_DIGITS + strlen(SEG_SUFFIX) ||
-        strcmp(name + SEG_NAME_DIGITS, SEG_SUFFIX) != 0)
-        return false;
-    for (int i = 0; i < SEG_NAME_DIGITS; i++) {
-        char c = name[i];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                       : -1;
-        if (d < 0)
-            return false;
-        v = v << 4 | (uint64_t)d;
-    }
-    *no = v;
-    return true;
-}
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -244,35 +81,20 @@ static int add_seg(struct spool *s, uint64_t no, uint64_t size)
     return 0;
 }
 
-static int cmp_seg(const void *a, const void *b)
-{
-    uint64_t x = ((const struct seg *)a)->no, y = ((const struct seg *)b)->no;
-
-    return x < y ? -1 : x > y;
-}
-
 static int list_segments(struct spool *s, char *err, size_t errlen)
 {
-    DIR *d = opendir(s->dir);
-    struct dirent *e;
-    uint64_t no;
+    uint64_t *nos;
+    size_t n;
 
-    if (!d) {
-        snprintf(err, errlen, "spool %s: %s", s->dir, strerror(errno));
+    if (segment_dir_list(&s->d, &nos, &n, err, errlen) < 0)
         return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (!parse_seg_name(e->d_name, &no))
-            continue;
-        if (add_seg(s, no, 0) < 0) {
-            closedir(d);
-            snprintf(err, errlen, "spool %s: out of memory", s->dir);
+    for (size_t i = 0; i < n; i++)
+        if (add_seg(s, nos[i], 0) < 0) {
+            free(nos);
+            snprintf(err, errlen, "spool %s: out of memory", s->d.path);
             return -1;
         }
-    }
-    closedir(d);
-    if (s->nsegs > 1)
-        qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_seg);
+    free(nos);
     s->next_no = s->nsegs ? s->segs[s->nsegs - 1].no + 1 : 1;
     s->first_no = s->next_no;
     return 0;
@@ -297,13 +119,17 @@ static int index_push(struct spool *s, const struct rec *r)
     return 0;
 }
 
-/* Close the descriptors on segment no; fsync it first when it stays. */
-static void close_fd_of(struct spool *s, uint64_t no, bool sync)
+/* Close the descriptors on segment no. The append descriptor of a segment
+ * that stays is kept for spool_sync when it has unsynced records. */
+static void close_fd_of(struct spool *s, uint64_t no, bool stays)
 {
     if (s->wfd >= 0 && s->wfd_no == no) {
-        if (sync)
-            fsync(s->wfd);
-        close(s->wfd);
+        if (stays && s->dirty && s->unsynced_fd < 0)
+            s->unsynced_fd = s->wfd;
+        else if (stays)
+            fsync(s->wfd), close(s->wfd);
+        else
+            close(s->wfd);
         s->wfd = -1;
     }
     if (s->rfd >= 0 && s->rfd_no == no) {
@@ -315,12 +141,8 @@ static void close_fd_of(struct spool *s, uint64_t no, bool sync)
 /* Delete segment i (its file and its entry). */
 static void drop_seg(struct spool *s, size_t i)
 {
-    char path[PATH_MAX];
-
     close_fd_of(s, s->segs[i].no, false);
-    seg_path(s, s->segs[i].no, path, sizeof path);
-    if (unlink(path) < 0 && errno != ENOENT)
-        log_warn("spool: cannot delete %s: %s", path, strerror(errno));
+    segment_remove(&s->d, s->segs[i].no);
     s->st.disk_bytes -= s->segs[i].size;
     memmove(s->segs + i, s->segs + i + 1, (s->nsegs - i - 1) * sizeof *s->segs);
     s->nsegs--;
@@ -328,142 +150,55 @@ static void drop_seg(struct spool *s, size_t i)
 
 /* ---- scanning at open ---- */
 
-/* Whether a valid record starts at off of a segment of size bytes. Returns
- * 1 (and *h), 0 when not, -errno on a read error. */
-static int valid_at(struct spool *s, int fd, uint64_t off, uint64_t size,
-                    struct hdr *h)
-{
-    uint8_t raw[SPOOL_HEADER_BYTES];
-    uint64_t pos, end;
-    uLong crc;
-    int rc;
+struct scan_ctx {
+    struct spool *s;
+    struct seg *g;
+};
 
-    if (size - off < SPOOL_HEADER_BYTES)
+static int on_record(void *ctx, uint64_t off, const struct segment_hdr *h)
+{
+    struct scan_ctx *c = ctx;
+    struct rec r = {c->g->no, off, h->len, h->spans, h->type};
+
+    if (h->magic != SEGMENT_MAGIC_LIVE)
         return 0;
-    if ((rc = pread_full(fd, raw, sizeof raw, off)) < 0)
-        return rc;
-    if (!decode_hdr(raw, h) || h->len > size - off - SPOOL_HEADER_BYTES)
-        return 0;
-    crc = hdr_crc(raw);
-    end = off + SPOOL_HEADER_BYTES + h->len;
-    for (pos = off + SPOOL_HEADER_BYTES; pos < end;) {
-        size_t n = end - pos < SCAN_CHUNK ? (size_t)(end - pos) : SCAN_CHUNK;
-        if ((rc = pread_full(fd, s->scan_buf, n, pos)) < 0)
-            return rc;
-        crc = crc32(crc, s->scan_buf, (uInt)n);
-        pos += n;
-    }
-    return crc == h->crc;
-}
-
-/* The first offset >= from where a valid record starts, or size. */
-static int64_t resync(struct spool *s, int fd, uint64_t from, uint64_t size)
-{
-    uint8_t win[SCAN_CHUNK + 3];
-    struct hdr h;
-
-    while (from + SPOOL_HEADER_BYTES <= size) {
-        size_t n =
-            size - from < sizeof win ? (size_t)(size - from) : sizeof win;
-        int rc = pread_full(fd, win, n, from);
-        if (rc < 0)
-            return rc;
-        for (size_t i = 0; i + 4 <= n; i++) {
-            if (win[i] != 'S' || win[i + 1] != 'S' || win[i + 2] != 'R' ||
-                (win[i + 3] != '1' && win[i + 3] != '0'))
-                continue;
-            rc = valid_at(s, fd, from + i, size, &h);
-            if (rc != 0)
-                return rc < 0 ? rc : (int64_t)(from + i);
-        }
-        from += n - 3;
-    }
-    return (int64_t)size;
-}
-
-static void report_damage(struct spool *s, uint64_t no, uint64_t off,
-                          uint64_t end, bool cut)
-{
-    log_warn("spool %s: segment %016" PRIx64 SEG_SUFFIX ": %s %" PRIu64
-             " damaged byte(s) at byte %" PRIu64,
-             s->dir, no, cut ? "cut off" : "skipped", end - off, off);
-    s->st.damaged_bytes += end - off;
-    s->st.damaged_records++;
-}
-
-/* Index the live records of segment g (open as fd); cut a damaged tail of
- * the newest. Returns 0 or -errno. */
-static int scan_fd(struct spool *s, struct seg *g, int fd, bool newest)
-{
-    uint64_t off = 0;
-    struct hdr h;
-
-    while (off < g->size) {
-        int rc = valid_at(s, fd, off, g->size, &h);
-        if (rc < 0)
-            return rc;
-        if (rc == 1) {
-            struct rec r = {g->no, off, h.len, h.spans, h.type};
-            if (h.magic == SPOOL_MAGIC_LIVE) {
-                if (index_push(s, &r) < 0)
-                    return -ENOMEM;
-                g->live++;
-            }
-            off += SPOOL_HEADER_BYTES + (uint64_t)h.len;
-            continue;
-        }
-        int64_t next = resync(s, fd, off + 1, g->size);
-        if (next < 0)
-            return (int)next;
-        bool cut = newest && (uint64_t)next == g->size;
-        report_damage(s, g->no, off, (uint64_t)next, cut);
-        if (cut) {
-            if (ftruncate(fd, (off_t)off) < 0)
-                return -errno;
-            g->size = off;
-        }
-        off = (uint64_t)next;
-    }
+    if (index_push(c->s, &r) < 0)
+        return -ENOMEM;
+    c->g->live++;
     return 0;
 }
 
 static int scan_segment(struct spool *s, struct seg *g, bool newest, char *err,
                         size_t errlen)
 {
-    char path[PATH_MAX];
-    struct stat sb;
-    int fd, rc = 0;
+    struct segment_scan_result res;
+    struct scan_ctx ctx = {s, g};
+    char path[1024];
+    int fd, rc;
 
-    seg_path(s, g->no, path, sizeof path);
-    fd = open(path, (newest ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &sb) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    g->size = (uint64_t)sb.st_size;
-    rc = scan_fd(s, g, fd, newest);
-out:
-    if (rc < 0)
-        snprintf(err, errlen, "spool %s: %s", path, strerror(-rc));
+    fd = segment_open(&s->d, g->no, newest ? O_RDWR : O_RDONLY);
+    rc = fd < 0 ? fd
+                : segment_scan(&s->d, g->no, fd, newest, on_record, &ctx, &res);
     if (fd >= 0)
         close(fd);
-    return rc;
+    if (rc < 0) {
+        segment_path(&s->d, g->no, path, sizeof path);
+        snprintf(err, errlen, "spool %s: %s", path, strerror(-rc));
+        return rc;
+    }
+    g->size = res.size;
+    s->st.damaged_bytes += res.damaged_bytes;
+    s->st.damaged_records += res.damaged_records;
+    return 0;
 }
 
 static int scan_all(struct spool *s, char *err, size_t errlen)
 {
-    s->scan_buf = malloc(SCAN_CHUNK);
-    if (!s->scan_buf) {
-        snprintf(err, errlen, "spool %s: out of memory", s->dir);
-        return -1;
-    }
     for (size_t i = 0; i < s->nsegs; i++) {
         if (scan_segment(s, &s->segs[i], i + 1 == s->nsegs, err, errlen) < 0)
             return -1;
         s->st.disk_bytes += s->segs[i].size;
     }
-    free(s->scan_buf);
-    s->scan_buf = NULL;
     /* Segments without live records have nothing left to say. */
     for (size_t i = s->nsegs; i-- > 0;)
         if (s->segs[i].live == 0)
@@ -487,27 +222,17 @@ struct spool *spool_open(const char *dir, uint64_t max_bytes,
                          uint64_t segment_bytes, char *err, size_t errlen)
 {
     struct spool *s = calloc(1, sizeof *s);
-    int rc;
 
-    if (!s || !(s->dir = strdup(dir))) {
+    if (!s) {
         snprintf(err, errlen, "spool %s: out of memory", dir);
-        goto fail;
+        return NULL;
     }
-    s->lock_fd = s->dir_fd = s->wfd = s->rfd = -1;
+    s->wfd = s->rfd = s->unsynced_fd = -1;
     s->max_bytes = max_bytes;
     s->segment_bytes = pick_segment_bytes(max_bytes, segment_bytes);
-    if ((rc = make_dirs(dir)) < 0) {
-        snprintf(err, errlen, "spool %s: cannot create: %s", dir,
-                 strerror(-rc));
-        goto fail;
-    }
-    s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (s->dir_fd < 0) {
-        snprintf(err, errlen, "spool %s: %s", dir, strerror(errno));
-        goto fail;
-    }
-    if (lock_dir(s, err, errlen) < 0 || list_segments(s, err, errlen) < 0 ||
-        scan_all(s, err, errlen) < 0)
+    if (segment_dir_open(&s->d, dir, "spool", ".spool", "LOCK", err, errlen) <
+            0 ||
+        list_segments(s, err, errlen) < 0 || scan_all(s, err, errlen) < 0)
         goto fail;
     return s;
 fail:
@@ -519,23 +244,44 @@ void spool_close(struct spool *s)
 {
     if (!s)
         return;
+    if (s->unsynced_fd >= 0) {
+        fsync(s->unsynced_fd);
+        close(s->unsynced_fd);
+    }
     if (s->wfd >= 0) {
         fsync(s->wfd);
         close(s->wfd);
     }
     if (s->rfd >= 0)
         close(s->rfd);
-    if (s->dir_fd >= 0) {
-        fsync(s->dir_fd);
-        close(s->dir_fd);
-    }
-    if (s->lock_fd >= 0)
-        close(s->lock_fd); /* releases the flock */
-    free(s->scan_buf);
+    segment_dir_close(&s->d);
     free(s->segs);
     free(s->recs);
-    free(s->dir);
     free(s);
+}
+
+int spool_sync(struct spool *s, char *err, size_t errlen)
+{
+    int rc = 0;
+
+    if (s->unsynced_fd >= 0) {
+        if (fsync(s->unsynced_fd) < 0)
+            rc = -errno;
+        close(s->unsynced_fd);
+        s->unsynced_fd = -1;
+    }
+    if (s->dirty && s->wfd >= 0 && rc == 0 && fdatasync(s->wfd) < 0)
+        rc = -errno;
+    if (s->dir_dirty && rc == 0 && (rc = segment_dir_sync(&s->d)) == 0)
+        s->dir_dirty = false;
+    if (s->dirty)
+        s->st.syncs++;
+    s->dirty = false;
+    if (rc < 0) {
+        snprintf(err, errlen, "spool %s: fsync: %s", s->d.path, strerror(-rc));
+        return -EIO;
+    }
+    return 0;
 }
 
 /* ---- append ---- */
@@ -550,7 +296,6 @@ static struct seg *newest(struct spool *s)
 static int ready_tail(struct spool *s, uint64_t rec_bytes)
 {
     struct seg *t = newest(s);
-    char path[PATH_MAX];
 
     /* Roll over to a new segment when this one is full, and never append
      * to a segment of an earlier run (it may end in skipped damage). */
@@ -566,40 +311,12 @@ static int ready_tail(struct spool *s, uint64_t rec_bytes)
             return -ENOMEM;
         t = newest(s);
     }
-    seg_path(s, t->no, path, sizeof path);
-    s->wfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    s->wfd = segment_open(&s->d, t->no, O_RDWR | O_CREAT);
     if (s->wfd < 0)
-        return -errno;
+        return s->wfd;
     s->wfd_no = t->no;
     if (t->size == 0)
-        fsync(s->dir_fd); /* the new name survives a crash */
-    return 0;
-}
-
-static int write_record(struct spool *s, const uint8_t *hdr, const void *data,
-                        size_t len)
-{
-    struct seg *t = newest(s);
-    struct iovec iov[2] = {{(void *)(uintptr_t)hdr, SPOOL_HEADER_BYTES},
-                           {(void *)(uintptr_t)data, len}};
-    uint64_t off = t->size, want = SPOOL_HEADER_BYTES + (uint64_t)len;
-    uint64_t done = 0;
-
-    while (done < want) {
-        ssize_t k = pwritev(s->wfd, iov, 2, (off_t)(off + done));
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return k < 0 ? -errno : -EIO;
-        done += (uint64_t)k;
-        for (int i = 0; i < 2 && k > 0; i++) {
-            size_t step =
-                (size_t)k < iov[i].iov_len ? (size_t)k : iov[i].iov_len;
-            iov[i].iov_base = (uint8_t *)iov[i].iov_base + step;
-            iov[i].iov_len -= step;
-            k -= (ssize_t)step;
-        }
-    }
+        s->dir_dirty = true; /* spool_sync makes the new name durable */
     return 0;
 }
 
@@ -612,7 +329,7 @@ static void undo_append(struct spool *s)
         return;
     if (s->wfd >= 0 && s->wfd_no == t->no &&
         ftruncate(s->wfd, (off_t)t->size) < 0)
-        log_warn("spool %s: cannot cut back a failed write: %s", s->dir,
+        log_warn("spool %s: cannot cut back a failed write: %s", s->d.path,
                  strerror(errno));
     if (t->live == 0)
         drop_seg(s, s->nsegs - 1);
@@ -630,18 +347,17 @@ int spool_append(struct spool *s, const void *data, size_t len, uint32_t spans,
         return -EFBIG;
     if (s->st.disk_bytes + rec_bytes > s->max_bytes)
         return -ENOSPC;
-    encode_hdr(hdr, SPOOL_MAGIC_LIVE, (uint32_t)len, spans, type);
-    put32(hdr + 16, (uint32_t)crc32(hdr_crc(hdr), data, (uInt)len));
+    segment_encode(hdr, data, (uint32_t)len, spans, type);
     if ((rc = ready_tail(s, rec_bytes)) < 0 ||
-        (rc = write_record(s, hdr, data, len)) < 0)
+        (rc = segment_write(s->wfd, newest(s)->size, hdr, data, len)) < 0)
         goto fail;
+    s->dirty = true;
     r = (struct rec){newest(s)->no, newest(s)->size, (uint32_t)len, spans,
                      type};
     if ((rc = index_push(s, &r)) < 0) {
         /* Not indexed: mark it popped so a restart does not replay it
          * behind records appended later. */
-        put32(hdr, SPOOL_MAGIC_DONE);
-        pwrite_full(s->wfd, hdr, 4, r.off);
+        segment_mark_done(s->wfd, r.off);
         goto fail_noundo;
     }
     newest(s)->size += rec_bytes;
@@ -651,7 +367,7 @@ int spool_append(struct spool *s, const void *data, size_t len, uint32_t spans,
 fail:
     undo_append(s);
 fail_noundo:
-    snprintf(err, errlen, "spool %s: append: %s", s->dir, strerror(-rc));
+    snprintf(err, errlen, "spool %s: append: %s", s->d.path, strerror(-rc));
     return rc == -ENOMEM ? -ENOMEM : -EIO;
 }
 
@@ -665,36 +381,37 @@ uint64_t spool_count(const struct spool *s)
 /* A descriptor on segment no (the oldest, which holds the head record). */
 static int head_fd(struct spool *s, uint64_t no)
 {
-    char path[PATH_MAX];
-
     if (s->wfd >= 0 && s->wfd_no == no)
         return s->wfd;
     if (s->rfd >= 0 && s->rfd_no == no)
         return s->rfd;
     if (s->rfd >= 0)
         close(s->rfd);
-    seg_path(s, no, path, sizeof path);
-    s->rfd = open(path, O_RDWR | O_CLOEXEC);
+    s->rfd = segment_open(&s->d, no, O_RDWR);
     s->rfd_no = no;
-    return s->rfd < 0 ? -errno : s->rfd;
+    return s->rfd;
 }
 
 /* Read and check the head record. 1 = ok, 0 = damaged, -errno. */
 static int read_head(struct spool *s, const struct rec *r, uint8_t *data)
 {
-    uint8_t raw[SPOOL_HEADER_BYTES];
-    struct hdr h;
-    int fd = head_fd(s, r->seg), rc;
+    struct segment_hdr want = {
+        .len = r->len, .spans = r->spans, .type = r->type};
+    int fd = head_fd(s, r->seg);
 
     if (fd < 0)
         return fd == -ENOENT ? 0 : fd;
-    if ((rc = pread_full(fd, raw, sizeof raw, r->off)) < 0 ||
-        (rc = pread_full(fd, data, r->len, r->off + SPOOL_HEADER_BYTES)) < 0)
-        return rc == -ENODATA ? 0 : rc; /* the file got shorter */
-    if (!decode_hdr(raw, &h) || h.magic != SPOOL_MAGIC_LIVE ||
-        h.len != r->len || h.spans != r->spans || h.type != r->type)
-        return 0;
-    return crc32(hdr_crc(raw), data, (uInt)r->len) == h.crc;
+    return segment_read(fd, r->off, &want, data);
+}
+
+static void count_damage(struct spool *s, const struct rec *r)
+{
+    struct segment_scan_result acc = {0};
+
+    segment_report_damage(&s->d, r->seg, r->off,
+                          r->off + SPOOL_HEADER_BYTES + r->len, false, &acc);
+    s->st.damaged_bytes += acc.damaged_bytes;
+    s->st.damaged_records += acc.damaged_records;
 }
 
 int spool_head(struct spool *s, struct spool_record *out, char *err,
@@ -706,7 +423,7 @@ int spool_head(struct spool *s, struct spool_record *out, char *err,
         int rc;
 
         if (!data) {
-            snprintf(err, errlen, "spool %s: out of memory", s->dir);
+            snprintf(err, errlen, "spool %s: out of memory", s->d.path);
             return -ENOMEM;
         }
         rc = read_head(s, r, data);
@@ -716,11 +433,11 @@ int spool_head(struct spool *s, struct spool_record *out, char *err,
         }
         free(data);
         if (rc < 0) {
-            snprintf(err, errlen, "spool %s: read: %s", s->dir, strerror(-rc));
+            snprintf(err, errlen, "spool %s: read: %s", s->d.path,
+                     strerror(-rc));
             return -EIO;
         }
-        report_damage(s, r->seg, r->off, r->off + SPOOL_HEADER_BYTES + r->len,
-                      false);
+        count_damage(s, r);
         if (spool_pop(s, err, errlen) < 0)
             return -EIO;
     }
@@ -740,7 +457,6 @@ static size_t find_seg(const struct spool *s, uint64_t no)
 int spool_pop(struct spool *s, char *err, size_t errlen)
 {
     struct rec r;
-    uint8_t magic[4];
     size_t i;
     int fd, rc = 0;
 
@@ -760,11 +476,10 @@ int spool_pop(struct spool *s, char *err, size_t errlen)
         drop_seg(s, i); /* nothing to mark: the file is gone */
         return 0;
     }
-    put32(magic, SPOOL_MAGIC_DONE);
     if ((fd = head_fd(s, r.seg)) < 0 ||
-        (rc = pwrite_full(fd, magic, 4, r.off)) < 0) {
-        snprintf(err, errlen, "spool %s: cannot mark a record sent: %s", s->dir,
-                 strerror(fd < 0 ? -fd : -rc));
+        (rc = segment_mark_done(fd, r.off)) < 0) {
+        snprintf(err, errlen, "spool %s: cannot mark a record sent: %s",
+                 s->d.path, strerror(fd < 0 ? -fd : -rc));
         return -EIO;
     }
     return 0;

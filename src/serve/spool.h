@@ -5,31 +5,26 @@
  * Flow: forward (memory queue) -> spool_append -> segment files ->
  *       spool_head / spool_pop -> forward's sender -> downstream.
  *
- * Layout: a directory of segment files named "%016x.spool" (hexadecimal
- * sequence number; others are ignored), read in name order, appended to at
- * the newest, plus a "LOCK" file that one process holds (flock) while the
- * spool is open. A segment is a sequence of records, all integers little
- * endian:
- *   0  magic    u32  SPOOL_MAGIC_LIVE, or SPOOL_MAGIC_DONE once popped
- *   4  length   u32  bytes of payload
- *   8  spans    u32  span count (the caller's, not interpreted)
- *   12 type     u8   content type (the caller's), then 3 zero bytes
- *   16 crc32    u32  zlib crc32() of bytes 4..15 and the payload
- *   20 payload
- * Records are written with one write(2) each (they survive the process
- * being killed; segments are fsync'd when closed). Popping a record
- * rewrites its magic to SPOOL_MAGIC_DONE in place, so a restart does not
- * replay it (a crash between delivery and pop replays it: at least once);
- * a segment whose records are all popped is deleted. A new segment starts
- * when the newest would grow past segment_bytes, and at the first append
- * after spool_open() (segments of an earlier run are only read).
+ * Layout: a directory of segment files named "%016x.spool" in the record
+ * format of serve/segment.h (shared with the write-ahead log), read in
+ * name order, appended to at the newest, plus a "LOCK" file that one
+ * process holds (flock) while the spool is open. Records are written with
+ * one write(2) each (they survive the process being killed); spool_sync()
+ * makes them survive a power loss too (the forwarder calls it before it
+ * tells anyone that a batch is safe in the spool; segments are also
+ * fsync'd when closed). Popping a record rewrites its magic to
+ * SEGMENT_MAGIC_DONE in place, so a restart does not replay it (a crash
+ * between delivery and pop replays it: at least once); a segment whose
+ * records are all popped is deleted. A new segment starts when the newest
+ * would grow past segment_bytes, and at the first append after
+ * spool_open() (segments of an earlier run are only read).
  *
- * Damage: spool_open() checks every record (magic, length, CRC). A torn
- * record at the end of the newest segment (a crash mid-write) is cut off
- * with ftruncate; damaged bytes elsewhere are skipped up to the next valid
- * record. Both are logged and counted (spool_stats.damaged_*), never
- * fatal. A record found damaged when read back (changed on disk after
- * open) is skipped and counted the same way.
+ * Damage: spool_open() checks every record (segment_scan: magic, length,
+ * CRC). A torn record at the end of the newest segment (a crash
+ * mid-write) is cut off with ftruncate; damaged bytes elsewhere are
+ * skipped up to the next valid record. Both are logged and counted
+ * (spool_stats.damaged_*), never fatal. A record found damaged when read
+ * back (changed on disk after open) is skipped and counted the same way.
  *
  * Bound: the segment files together never exceed max_bytes (popped records
  * take space until their segment is deleted; at most one segment's worth).
@@ -41,10 +36,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPOOL_MAGIC_LIVE 0x31525353u /* "SSR1" on disk */
-#define SPOOL_MAGIC_DONE 0x30525353u /* "SSR0" on disk */
-#define SPOOL_HEADER_BYTES 20u
-#define SPOOL_MAX_RECORD 0x40000000u /* payload limit: 1 GiB */
+#include "serve/segment.h"
+
+#define SPOOL_HEADER_BYTES SEGMENT_HEADER_BYTES
+#define SPOOL_MAX_RECORD SEGMENT_MAX_RECORD /* payload limit: 1 GiB */
 
 struct spool;
 
@@ -63,6 +58,7 @@ struct spool_stats {
     uint64_t segments;        /* segment files now */
     uint64_t damaged_bytes;   /* skipped or cut off since open */
     uint64_t damaged_records; /* damaged regions / records since open */
+    uint64_t syncs;           /* spool_sync() calls that wrote to disk */
 };
 
 /* Open (creating the directory, and its parents, when missing) the spool
@@ -95,6 +91,12 @@ int spool_head(struct spool *s, struct spool_record *out, char *err,
  * empty, -EIO with a message in err when it cannot be marked (it is gone
  * from this run's queue but a restart may replay it). */
 int spool_pop(struct spool *s, char *err, size_t errlen);
+
+/* Make every record appended so far survive a power loss (fsync of the
+ * segments written since the last call, and of the directory when a
+ * segment was created). Cheap when nothing was appended since. Returns 0,
+ * or -EIO with a message in err. */
+int spool_sync(struct spool *s, char *err, size_t errlen);
 
 /* Live records now. */
 uint64_t spool_count(const struct spool *s);

@@ -15,6 +15,11 @@
  * synchronous edges give x(child)-x(parent) = (min fwd - min back)/2 (NTP's
  * symmetric-delay assumption) and one-way edges of one transport class share
  * an unknown minimum latency L(class): x(child)-x(parent)+L = min slack.
+ * Pairs whose consumer was busy (clock_obs.wait CLOCK_WAIT_QUEUED: the
+ * slack includes the wait, not only latency) are no latency samples: a
+ * group that has them fits the minimum over its idle pairs, and none at
+ * all (it only bounds) when it has no idle pair or is more than 80 %
+ * queued. The bounds use every pair.
  * What the data leaves undetermined is settled by the prior that most clocks
  * agree (an L1 penalty on each offset's distance from a common centre,
  * solved by iteratively reweighted least squares). The estimate is then
@@ -23,10 +28,16 @@
  * it removes every violation when the constraints are consistent.
  *
  * Drift: the input's time span is cut into windows; a per-window estimate
- * tracks each offset, a line through the track gives the drift, and a jump
- * in the track is reported as a step. The final solve de-trends timestamps
- * with the drifts (clock_model_map) and uses only windows after the last
- * step, so offsets and bounds hold at `at_ns` under the linear-drift model.
+ * tracks each offset, a line through the track gives the drift (with its
+ * standard error and a t test: clock_node.drift_significant), and a jump
+ * in the track is reported as a step. The final solve de-trends each
+ * group's per-window minimum with the significant drifts and uses only
+ * windows after the last step, so offsets and bounds hold at `at_ns` (the
+ * latest parent start of any pair) under the linear-drift model.
+ *
+ * The windows, the drift and step rules, the reference (a named domain or
+ * the consensus of the clocks that agree) and the final solve are
+ * clock_window's (analysis/clock_window.h), shared with `serve`.
  *
  * All times are ns; drift is ppm. Not thread-safe per estimate. */
 #ifndef SKEWSCOPE_CLOCK_GRAPH_H
@@ -36,6 +47,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "analysis/clock_window.h"
+
 /* One edge pair as the clock graph sees it. */
 struct clock_obs {
     int64_t p_start, p_end; /* parent span, parent's clock */
@@ -43,12 +56,21 @@ struct clock_obs {
     uint32_t from, to;      /* parent and child clock domains */
     uint32_t cls;           /* transport class (same class = same latency) */
     uint32_t sync;          /* nonzero: the end constraint applies too */
+    uint32_t wait;          /* enum clock_wait of the child (0 = idle) */
 };
 
 struct clock_graph_opts {
-    uint32_t reference; /* domain id of the reference clock */
-    unsigned windows;   /* time windows; 0 = automatic */
+    uint32_t reference; /* domain id of the reference clock, or
+                           CLOCK_REF_CONSENSUS */
+    unsigned windows;   /* equal time windows over the input; 0 = automatic */
+    int64_t window_ns;  /* > 0: windows on the absolute grid of this width
+                           instead (serve's windows; for comparisons) */
     bool no_drift;      /* assume constant offsets */
+    /* Optional names (NULL: ids order the domains and classes): the
+     * canonical order of the solve and the consensus tie-breaks. */
+    const char *const *domain_names; /* ndomains */
+    const char *const *class_names;  /* nclasses; obs cls ids index it */
+    size_t nclasses;
 };
 
 struct clock_bound {
@@ -57,9 +79,17 @@ struct clock_bound {
 };
 
 struct clock_node {
+    bool known;        /* some group touches it and bounds it against the
+                          reference on at least one side (or it is the reference) */
     int64_t offset_ns; /* at clock_estimate.at_ns */
     struct clock_bound bound;
-    double drift_ppm;
+    double drift_ppm;       /* the drift applied (de-trending, correct): the
+                               fitted one when significant, else 0 */
+    double drift_fit_ppm;   /* the fitted drift, significant or not */
+    double drift_se_ppm;    /* its standard error; 0 when not fitted */
+    bool drift_fitted;      /* a drift was fitted (>= 3 usable windows) */
+    bool drift_significant; /* |fit| > t(0.999, dof) * se and > 0.05 ppm */
+    bool consensus_member;  /* one of the clocks that define the scale */
     bool has_step;
     int64_t step_ns;    /* size of the step (new offset - old offset) */
     int64_t step_at_ns; /* start of the first window after the step */
@@ -90,7 +120,23 @@ struct clock_cycle_arc {
 
 struct clock_estimate {
     size_t ndomains;
+    /* The clock the bounds are proven against: the named reference, or
+     * with consensus the anchor (the domain touching the most pairs). */
     uint32_t reference;
+    /* consensus: offsets, bounds and drifts are against the consensus
+     * scale: the anchor's clock minus anchor_offset_ns (and its drift
+     * minus anchor_drift_ppm), where anchor_offset_ns is the median offset
+     * of the members (nodes[].consensus_member: the largest set of known
+     * domains whose offsets lie within tolerance_ns of each other) and so
+     * the anchor's own offset. Bounds are the anchor-relative bounds moved
+     * by the same amount (the anchor's interval is a point). */
+    bool consensus;
+    int64_t anchor_offset_ns;
+    double anchor_drift_ppm;
+    int64_t tolerance_ns;
+    size_t nmembers;
+    size_t fit_excluded_groups; /* groups left out of the point estimate
+                                   because their minimum pair was queued */
     bool consistent;
     int64_t at_ns;
     struct clock_node *nodes; /* ndomains */

@@ -6,37 +6,36 @@
 #include <string.h>
 
 #include "analysis/clock_graph.h"
+#include "analysis/clock_obs.h"
 #include "analysis/edges.h"
 #include "model/clock_model.h"
 #include "model/span_store.h"
 
-uint32_t estimate_default_reference(const struct span_store *s)
-{
-    size_t nd = span_store_domain_count(s);
-    size_t *count = calloc(nd + 1, sizeof(*count));
-    uint32_t best = 0;
+/* Interned class names (a handful per input). */
+struct classes {
+    char **name;
+    size_t n;
+};
 
-    if (!count)
-        return 0;
-    for (size_t i = 0; i < span_store_count(s); i++)
-        count[span_store_at(s, i)->domain]++;
-    for (uint32_t d = 1; d < nd; d++)
-        if (count[d] > count[best] ||
-            (count[d] == count[best] &&
-             strcmp(span_store_domain_name(s, d),
-                    span_store_domain_name(s, best)) < 0))
-            best = d;
-    free(count);
-    return best;
+static uint32_t class_id(struct classes *c, const char *key)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->name[i], key) == 0)
+            return (uint32_t)i;
+    char **v = realloc(c->name, (c->n + 1) * sizeof(*v));
+    if (!v)
+        return UINT32_MAX;
+    c->name = v;
+    if (!(v[c->n] = strdup(key)))
+        return UINT32_MAX;
+    return (uint32_t)c->n++;
 }
 
-/* Transport class: which system carried the message, and between which
- * kinds of span. Pairs of one class are assumed to share a minimum latency. */
-static uint32_t pair_class(const struct span_rec *p, const struct span_rec *c)
+static void classes_free(struct classes *c)
 {
-    uint32_t system = c->system ? c->system : p->system;
-
-    return system << 6 | (uint32_t)(p->kind & 7) << 3 | (c->kind & 7);
+    for (size_t i = 0; i < c->n; i++)
+        free(c->name[i]);
+    free(c->name);
 }
 
 static int find_reference(const struct span_store *s,
@@ -44,7 +43,7 @@ static int find_reference(const struct span_store *s,
                           char *err, size_t errlen)
 {
     if (!opts->reference) {
-        *ref = estimate_default_reference(s);
+        *ref = CLOCK_REF_CONSENSUS;
         return 0;
     }
     for (uint32_t d = 0; d < span_store_domain_count(s); d++) {
@@ -58,26 +57,19 @@ static int find_reference(const struct span_store *s,
     return -2;
 }
 
-int estimate_run(struct clock_estimate *out, const struct span_store *s,
-                 const struct edge_list *l, const struct estimate_opts *opts,
-                 char *err, size_t errlen)
+static int build_obs(const struct span_store *s, const struct edge_list *l,
+                     struct classes *cls, struct clock_obs *obs)
 {
-    struct clock_graph_opts go = {.windows = opts->windows,
-                                  .no_drift = opts->no_drift};
-    int rc;
+    uint8_t *wait = malloc(l->npairs + 1);
+    char key[CLOCK_OBS_CLASS_MAX];
+    int rc = -1;
 
-    memset(out, 0, sizeof(*out));
-    if (span_store_domain_count(s) == 0)
-        return 0;
-    rc = find_reference(s, opts, &go.reference, err, errlen);
-    if (rc < 0)
-        return rc;
-    struct clock_obs *obs = malloc((l->npairs + 1) * sizeof(*obs));
-    if (!obs)
-        return -1;
+    if (!wait || clock_obs_waits(s, l, wait) < 0)
+        goto out;
     for (size_t i = 0; i < l->npairs; i++) {
         const struct span_rec *p = span_store_at(s, l->pairs[i].parent);
         const struct span_rec *c = span_store_at(s, l->pairs[i].child);
+        clock_obs_class_name(s, p, c, key);
         obs[i] = (struct clock_obs){
             .p_start = p->start_ns,
             .p_end = p->end_ns,
@@ -85,13 +77,53 @@ int estimate_run(struct clock_estimate *out, const struct span_store *s,
             .c_end = c->end_ns,
             .from = p->domain,
             .to = c->domain,
-            .cls = pair_class(p, c),
+            .cls = class_id(cls, key),
             .sync = (l->pairs[i].flags & EDGE_PAIR_SYNC) != 0,
+            .wait = wait[i],
         };
+        if (obs[i].cls == UINT32_MAX)
+            goto out;
     }
-    rc = clock_graph_estimate(out, obs, l->npairs, span_store_domain_count(s),
-                              &go);
+    rc = 0;
+out:
+    free(wait);
+    return rc;
+}
+
+int estimate_run(struct clock_estimate *out, const struct span_store *s,
+                 const struct edge_list *l, const struct estimate_opts *opts,
+                 char *err, size_t errlen)
+{
+    struct clock_graph_opts go = {.windows = opts->windows,
+                                  .window_ns = opts->window_ns,
+                                  .no_drift = opts->no_drift};
+    size_t nd = span_store_domain_count(s);
+    struct classes cls = {0};
+    const char **names = NULL;
+    struct clock_obs *obs = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (nd == 0)
+        return 0;
+    rc = find_reference(s, opts, &go.reference, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = -1;
+    obs = malloc((l->npairs + 1) * sizeof(*obs));
+    names = malloc((nd + 1) * sizeof(*names));
+    if (!obs || !names || build_obs(s, l, &cls, obs) < 0)
+        goto out;
+    for (uint32_t d = 0; d < nd; d++)
+        names[d] = span_store_domain_name(s, d);
+    go.domain_names = names;
+    go.class_names = (const char *const *)cls.name;
+    go.nclasses = cls.n;
+    rc = clock_graph_estimate(out, obs, l->npairs, nd, &go);
+out:
     free(obs);
+    free(names);
+    classes_free(&cls);
     return rc;
 }
 

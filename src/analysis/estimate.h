@@ -1,8 +1,9 @@
 /* estimate: glue between the span model and the clock graph. Turns edge
- * pairs into clock observations (transport class = messaging.system or
- * rpc.system, with the two span kinds), picks the reference domain, runs
- * clock_graph_estimate(), and converts the result into a clock_model for
- * `correct`. */
+ * pairs into clock observations (transport class and the consumer's wait:
+ * analysis/clock_obs.h, the rules serve's live estimate shares), names the
+ * reference (a domain, or by default the consensus of the clocks that
+ * agree), runs clock_graph_estimate(), and converts the result into a
+ * clock_model for `correct`. */
 #ifndef SKEWSCOPE_ESTIMATE_H
 #define SKEWSCOPE_ESTIMATE_H
 
@@ -16,13 +17,12 @@ struct clock_estimate;
 struct clock_model;
 
 struct estimate_opts {
-    const char *reference; /* domain name, or NULL: the one with most spans */
+    const char *reference; /* domain name, or NULL: the consensus of the
+                              clocks that agree (clock_graph.h) */
     unsigned windows;      /* 0 = automatic */
     bool no_drift;
+    int64_t window_ns; /* > 0: serve's absolute-grid windows instead */
 };
-
-/* Domain with the most spans (ties: the smaller name). */
-uint32_t estimate_default_reference(const struct span_store *s);
 
 /* Estimate offsets for every domain of `s`. Returns 0; -1 when out of
  * memory; -2 when opts->reference names no domain (message in err). Free
@@ -31,8 +31,9 @@ int estimate_run(struct clock_estimate *out, const struct span_store *s,
                  const struct edge_list *l, const struct estimate_opts *opts,
                  char *err, size_t errlen);
 
-/* A clock model holding every domain's offset and drift; NULL when out of
- * memory. The caller destroys it. */
+/* A clock model holding every domain's offset and applied drift
+ * (clock_node.drift_ppm: 0 unless significant); NULL when out of memory.
+ * The caller destroys it. */
 struct clock_model *estimate_to_model(const struct clock_estimate *e,
                                       const struct span_store *s);
 

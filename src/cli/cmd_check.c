@@ -14,7 +14,8 @@ static void check_usage(FILE *out)
 {
     fprintf(out,
             "usage: skewscope check [--json] [--format FMT] [--clock-domain "
-            "ATTR] FILE...\n\n"
+            "ATTR] [--strict]\n"
+            "                       FILE...\n\n"
             "Find causality violations (\"negative spans\") on every edge "
             "between clock\ndomains: starts_before_parent, ends_after_parent "
             "(synchronous CLIENT->SERVER),\nnegative_duration. FILE may be - "
@@ -26,7 +27,7 @@ static void check_usage(FILE *out)
             "  --clock-domain ATTR  resource attribute naming the clock "
             "domain (default:\n"
             "                       host.id, host.name, service.instance.id, "
-            "service.name)\n\n"
+            "service.name)\n" CLI_INPUT_USAGE "\n"
             "Exit: 0 no violations, 1 violations found, 2 usage, 65 malformed "
             "input,\n66 unreadable input, 70 internal error.\n"
             "Example: skewscope check --json traces.json.gz\n");
@@ -39,6 +40,7 @@ static int check_run(int argc, char **argv)
         {"format", required_argument, NULL, 'f'},
         {"clock-domain", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
+        CLI_INPUT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     struct ingest_opts io = {0};
@@ -47,6 +49,8 @@ static int check_run(int argc, char **argv)
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (cli_input_option(opt, optarg, &io))
+            continue;
         switch (opt) {
         case 'j':
             json = true;

@@ -1,0 +1,92 @@
+/* test_testbed_clock: the estimate on the real testbed where the simulator
+ * is kind and real systems are not (issue 10): the decode ranks are busy
+ * when prefill's messages come, so those messages wait in a queue. At the
+ * testbed's request rate with 8 requests in flight, over ZeroMQ, prefill's
+ * 5 ms is recovered within 100 us against the consensus of the other
+ * clocks, which sit within 100 us of 0 (the old estimate was 150-230 us
+ * off on a quiet machine, milliseconds on a loaded one). Over the Kafka
+ * mock the per-consumer latency floors differ by up to 3x between edges
+ * (not queueing): the bar there is 1 ms. */
+#include "testlib.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include "analysis/clock_graph.h"
+#include "analysis/edges.h"
+#include "analysis/estimate.h"
+#include "ingest/ingest.h"
+#include "model/span_store.h"
+#include "testbed/pipeline.h"
+
+static void run_and_check(const char *transport, int64_t tol_ns)
+{
+    char *out = testlib_write_temp_str("");
+    struct pipeline_config cfg;
+    struct pipeline_result res;
+    struct span_store *s = span_store_create();
+    struct ingest_opts io = {0};
+    struct edge_list l;
+    struct clock_estimate e;
+    struct estimate_opts eo = {0};
+    char err[512] = "";
+
+    pipeline_config_init(&cfg);
+    cfg.transport = transport;
+    cfg.requests = 60;
+    cfg.concurrency = 8;
+    cfg.out_path = out;
+    cfg.truncate_out = true;
+    cfg.timeout_ms = 60000;
+    assert_int_equal(
+        pipeline_config_add_clock(&cfg, false, "prefill=5ms", err, sizeof err),
+        0);
+    if (pipeline_run(&cfg, &res, err, sizeof err) != 0)
+        fail_msg("pipeline_run: %s", err);
+    if (ingest_file(s, out, &io, err, sizeof err) != 0)
+        fail_msg("ingest: %s", err);
+    assert_int_equal(span_store_index(s), 0);
+    assert_int_equal(edge_list_build(&l, s), 0);
+    assert_int_equal(estimate_run(&e, s, &l, &eo, err, sizeof err), 0);
+    assert_true(e.consensus);
+    for (uint32_t d = 0; d < e.ndomains; d++) {
+        const char *name = span_store_domain_name(s, d);
+        int64_t truth = strcmp(name, "node-prefill") == 0 ? 5000000 : 0;
+        int64_t off = e.nodes[d].offset_ns;
+        print_message("%s %s: offset %+.1f us (truth %+.1f us), %zu groups "
+                      "left out of the fit\n",
+                      transport, name, (double)off / 1e3, (double)truth / 1e3,
+                      e.fit_excluded_groups);
+        if (llabs(off - truth) > tol_ns)
+            fail_msg("%s: %s offset %lld ns, truth %lld (tolerance %lld)",
+                     transport, name, (long long)off, (long long)truth,
+                     (long long)tol_ns);
+        assert_int_equal(e.nodes[d].consensus_member, truth == 0);
+    }
+    clock_estimate_free(&e);
+    edge_list_free(&l);
+    span_store_destroy(s);
+    unlink(out);
+    free(out);
+}
+
+static void test_zmq_busy_decode(void **state)
+{
+    (void)state;
+    run_and_check("zmq", 100000);
+}
+
+static void test_kafka_busy_decode(void **state)
+{
+    (void)state;
+    run_and_check("kafka", 1000000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_zmq_busy_decode),
+        cmocka_unit_test(test_kafka_busy_decode),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,33 @@
+/* granger_randomwalk: RCAEval/e2e/pc_randomwalk.py, granger_randomwalk(): the
+ * Granger graph, then RCAEval's random walk with all-zero scores (uniform
+ * steps); an infeasible pair gives dummy's ranking, as in RCAEval. The pairing
+ * and every quirk kept or left: src/rca/graph_method.h. */
+#include "rca/graph_method.h"
+#include "rca/rca_method.h"
+
+static const struct rca_graph_spec spec = {
+    "granger_randomwalk", RCA_GRAPH_GRANGER, RCA_GRAPH_RANDOMWALK};
+static const char *const params[] = {"maxlag", "p_threshold", "infeasible",
+                                     "n_iter", NULL};
+
+static int validate(const struct rca_params *p, char *err, size_t errlen)
+{
+    return rca_graph_validate(spec.name, p, err, errlen);
+}
+
+static int rank(const struct rca_case *c, const struct rca_params *p,
+                struct rca_ranking *out, char *err, size_t errlen)
+{
+    return rca_graph_rank(&spec, c, p, out, err, errlen);
+}
+
+const struct rca_method rca_method_granger_randomwalk = {
+    .name = "granger_randomwalk",
+    .summary =
+        "pairwise Granger causality + RCAEval's random walk (uniform steps)",
+    .inputs = RCA_IN_METRICS,
+    .flags = RCA_METHOD_FALLBACK | RCA_METHOD_STOCHASTIC,
+    .params = params,
+    .validate = validate,
+    .rank = rank,
+};

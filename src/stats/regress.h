@@ -1,0 +1,47 @@
+/* regress: linear regression for the graph builders. Ordinary least squares
+ * (GSL's SVD solver, so a rank-deficient design behaves like numpy's pinv /
+ * lstsq: the minimum-norm solution), and the adaptive lasso that lingam's
+ * DirectLiNGAM uses to turn a causal order into an adjacency matrix
+ * (scikit-learn 1.2's LinearRegression for the weights, then
+ * LassoLarsIC(criterion="bic") on the weighted design: the LARS-lasso path
+ * and the information criterion n log(2 pi s2) + RSS / s2 + log(n) df, s2 the
+ * OLS noise variance, df the number of non-zero coefficients).
+ *
+ * Designs are column-major: column j of x at x + j * n. All inputs must be
+ * finite. No I/O, no threads. */
+#ifndef SKEWSCOPE_STATS_REGRESS_H
+#define SKEWSCOPE_STATS_REGRESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct stats_ols {
+    double intercept; /* 0 without an intercept */
+    double ssr;       /* residual sum of squares */
+    double tss;       /* total sum of squares (centred with an intercept) */
+    size_t rank;      /* rank of the design, intercept included */
+    size_t df_resid;  /* n - rank */
+};
+
+/* Least squares of y (n) on the k columns of x, with an intercept when
+ * intercept is set. coef (k values, may be NULL) gets the slopes; out the
+ * summary. Returns 0, -STATS_E_INVAL (n == 0, non-finite) or
+ * -STATS_E_NOMEM. */
+int stats_ols_fit(const double *x, size_t n, size_t k, const double *y,
+                  bool intercept, double *coef, struct stats_ols *out);
+
+enum stats_ic { STATS_IC_AIC = 0, STATS_IC_BIC = 1 };
+
+/* LassoLarsIC(criterion, fit_intercept=True) fit: coef (k) gets the slopes
+ * at the path point with the least criterion; *alpha_out (optional) its
+ * alpha. Requires n > k + 1 (scikit-learn raises otherwise: -STATS_E_INVAL).
+ */
+int stats_lasso_lars_ic(const double *x, size_t n, size_t k, const double *y,
+                        enum stats_ic ic, double *coef, double *alpha_out);
+
+/* lingam.utils.predict_adaptive_lasso(X, predictors, target, gamma): OLS
+ * weights w = |b|^gamma, a BIC lasso on x * w, coef = lasso coef * w. */
+int stats_adaptive_lasso(const double *x, size_t n, size_t k, const double *y,
+                         double gamma, double *coef);
+
+#endif

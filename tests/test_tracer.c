@@ -68,7 +68,7 @@ static char *temp_path(void)
 static struct span_store *read_back(const char *path)
 {
     struct span_store *s = span_store_create();
-    struct ingest_opts opts = {TRACE_FORMAT_AUTO, NULL};
+    struct ingest_opts opts = {.format = TRACE_FORMAT_AUTO};
     char err[256] = "";
 
     assert_non_null(s);

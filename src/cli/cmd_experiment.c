@@ -1,6 +1,7 @@
-/* cmd_experiment: `skewscope experiment skew-sweep|drift`: the paper's
- * experiments on the testbed pipeline (testbed/experiment.h): options in,
- * text table on stdout, CSV and SVG into the output directory. */
+/* cmd_experiment: `skewscope experiment skew-sweep|drift|rca-dataset`: the
+ * paper's experiments on the testbed pipeline (testbed/experiment.h):
+ * options in, text table on stdout, CSV and SVG into the output directory;
+ * rca-dataset writes RCAEval case folders there instead. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -28,14 +29,57 @@
     "  --quiet                no progress lines on stderr\n"
 
 static const char usage_main[] =
-    "usage: skewscope experiment skew-sweep|drift [OPTIONS]\n\n"
+    "usage: skewscope experiment skew-sweep|drift|rca-dataset [OPTIONS]\n\n"
     "Reproduce the clock-skew experiments of arXiv:2604.21361 on the "
-    "testbed\npipeline, analysed with skewscope's own check and estimate.\n\n"
+    "testbed\npipeline, analysed with skewscope's own check and estimate, "
+    "or build a\nroot-cause-analysis dataset with known ground truth.\n\n"
     "  skew-sweep   violations, throughput, output and recovered offset "
     "per skew\n"
     "  drift        violation rate and tracked offset over a long run "
-    "with drift\n\n"
+    "with drift\n"
+    "  rca-dataset  every fault kind at every stage, as RCAEval cases\n\n"
     "'skewscope experiment skew-sweep --help' lists its options.\n";
+
+static const char usage_rca[] =
+    "usage: skewscope experiment rca-dataset [OPTIONS]\n\n"
+    "Run the pipeline once per (fault kind, stage, repetition) with the "
+    "fault in the\nmiddle of the run, and record each run as an RCAEval "
+    "case (data.csv from the\nstages' Prometheus metrics scraped every "
+    "second, inject_time.txt, traces.csv,\nlogs.csv) in "
+    "OUT/<stage>_<fault>/<rep>/, fault = cpu, memory, network or gpu.\n"
+    "Prints per case the faulted stage's own signal before and during the "
+    "fault.\nWith the defaults: 18 cases per repetition (gpu-throttle only "
+    "at prefill and\nthe decode ranks), about 33 s each: 10 minutes per "
+    "repetition, 50 minutes in all.\n\n"
+    "  --reps N               repetitions (default 5)\n"
+    "  --run-for D            each run's length, bare numbers in s "
+    "(default 30s)\n"
+    "  --fault-at D           fault start into the run (default 10s)\n"
+    "  --fault-for D          fault length (default 10s)\n"
+    "  --kinds LIST           cpu,memory,network,gpu-throttle (default "
+    "all)\n"
+    "  --stages LIST          stages to fault (default all but the "
+    "gateway)\n"
+    "  --cpu-hogs N, --memory SIZE, --net-delay D, --gpu-speed S\n"
+    "                         fault parameters (defaults 4, 256MiB, 20ms, "
+    "0.5)\n"
+    "  --transport T          zmq or kafka (default zmq)\n"
+    "  --hops H               oneway or rpc (default oneway)\n"
+    "  --hop-delay D          minimum hop time (default 2ms)\n"
+    "  --tp N                 tensor-parallel decode ranks (default 2)\n"
+    "  --max-new K            tokens generated per request (default 16)\n"
+    "  --concurrency N        requests in flight (default 4: work queued at "
+    "the decode\n"
+    "                         ranks, whose GPU utilisation stays near 100%, "
+    "as under\n"
+    "                         serving load)\n"
+    "  --timeout D            bound on each run beyond its length "
+    "(default 120s)\n"
+    "  --out-dir DIR          the dataset (default build/rca-dataset)\n"
+    "  --quiet                no progress lines on stderr\n"
+    "\nExit: 0 done, 2 usage, 70 a run failed.\n"
+    "Example: skewscope experiment rca-dataset --reps 1 --run-for 20 "
+    "--fault-at 8 --fault-for 6\n";
 
 static const char usage_sweep[] =
     "usage: skewscope experiment skew-sweep [OPTIONS]\n\n"
@@ -451,6 +495,171 @@ static int drift_main(int argc, char **argv)
     return rc;
 }
 
+static int list_of(const char *opt, const char *arg, char *buf, size_t len)
+{
+    if (strlen(arg) >= len)
+        return bad("%s: list too long", opt);
+    strcpy(buf, arg);
+    return 0;
+}
+
+static int kinds_of(const char *arg, struct experiment_rca_config *c)
+{
+    char buf[256], *save = NULL;
+    int rc = list_of("--kinds", arg, buf, sizeof buf);
+
+    if (rc)
+        return rc;
+    memset(c->kinds, 0, sizeof c->kinds);
+    for (char *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        int k = 0;
+        while (k < EXPERIMENT_RCA_KINDS &&
+               strcmp(tok, pipeline_fault_name((enum pipeline_fault_kind)k)) !=
+                   0 &&
+               strcmp(tok, pipeline_fault_case_name(
+                               (enum pipeline_fault_kind)k)) != 0)
+            k++;
+        if (k == EXPERIMENT_RCA_KINDS)
+            return bad("--kinds: '%s' is none of cpu, memory, network, "
+                       "gpu-throttle",
+                       tok);
+        c->kinds[k] = true;
+    }
+    return 0;
+}
+
+static int stages_of(const char *arg, struct experiment_rca_config *c)
+{
+    char buf[512], *save = NULL;
+    int rc = list_of("--stages", arg, buf, sizeof buf);
+
+    if (rc)
+        return rc;
+    c->nstages = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (c->nstages == PIPELINE_MAX_STAGES ||
+            strlen(strip_node(tok)) >= PIPELINE_STAGE_NAME_MAX)
+            return bad("--stages: too many or too long ('%s')", tok);
+        snprintf(c->stages[c->nstages++], PIPELINE_STAGE_NAME_MAX, "%s",
+                 strip_node(tok));
+    }
+    return c->nstages ? 0 : bad("--stages needs at least one stage");
+}
+
+/* A fault parameter, checked by the testbed's own parser. */
+static int fault_param_opt(int opt, const char *arg,
+                           struct experiment_rca_config *c)
+{
+    static const char *const kind[] = {"cpu", "memory", "network",
+                                       "gpu-throttle"};
+    struct pipeline_config pc;
+    char spec[128], err[256];
+    int k = opt - 'A';
+
+    pipeline_config_init(&pc);
+    snprintf(spec, sizeof spec, "%s@prefill:%s", kind[k], arg);
+    if (pipeline_config_add_fault(&pc, spec, 0, 1, err, sizeof err) < 0)
+        return bad("%s", err);
+    const struct pipeline_fault *f = &pc.faults[0];
+    if (k == 0)
+        c->cpu_hogs = (unsigned)f->amount;
+    else if (k == 1)
+        c->memory_bytes = f->amount;
+    else if (k == 2)
+        c->net_delay_ns = f->delay_ns;
+    else
+        c->gpu_speed = f->amount;
+    return 0;
+}
+
+static int rca_opt(int opt, const char *arg, void *ctx)
+{
+    struct experiment_rca_config *c = ctx;
+    size_t n = 1;
+    int64_t ns;
+    int rc = common_opt(opt, arg, &c->p);
+
+    if (rc != 1)
+        return rc;
+    switch (opt) {
+    case 't':
+        return transports_of(arg, &c->transport, &n, false);
+    case 'H':
+        return hops_of(arg, &c->hops, &n, false);
+    case 'r':
+        return uint_opt("--reps", arg, &c->reps);
+    case 'R':
+    case 'a':
+    case 'f':
+        if ((rc = duration_opt(opt == 'R'   ? "--run-for"
+                               : opt == 'a' ? "--fault-at"
+                                            : "--fault-for",
+                               arg, 1000000000, &ns)) != 0)
+            return rc;
+        *(opt == 'R'   ? &c->run_s
+          : opt == 'a' ? &c->fault_at_s
+                       : &c->fault_for_s) = (double)ns / 1e9;
+        return 0;
+    case 'K':
+        return kinds_of(arg, c);
+    case 'S':
+        return stages_of(arg, c);
+    case 'A':
+    case 'B':
+    case 'C' + 100:
+    case 'D':
+        return fault_param_opt(opt == 'C' + 100 ? 'C' : opt, arg, c);
+    default:
+        return bad("unexpected option");
+    }
+}
+
+static int rca_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        COMMON_LONGOPTS,
+        {"reps", required_argument, NULL, 'r'},
+        {"run-for", required_argument, NULL, 'R'},
+        {"fault-at", required_argument, NULL, 'a'},
+        {"fault-for", required_argument, NULL, 'f'},
+        {"kinds", required_argument, NULL, 'K'},
+        {"stages", required_argument, NULL, 'S'},
+        {"cpu-hogs", required_argument, NULL, 'A'},
+        {"memory", required_argument, NULL, 'B'},
+        {"net-delay", required_argument, NULL, 'C' + 100},
+        {"gpu-speed", required_argument, NULL, 'D'},
+        {NULL, 0, NULL, 0},
+    };
+    struct experiment_rca_config c;
+    struct experiment_rca r;
+    char err[1024] = "";
+
+    experiment_rca_config_init(&c);
+    c.p.progress = stderr;
+    int rc = cli_getopt(argc, argv, "experiment", ":h", longopts, usage_rca,
+                        rca_opt, &c);
+    if (rc)
+        return rc < 0 ? EXIT_FINE : rc;
+    if (optind < argc)
+        return bad("unexpected operand '%s'", argv[optind]);
+    for (size_t i = 0; i < c.nstages; i++)
+        if (!stage_ok(c.stages[i], c.p.tp))
+            return bad("--stages: '%s' is no stage of the pipeline",
+                       c.stages[i]);
+    if (c.p.progress)
+        fprintf(c.p.progress, "rca-dataset: %zu cases of %.0f s into %s\n",
+                experiment_rca_count(&c), c.run_s, c.p.out_dir);
+    rc = experiment_rca_run(&c, &r, err, sizeof err);
+    if (rc < 0)
+        rc = run_failed(rc, err);
+    else if (experiment_rca_print(stdout, &r) < 0)
+        rc = EXIT_SOFTWARE;
+    experiment_rca_free(&r);
+    return rc;
+}
+
 static int experiment_main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -466,11 +675,14 @@ static int experiment_main(int argc, char **argv)
         return sweep_main(argc - 1, argv + 1);
     if (strcmp(sub, "drift") == 0)
         return drift_main(argc - 1, argv + 1);
-    return bad("unknown experiment '%s' (skew-sweep or drift)", sub);
+    if (strcmp(sub, "rca-dataset") == 0)
+        return rca_main(argc - 1, argv + 1);
+    return bad("unknown experiment '%s' (skew-sweep, drift or rca-dataset)",
+               sub);
 }
 
 const struct command cmd_experiment = {
     .name = "experiment",
-    .summary = "reproduce the skew sweep and drift experiments on the testbed",
+    .summary = "skew sweep, drift run and RCA dataset on the testbed",
     .run = experiment_main,
 };

@@ -180,6 +180,68 @@ int experiment_drift_run(const struct experiment_drift_config *cfg,
                          size_t errlen);
 void experiment_drift_free(struct experiment_drift *d);
 
+/* --- rca-dataset (experiment_rca.c) ---
+ * Every fault kind at every stage it applies to, `reps` times: one
+ * pipeline run per case, recorded as an RCAEval case (testbed/case_record.h)
+ * in out_dir/<stage>_<fault>/<rep>/. */
+
+#define EXPERIMENT_RCA_KINDS 4
+
+struct experiment_rca_config {
+    struct experiment_pipeline p;     /* defaults: hop delay 2 ms, concurrency
+                                         4, out_dir "build/rca-dataset" */
+    const char *transport;            /* default "zmq" */
+    enum pipeline_hops hops;          /* default one-way */
+    unsigned reps;                    /* default 5 */
+    double run_s;                     /* each run's length (default 30) */
+    double fault_at_s, fault_for_s;   /* default 10 and 10: the middle */
+    bool kinds[EXPERIMENT_RCA_KINDS]; /* by enum pipeline_fault_kind;
+                                         default all */
+    /* the stages faults go to; nstages 0 (the default) = every stage but
+     * the gateway (the load generator, whose latency is the service
+     * level) */
+    char stages[PIPELINE_MAX_STAGES][PIPELINE_STAGE_NAME_MAX];
+    size_t nstages;
+    /* the faults' parameters: pipeline_config_add_fault's defaults when
+     * 0; network jitter = delay / 10 */
+    unsigned cpu_hogs;
+    double memory_bytes;
+    int64_t net_delay_ns;
+    double gpu_speed;
+};
+
+/* One case of the dataset and what its fault did to the stage's own
+ * signal (cpu for cpu, mem for memory, latency-hop for network, sm-clock
+ * for gpu): means over the rows before and during the fault window. */
+struct experiment_rca_case {
+    char dir[EXPERIMENT_PATH_MAX];
+    enum pipeline_fault_kind kind;
+    char stage[PIPELINE_STAGE_NAME_MAX];
+    unsigned rep;
+    unsigned requests;
+    char signal[64]; /* "prefill_cpu" */
+    double before, during;
+    double seconds; /* the run, written case included */
+};
+
+struct experiment_rca {
+    struct experiment_rca_case *cases;
+    size_t ncases;
+    double seconds;
+};
+
+void experiment_rca_config_init(struct experiment_rca_config *cfg);
+/* Cases a config makes (kinds x stages where they apply x reps). */
+size_t experiment_rca_count(const struct experiment_rca_config *cfg);
+/* Run every case. Returns 0 with *out filled, or the codes of
+ * experiment_sweep_run() (-EINVAL bad configuration, -EINTR, -EIO: err
+ * names the case). Free *out with experiment_rca_free() in every case. */
+int experiment_rca_run(const struct experiment_rca_config *cfg,
+                       struct experiment_rca *out, char *err, size_t errlen);
+void experiment_rca_free(struct experiment_rca *r);
+/* One line per case, then the totals. Returns 0 or -EIO. */
+int experiment_rca_print(FILE *out, const struct experiment_rca *r);
+
 /* --- trace analysis (experiment_trace.c) --- */
 
 /* Read an OTLP JSON trace file into a new indexed store and build its edge

@@ -10,10 +10,12 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define LLM_MAX_LAYERS 64u
 #define LLM_MAX_D_MODEL 4096u
@@ -557,6 +559,106 @@ static void attend(struct llm *m, const struct llm_kv *kv, unsigned l,
     }
 }
 
+/* ---- compute accounting and throttle (llm.h) ---- */
+
+#define THROTTLE_MIN_SLEEP_NS 200000
+
+static _Atomic uint64_t total_macs;
+static _Atomic int64_t total_busy_ns;
+static _Atomic double throttle_speed = 1.0;
+/* throttle time owed by this thread (negative: a sleep overshot) */
+static _Thread_local int64_t throttle_debt_ns;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The calling thread's CPU time: a phase's compute time without the time
+ * the scheduler gave to other processes (on a busy host a wall-clock
+ * measure would make the "clock" wander with the load). */
+static int64_t cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void llm_compute_totals(struct llm_compute_totals *out)
+{
+    out->macs = atomic_load_explicit(&total_macs, memory_order_relaxed);
+    out->busy_ns = atomic_load_explicit(&total_busy_ns, memory_order_relaxed);
+}
+
+void llm_throttle_set(double speed)
+{
+    atomic_store(&throttle_speed, speed > 0 && speed < 1 ? speed : 1.0);
+}
+
+double llm_throttle(void)
+{
+    return atomic_load(&throttle_speed);
+}
+
+/* Sleep off the debt when it is at least min_ns; returns the time slept. */
+static int64_t throttle_pay(int64_t min_ns)
+{
+    if (throttle_debt_ns <= 0 || throttle_debt_ns < min_ns)
+        return 0;
+    int64_t t0 = mono_ns();
+    struct timespec ts = {.tv_sec = throttle_debt_ns / 1000000000,
+                          .tv_nsec = throttle_debt_ns % 1000000000};
+    nanosleep(&ts, NULL);
+    int64_t slept = mono_ns() - t0;
+    throttle_debt_ns -= slept;
+    return slept;
+}
+
+/* End of a compute phase begun at t0 (cpu_ns()) that did `macs`
+ * multiply-adds. */
+static void phase_done(int64_t t0, uint64_t macs)
+{
+    int64_t el = cpu_ns() - t0;
+    double speed = atomic_load_explicit(&throttle_speed, memory_order_relaxed);
+
+    if (speed < 1)
+        throttle_debt_ns += (int64_t)((double)el * (1 / speed - 1));
+    else if (throttle_debt_ns > 0)
+        throttle_debt_ns = 0; /* the throttle was lifted */
+    el += throttle_pay(THROTTLE_MIN_SLEEP_NS);
+    atomic_fetch_add_explicit(&total_macs, macs, memory_order_relaxed);
+    atomic_fetch_add_explicit(&total_busy_ns, el, memory_order_relaxed);
+}
+
+/* At the end of a forward pass: pay what is left, so that each call takes
+ * as long as the throttle says. */
+static void pass_done(void)
+{
+    int64_t slept = throttle_pay(1);
+
+    if (slept)
+        atomic_fetch_add_explicit(&total_busy_ns, slept, memory_order_relaxed);
+}
+
+/* Multiply-adds of phase_attn / phase_mlp over the current run. */
+static uint64_t attn_macs(const struct llm *m)
+{
+    uint64_t n = m->n_rows, per_row = 4ull * m->qd * m->d, att = 0;
+
+    for (uint64_t i = 0; i < n; i++)
+        att += 2ull * m->hl * (m->p0 + i + 1) * m->dh;
+    return n * per_row + att;
+}
+
+static uint64_t mlp_macs(const struct llm *m)
+{
+    return (uint64_t)m->n_rows * 2ull * m->fl * m->d;
+}
+
 /* ---- forward phases over the run of rows [0, n_rows) at p0 ---- */
 
 static int fwd_begin(struct llm *m, struct llm_kv *kv, const int *tokens,
@@ -668,16 +770,23 @@ int llm_prefill(struct llm *m, struct llm_kv *kv, const int *tokens, size_t n,
     if (rc)
         return rc;
     for (unsigned l = 0; l < m->cfg.layers; l++) {
+        int64_t t0 = cpu_ns();
         phase_attn(m, kv, l);
+        phase_done(t0, attn_macs(m));
         if ((rc = reduce(m, allreduce, ctx)))
             return rc;
         phase_add(m);
+        t0 = cpu_ns();
         phase_mlp(m, l);
+        phase_done(t0, mlp_macs(m));
         if ((rc = reduce(m, allreduce, ctx)))
             return rc;
         phase_add(m);
     }
+    int64_t t0 = cpu_ns();
     next = fwd_end(m, kv);
+    phase_done(t0, (uint64_t)LLM_VOCAB * m->d);
+    pass_done();
     if (next_token)
         *next_token = next;
     return 0;

@@ -167,6 +167,37 @@ int llm_generate(const struct llm_config *cfg, const int *prompt, size_t n,
  * equal maxima; 0 when n == 0. */
 int llm_argmax(const float *v, size_t n);
 
+/* ---- compute accounting and throttle: the testbed's GPU stand-in ----
+ * Every llm_prefill()/llm_decode_step() in this process adds the
+ * multiply-adds of its matrix products and attention, and the time its
+ * compute phases took (the thread's CPU time in them, so that time the
+ * scheduler gives to other processes does not count; all-reduce waits
+ * excluded; throttle stretch included), to process-wide totals. A stage reports
+ * from them its compute rate (multiply-adds per microsecond of busy time,
+ * skewscope_compute_rate_mhz). Its "SM clock" is the clock the throttle
+ * sets (STAGE_SM_CLOCK_MHZ times llm_throttle(), stage_metrics.h) and its
+ * "GPU utilisation" the engine's occupancy (stage_engine_begin()), as
+ * DCGM reports them.
+ *
+ * llm_throttle_set(speed), 0 < speed <= 1, slows every compute phase of
+ * every model in the process to `speed` of its pace, as a power cap slows
+ * a GPU: a phase that computed for t is stretched by t * (1/speed - 1) of
+ * waiting, which counts as busy time (a capped GPU is still running its
+ * kernel). The waiting sleeps, so it costs no CPU time (a capped GPU does
+ * not make the host busier); the debt is paid in sleeps of at least 200
+ * us and at the end of every llm_prefill/llm_decode_step, the sleeps'
+ * overshoot carried over, so the rate drops by exactly `speed` on average.
+ * Threads: any thread; the totals and the speed are atomics. */
+struct llm_compute_totals {
+    uint64_t macs;   /* multiply-adds since the process started */
+    int64_t busy_ns; /* time in compute phases (throttle included) */
+};
+
+void llm_compute_totals(struct llm_compute_totals *out);
+/* Set the process-wide speed; values outside (0, 1] mean 1 (no throttle). */
+void llm_throttle_set(double speed);
+double llm_throttle(void);
+
 /* Byte-level tokenizer: tokens[i] = bytes[i]; returns len (tokens must hold
  * len ints). */
 size_t llm_tokenize(const void *bytes, size_t len, int *tokens);

@@ -5,16 +5,19 @@
  * against the single-process reference. The stages are in stage_*.c. */
 #include "testbed/pipeline.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,7 +26,9 @@
 #include "testbed/faketime.h"
 #include "testbed/kafka_mock.h"
 #include "testbed/llm.h"
+#include "testbed/scraper.h"
 #include "testbed/stage.h"
+#include "testbed/stage_board.h"
 
 #define MAX_CHILDREN (PIPELINE_MAX_TP + 5)
 
@@ -47,6 +52,14 @@ struct run {
     int ready_rd, ready_wr; /* start-up pipe of the stages */
     unsigned char *result;
     size_t result_len, result_cap;
+    struct stage_board *board;
+    int metrics_fd[PIPELINE_MAX_STAGES]; /* listening sockets, by slot */
+    struct pipeline_endpoint eps[PIPELINE_MAX_STAGES];
+    size_t neps;
+    struct scraper *scraper;
+    unsigned scrapes_failed;
+    int64_t start_unix_ns;
+    struct pipeline_fault_window windows[PIPELINE_MAX_FAULTS];
 };
 
 static volatile sig_atomic_t pipeline_signal;
@@ -69,6 +82,14 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static int64_t unix_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* ---- configuration ---- */
 
 void pipeline_config_init(struct pipeline_config *cfg)
@@ -81,6 +102,7 @@ void pipeline_config_init(struct pipeline_config *cfg)
     cfg->concurrency = 4;
     cfg->seed = 1;
     cfg->timeout_ms = 60000;
+    cfg->scrape_interval_ms = 1000;
 }
 
 static struct pipeline_clock *clock_for(struct pipeline_config *cfg,
@@ -202,6 +224,20 @@ static int check_config(const struct pipeline_config *cfg, char *err,
                      cfg->clocks[i].stage, cfg->tp - 1);
             return -1;
         }
+    for (size_t i = 0; i < cfg->nfaults; i++)
+        if (stage_parse_name(cfg->faults[i].stage, cfg->tp, &kind, &rank)) {
+            snprintf(err, errlen,
+                     "fault at '%s': no such stage (gateway, tokenizer, "
+                     "prefill, decode-0..%u, detokenizer)",
+                     cfg->faults[i].stage, cfg->tp - 1);
+            return -1;
+        }
+    if (cfg->metrics && cfg->metrics_port &&
+        cfg->metrics_port + cfg->tp + 4 > 65536) {
+        snprintf(err, errlen, "metrics ports %u.. run past 65535",
+                 cfg->metrics_port);
+        return -1;
+    }
     stage_model_config(cfg, &mc);
     return llm_config_check(&mc, cfg->tp, err, errlen) ? -1 : 0;
 }
@@ -217,12 +253,17 @@ find_clock(const struct pipeline_config *cfg, const char *stage)
 
 /* ---- child processes ---- */
 
-/* In a new child: join the run's process group, die with the parent. */
-static void child_init(struct run *r)
+/* In a new child: join the run's process group, die with the parent,
+ * close the metrics sockets of the other stages (keep: its own slot, or
+ * -1). */
+static void child_init(struct run *r, int keep)
 {
     setpgid(0, r->pgid);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     stage_install_signals();
+    for (int i = 0; i < PIPELINE_MAX_STAGES; i++)
+        if (i != keep && r->metrics_fd[i] >= 0)
+            close(r->metrics_fd[i]);
 }
 
 static struct child *add_child(struct run *r, pid_t pid, const char *name)
@@ -320,7 +361,7 @@ static int start_broker(struct run *r, char *err, size_t errlen)
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        child_init(r);
+        child_init(r, -1);
         broker_main(r, fds[1]);
     }
     close(fds[1]);
@@ -338,10 +379,31 @@ static int start_broker(struct run *r, char *err, size_t errlen)
     return rc;
 }
 
-/* argv of an exec'ed stage; strings live in `store` (n bytes). */
-static void build_argv(const struct run *r, const char *name, char **argv,
-                       char *store, size_t n)
+/* "cpu@prefill:2" and the like: what pipeline_config_add_fault reads
+ * back exactly. */
+static void fault_spec(const struct pipeline_fault *f, char *buf, size_t len)
 {
+    const char *k = pipeline_fault_name(f->kind);
+
+    switch (f->kind) {
+    case PIPELINE_FAULT_NETWORK:
+        snprintf(buf, len, "%s@%s:%" PRId64 "ns/%" PRId64 "ns", k, f->stage,
+                 f->delay_ns, f->jitter_ns);
+        break;
+    case PIPELINE_FAULT_MEMORY:
+        snprintf(buf, len, "%s@%s:%.0fB", k, f->stage, f->amount);
+        break;
+    default:
+        snprintf(buf, len, "%s@%s:%.17g", k, f->stage, f->amount);
+        break;
+    }
+}
+
+/* argv of an exec'ed stage; strings live in `store` (n bytes). */
+static void build_argv(const struct run *r, const char *name, int slot,
+                       char **argv, char *store, size_t n)
+{
+    char spec[128];
     const struct pipeline_config *c = r->cfg;
     size_t off = 0;
     int argc = 0;
@@ -374,6 +436,16 @@ static void build_argv(const struct run *r, const char *name, char **argv,
         ARG("--out=%s", c->out_path);
     if (c->otlp_endpoint)
         ARG("--otlp-endpoint=%s", c->otlp_endpoint);
+    if (c->log_path)
+        ARG("--log=%s", c->log_path);
+    if (c->no_internal_spans)
+        ARG("--no-internal-spans");
+    ARG("--stage-metrics-fd=%d", slot >= 0 ? r->metrics_fd[slot] : -1);
+    for (size_t i = 0; i < c->nfaults; i++) {
+        fault_spec(&c->faults[i], spec, sizeof spec);
+        ARG("--stage-fault=%" PRId64 ":%" PRId64 ":%s", c->faults[i].at_ns,
+            c->faults[i].for_ns, spec);
+    }
 #undef ARG
     argv[argc] = NULL;
 }
@@ -385,17 +457,20 @@ static int exec_stage(struct run *r, const char *name,
     struct faketime_config fc = {.offset_ns = clk->skew_ns,
                                  .drift_ppm = clk->drift_ppm};
     char **env = faketime_env_create(&fc, NULL, err, errlen);
-    char *argv[32], store[4096];
+    char *argv[64], store[8192];
+    int slot = pipeline_stage_index(name, r->cfg->tp);
 
     if (!env)
         return -1;
-    build_argv(r, name, argv, store, sizeof store);
+    build_argv(r, name, slot, argv, store, sizeof store);
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        child_init(r);
+        child_init(r, slot);
         close(r->result_rd);
         close(r->ready_rd);
+        if (slot >= 0 && r->metrics_fd[slot] >= 0)
+            fcntl(r->metrics_fd[slot], F_SETFD, 0); /* survives the exec */
         execve(argv[0], argv, env);
         fprintf(stderr, "skewscope testbed: exec %s: %s\n", argv[0],
                 strerror(errno));
@@ -411,11 +486,11 @@ static int exec_stage(struct run *r, const char *name,
 }
 
 static void fork_stage_child(struct run *r, const struct stage_env *env,
-                             const char *name)
+                             const char *name, int slot)
 {
     char err[512] = "";
 
-    child_init(r);
+    child_init(r, slot);
     close(r->result_rd);
     close(r->ready_rd);
     if (env->kind != STAGE_GATEWAY)
@@ -434,11 +509,15 @@ static int start_stage(struct run *r, enum stage_kind kind, unsigned rank,
 {
     char name[PIPELINE_STAGE_NAME_MAX];
     const struct pipeline_clock *clk;
+    int rc = 0;
 
     stage_name(kind, rank, name, sizeof name);
+    int slot = pipeline_stage_index(name, r->cfg->tp);
     clk = find_clock(r->cfg, name);
-    if (clk && r->cfg->skew_mode == PIPELINE_SKEW_FAKETIME)
-        return exec_stage(r, name, clk, err, errlen);
+    if (clk && r->cfg->skew_mode == PIPELINE_SKEW_FAKETIME) {
+        rc = exec_stage(r, name, clk, err, errlen);
+        goto done;
+    }
     struct stage_env env = {
         .cfg = r->cfg,
         .kind = kind,
@@ -450,17 +529,25 @@ static int start_stage(struct run *r, enum stage_kind kind, unsigned rank,
         .ready_fd = kind == STAGE_GATEWAY ? -1 : r->ready_wr,
         .skew_ns = clk ? clk->skew_ns : 0,
         .drift_ppm = clk ? clk->drift_ppm : 0,
+        .metrics_fd = slot >= 0 ? r->metrics_fd[slot] : -1,
     };
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0)
-        fork_stage_child(r, &env, name);
+        fork_stage_child(r, &env, name, slot);
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
-        return -1;
+        rc = -1;
+    } else {
+        add_child(r, pid, name);
     }
-    add_child(r, pid, name);
-    return 0;
+done:
+    /* the stage owns its socket now */
+    if (slot >= 0 && r->metrics_fd[slot] >= 0) {
+        close(r->metrics_fd[slot]);
+        r->metrics_fd[slot] = -1;
+    }
+    return rc;
 }
 
 /* ---- watching, stopping, reaping ---- */
@@ -549,19 +636,55 @@ static int check_children(struct run *r, int64_t deadline, char *err,
     return 0;
 }
 
-/* Wait until every stage exited. 0, or a negative errno code (err). */
+/* A stage that has exited is not scraped (scraper_poll's skip). */
+static bool stage_gone(void *ctx, const char *stage)
+{
+    const struct run *r = ctx;
+
+    for (size_t i = 0; i < r->nkids; i++)
+        if (strcmp(r->kids[i].name, stage) == 0)
+            return r->kids[i].reaped;
+    return true;
+}
+
+/* Wait until every stage exited, scraping their metrics meanwhile. 0, or
+ * a negative errno code (err). */
 static int watch(struct run *r, int64_t deadline, char *err, size_t errlen)
 {
     while (running_stages(r) > 0) {
         struct pollfd p = {.fd = r->result_rd, .events = POLLIN};
         poll(&p, 1, 10);
         drain_results(r);
+        if (r->scraper)
+            r->scrapes_failed +=
+                scraper_poll(r->scraper, unix_ns(), stage_gone, r);
         int rc = check_children(r, deadline, err, errlen);
         if (rc < 0)
             return rc;
     }
     drain_results(r);
     return 0;
+}
+
+/* The run starts now: publish its start and every fault's window on the
+ * board (a window starts at the first whole Unix second at least at_ns
+ * after now). */
+static void publish_start(struct run *r)
+{
+    const struct pipeline_config *cfg = r->cfg;
+    int64_t mono = mono_ns(), now = unix_ns(), sec = 1000000000;
+
+    r->start_unix_ns = now;
+    for (size_t i = 0; i < cfg->nfaults; i++) {
+        const struct pipeline_fault *f = &cfg->faults[i];
+        int64_t start = (now + f->at_ns + sec - 1) / sec * sec;
+        r->windows[i].start_unix_ns = start;
+        r->windows[i].end_unix_ns = start + f->for_ns;
+        atomic_store(&r->board->fault_end_ns[i],
+                     mono + (start - now) + f->for_ns);
+        atomic_store(&r->board->fault_start_ns[i], mono + (start - now));
+    }
+    atomic_store(&r->board->start_mono_ns, mono);
 }
 
 /* Wait for one start-up byte from each of n stages. 0, or a negative errno
@@ -604,6 +727,7 @@ static int start_stages(struct run *r, int64_t deadline, char *err,
         return rc;
     close(r->ready_wr);
     r->ready_wr = -1;
+    publish_start(r);
     return start_stage(r, STAGE_GATEWAY, 0, err, errlen) < 0 ? -EIO : 0;
 }
 
@@ -736,11 +860,103 @@ static int make_result(const struct run *r, struct pipeline_result *res,
         res->tokens_per_s = (double)res->tokens / res->wall_s;
     }
     res->output_hash = fnv1a(0xcbf29ce484222325ull, tokens, ntok);
-    res->identical = matches_reference(cfg, rep.requests, tokens);
+    res->identical = matches_reference(
+        cfg,
+        cfg->check_requests && cfg->check_requests < rep.requests
+            ? cfg->check_requests
+            : rep.requests,
+        tokens);
     return 0;
 }
 
 /* ---- the run ---- */
+
+/* A listening socket on 127.0.0.1:port (0 = any free port); its port in
+ * *bound. Returns the fd or -1 (err). */
+static int listen_on(unsigned port, unsigned *bound, char *err, size_t errlen)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 64) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &alen) < 0) {
+        snprintf(err, errlen, "metrics: cannot listen on 127.0.0.1:%u: %s",
+                 port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *bound = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Prometheus file_sd: one target group per stage. */
+static int write_sd(const struct run *r, const char *path, char *err,
+                    size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    fputs("[\n", f);
+    for (size_t i = 0; i < r->neps; i++)
+        fprintf(f,
+                "  {\"targets\": [\"127.0.0.1:%u\"], \"labels\": "
+                "{\"testbed_stage\": \"%s\"}}%s\n",
+                r->eps[i].port, r->eps[i].stage, i + 1 < r->neps ? "," : "");
+    fputs("]\n", f);
+    if (fclose(f) != 0) {
+        snprintf(err, errlen, "%s: write failed", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Bind every stage's metrics socket (slot order). */
+static int bind_metrics(struct run *r, char *err, size_t errlen)
+{
+    const struct pipeline_config *cfg = r->cfg;
+    unsigned n = cfg->tp + 4;
+
+    for (unsigned i = 0; i < n; i++) {
+        struct pipeline_endpoint *ep = &r->eps[r->neps];
+        if (i < 4)
+            stage_name((enum stage_kind[]){STAGE_GATEWAY, STAGE_TOKENIZER,
+                                           STAGE_PREFILL, STAGE_DETOKENIZER}[i],
+                       0, ep->stage, sizeof ep->stage);
+        else
+            stage_name(STAGE_DECODE, i - 4, ep->stage, sizeof ep->stage);
+        r->metrics_fd[i] =
+            listen_on(cfg->metrics_port ? cfg->metrics_port + i : 0, &ep->port,
+                      err, errlen);
+        if (r->metrics_fd[i] < 0)
+            return -1;
+        r->neps++;
+    }
+    if (cfg->metrics_sd_path && write_sd(r, cfg->metrics_sd_path, err, errlen))
+        return -1;
+    return 0;
+}
+
+static int truncate_file(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
 
 static int prepare(struct run *r, char *err, size_t errlen)
 {
@@ -772,15 +988,31 @@ static int prepare(struct run *r, char *err, size_t errlen)
     r->ready_wr = fds[1];
     fcntl(r->ready_rd, F_SETFL, O_NONBLOCK);
     fcntl(r->ready_rd, F_SETFD, FD_CLOEXEC);
-    if (r->cfg->out_path && r->cfg->truncate_out) {
-        int fd = open(r->cfg->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0) {
-            snprintf(err, errlen, "%s: %s", r->cfg->out_path, strerror(errno));
-            return -1;
-        }
-        close(fd);
-    }
+    if (r->cfg->out_path && r->cfg->truncate_out &&
+        truncate_file(r->cfg->out_path, err, errlen) < 0)
+        return -1;
+    if (r->cfg->log_path && r->cfg->truncate_out &&
+        truncate_file(r->cfg->log_path, err, errlen) < 0)
+        return -1;
+    if (!(r->board = stage_board_map(r->dir, true, err, errlen)))
+        return -1;
+    if (r->cfg->metrics && bind_metrics(r, err, errlen) < 0)
+        return -1;
     return 0;
+}
+
+static void fill_observability(const struct run *r, struct pipeline_result *res)
+{
+    res->start_unix_ns = r->start_unix_ns;
+    res->end_unix_ns = unix_ns();
+    memcpy(res->endpoints, r->eps, sizeof r->eps);
+    res->nendpoints = r->neps;
+    for (size_t i = 0; i < r->cfg->nfaults; i++) {
+        res->windows[i] = r->windows[i];
+        if (res->windows[i].start_unix_ns >= res->end_unix_ns)
+            res->windows[i] = (struct pipeline_fault_window){0, 0};
+    }
+    res->scrapes_failed = r->scrapes_failed;
 }
 
 static int run_body(struct run *r, struct pipeline_result *res, char *err,
@@ -800,13 +1032,22 @@ static int run_body(struct run *r, struct pipeline_result *res, char *err,
         else if (start_broker(r, err, errlen) < 0)
             return pipeline_signal ? -EINTR : -EIO;
     }
+    if (cfg->metrics && cfg->scrape_fn &&
+        !(r->scraper = scraper_create(r->eps, r->neps, cfg->scrape_interval_ms,
+                                      100, cfg->scrape_fn, cfg->scrape_ctx))) {
+        snprintf(err, errlen, "cannot start the metrics scraper");
+        return -EIO;
+    }
     if ((rc = start_stages(r, deadline, err, errlen)) < 0)
         return rc;
     close(r->result_wr);
     r->result_wr = -1;
     if ((rc = watch(r, deadline, err, errlen)) < 0)
         return rc;
-    return make_result(r, res, err, errlen);
+    if ((rc = make_result(r, res, err, errlen)) < 0)
+        return rc;
+    fill_observability(r, res);
+    return 0;
 }
 
 int pipeline_run(const struct pipeline_config *cfg, struct pipeline_result *res,
@@ -821,6 +1062,8 @@ int pipeline_run(const struct pipeline_config *cfg, struct pipeline_result *res,
     struct sigaction sa, old_int, old_term;
     int rc;
 
+    for (int i = 0; i < PIPELINE_MAX_STAGES; i++)
+        r.metrics_fd[i] = -1;
     if (check_config(cfg, err, errlen) < 0)
         return -EINVAL;
     memset(&sa, 0, sizeof sa);
@@ -840,6 +1083,11 @@ int pipeline_run(const struct pipeline_config *cfg, struct pipeline_result *res,
     if (r.ready_wr >= 0)
         close(r.ready_wr);
     free(r.result);
+    scraper_destroy(r.scraper);
+    for (int i = 0; i < PIPELINE_MAX_STAGES; i++)
+        if (r.metrics_fd[i] >= 0)
+            close(r.metrics_fd[i]);
+    stage_board_unmap(r.board);
     if (r.dir[0])
         remove_dir(r.dir);
     sigaction(SIGINT, &old_int, NULL);
@@ -859,6 +1107,7 @@ int pipeline_stage_exec_main(const struct pipeline_config *cfg,
         .result_fd = a->result_fd,
         .ready_fd = a->ready_fd,
         .process_clock = true,
+        .metrics_fd = a->metrics_fd,
     };
 
     if (stage_parse_name(a->stage, cfg->tp, &env.kind, &env.rank) < 0) {

@@ -36,6 +36,21 @@
  * Clocks: DESIGN.md's sign convention. skew_ns > 0 = the stage's clock is
  * AHEAD of true time, drift_ppm > 0 = it runs fast.
  *
+ * Faults (testbed/stage_monitor.h): each stage injects the faults aimed at
+ * it (cpu hog, growing memory, inbound network delay, compute throttle)
+ * in the window the orchestrator publishes on the run's board
+ * (testbed/stage_board.h): from the first whole Unix second at least
+ * fault_at after the gateway starts, for fault_for.
+ *
+ * Metrics: with cfg->metrics every stage serves Prometheus text on
+ * http://127.0.0.1:PORT/metrics (testbed/stage_metrics.h). The
+ * orchestrator binds each stage's listening socket itself (ports
+ * metrics_port + i, or free ones) and hands it to the stage, so the ports
+ * are known before any stage runs; with scrape_fn set it scrapes every
+ * stage at scrape_interval_ms, aligned to whole seconds + 100 ms, for as
+ * long as the gateway runs, and passes each body to scrape_fn. Logs: with
+ * cfg->log_path every stage appends JSON lines (testbed/stage_log.h).
+ *
  * Threads: pipeline_run() forks, installs SIGINT/SIGTERM handlers for its
  * duration and reaps only its own children; call it from a process with a
  * single thread (librdkafka handles, tracers and the like must not exist in
@@ -50,6 +65,8 @@
 #define PIPELINE_MAX_TP 8
 #define PIPELINE_MAX_CLOCKS 16
 #define PIPELINE_STAGE_NAME_MAX 32
+#define PIPELINE_MAX_FAULTS 8
+#define PIPELINE_MAX_STAGES (PIPELINE_MAX_TP + 4)
 
 /* Clock error of one stage, by stage name without "node-" ("prefill",
  * "decode-1"). */
@@ -70,6 +87,38 @@ enum pipeline_hops {
     PIPELINE_HOPS_RPC,        /* synchronous calls: CLIENT -> SERVER, the
                                  reply travels back along the chain */
 };
+
+/* An injected fault (parsed by pipeline_config_add_fault, fault.c). */
+enum pipeline_fault_kind {
+    PIPELINE_FAULT_CPU = 0,      /* competing CPU hogs pinned with the stage */
+    PIPELINE_FAULT_MEMORY,       /* a growing allocation in the stage */
+    PIPELINE_FAULT_NETWORK,      /* delay + jitter on the stage's inbound hop */
+    PIPELINE_FAULT_GPU_THROTTLE, /* the stage's compute slowed (prefill and
+                                    decode ranks: they run the model) */
+};
+
+struct pipeline_fault {
+    enum pipeline_fault_kind kind;
+    char stage[PIPELINE_STAGE_NAME_MAX]; /* "prefill", "decode-1" */
+    int64_t at_ns;  /* start: this long after the gateway starts (then
+                       rounded up to a whole Unix second) */
+    int64_t for_ns; /* duration, > 0 */
+    /* cpu: competing processes (default 4); memory: bytes the allocation
+     * grows to over the first half of the window, then holds (default 256
+     * MiB); gpu-throttle: the compute speed left, in (0, 1) (default 0.5:
+     * half speed); network: unused. */
+    double amount;
+    int64_t delay_ns;  /* network: added delay (default 20 ms) */
+    int64_t jitter_ns; /* network: +- uniform jitter (default delay / 10) */
+};
+
+/* Called by the orchestrator with one scrape of a stage's /metrics: the
+ * stage name, the Unix time the request was sent (ns) and the body (len
+ * bytes, not NUL-terminated, valid for the call only). Orchestrator thread
+ * (the one in pipeline_run). */
+typedef void (*pipeline_scrape_fn)(void *ctx, const char *stage,
+                                   int64_t unix_ns, const char *body,
+                                   size_t len);
 
 struct pipeline_config {
     const char *transport; /* "zmq" (default) or "kafka" */
@@ -93,10 +142,40 @@ struct pipeline_config {
     struct pipeline_clock clocks[PIPELINE_MAX_CLOCKS];
     size_t nclocks;
     enum pipeline_skew_mode skew_mode;
-    const char *self_exe; /* faketime: the skewscope binary to exec;
-                             NULL = /proc/self/exe */
-    unsigned timeout_ms;  /* bound on any wait inside a stage, and on the
-                             whole run beyond duration_ms (default 60000) */
+    const char *self_exe;    /* faketime: the skewscope binary to exec;
+                                NULL = /proc/self/exe */
+    unsigned timeout_ms;     /* bound on any wait inside a stage, and on the
+                                whole run beyond duration_ms (default 60000) */
+    bool no_internal_spans;  /* trace only the spans between stages (no
+                                tokenize/prefill/decode step/all-reduce) */
+    unsigned check_requests; /* compare only the first N requests' tokens
+                                with the reference (0 = all; the check
+                                takes about as long as the run's compute) */
+    struct pipeline_fault faults[PIPELINE_MAX_FAULTS];
+    size_t nfaults;
+    bool metrics;                /* every stage serves /metrics */
+    unsigned metrics_port;       /* first port: stage i gets metrics_port + i in
+                                    pipeline_stage_index() order; 0 = free ones */
+    const char *metrics_sd_path; /* write the endpoints as Prometheus
+                                    file_sd JSON here before the stages
+                                    start; NULL = no file */
+    const char *log_path;        /* JSON log lines of every stage (appended);
+                                    NULL = no logs */
+    pipeline_scrape_fn scrape_fn; /* with metrics: called per scrape */
+    void *scrape_ctx;
+    unsigned scrape_interval_ms; /* default 1000 */
+};
+
+/* A stage's metrics endpoint. */
+struct pipeline_endpoint {
+    char stage[PIPELINE_STAGE_NAME_MAX];
+    unsigned port; /* http://127.0.0.1:port/metrics */
+};
+
+/* When a fault was active, as the orchestrator scheduled it (Unix ns; 0
+ * when the run ended before it began). */
+struct pipeline_fault_window {
+    int64_t start_unix_ns, end_unix_ns;
 };
 
 struct pipeline_result {
@@ -105,9 +184,18 @@ struct pipeline_result {
     double wall_s;     /* gateway: first request sent .. last response */
     double requests_per_s;
     double tokens_per_s;
-    uint64_t output_hash; /* FNV-1a 64 over every token (one byte each) in
-                             request order */
-    bool identical;       /* tokens == llm_generate_split's for every prompt */
+    uint64_t output_hash;  /* FNV-1a 64 over every token (one byte each) in
+                              request order */
+    bool identical;        /* tokens == llm_generate_split's for every prompt
+                              (the first cfg->check_requests when set) */
+    int64_t start_unix_ns; /* when the gateway was started */
+    int64_t end_unix_ns;   /* when the last stage had exited */
+    struct pipeline_endpoint endpoints[PIPELINE_MAX_STAGES]; /* metrics */
+    size_t nendpoints;
+    struct pipeline_fault_window windows[PIPELINE_MAX_FAULTS]; /* cfg's
+                                                                  faults */
+    unsigned scrapes_failed; /* scrapes without an answer (a stage already
+                                gone at the end is normal) */
 };
 
 /* Defaults above; no output, no skew. */
@@ -119,6 +207,27 @@ void pipeline_config_init(struct pipeline_config *cfg);
  * message in err. */
 int pipeline_config_add_clock(struct pipeline_config *cfg, bool is_drift,
                               const char *spec, char *err, size_t errlen);
+
+/* Apply "KIND@STAGE[:PARAM]" (cpu@prefill:2, memory@decode-1:512MiB,
+ * network@detokenizer:50ms/5ms, gpu-throttle@prefill:0.5) with window
+ * [at_ns, at_ns + for_ns) after the run starts. The stage name is checked
+ * when the run starts. Returns 0, or -1 with a message in err. */
+int pipeline_config_add_fault(struct pipeline_config *cfg, const char *spec,
+                              int64_t at_ns, int64_t for_ns, char *err,
+                              size_t errlen);
+
+/* "cpu", "memory", "network", "gpu-throttle" (CLI spelling). */
+const char *pipeline_fault_name(enum pipeline_fault_kind kind);
+/* The fault's name in a dataset folder <service>_<fault>: "cpu",
+ * "memory", "network", "gpu" (as rca-llm's cases are named). */
+const char *pipeline_fault_case_name(enum pipeline_fault_kind kind);
+/* True when a fault of kind can hit stage (gpu-throttle: prefill and the
+ * decode ranks; the others: every stage). */
+bool pipeline_fault_applies(enum pipeline_fault_kind kind, const char *stage);
+
+/* Slot of a stage in the run: gateway 0, tokenizer 1, prefill 2,
+ * detokenizer 3, decode-R 4 + R; -1 for an unknown name. */
+int pipeline_stage_index(const char *stage, unsigned tp);
 
 /* Run the pipeline. Returns 0 and fills *res when every request completed
  * and every stage exited cleanly (res->requests = cfg->requests, or the
@@ -147,6 +256,7 @@ struct pipeline_stage_args {
     const char *brokers; /* kafka bootstrap servers actually used */
     int result_fd;       /* gateway: pipe to the orchestrator; else -1 */
     int ready_fd;        /* others: the start-up pipe; else -1 */
+    int metrics_fd;      /* the listening socket of its /metrics; or -1 */
 };
 
 /* Entry of an exec'ed stage (`skewscope testbed --stage NAME ...`): run

@@ -36,9 +36,23 @@
  * the end of its handling, INTERNAL for tokenize, prefill, detokenize, each
  * decode step and each all-reduce; the gateway's SERVER span is the root.
  *
+ * Messages also carry "x-arrive-mono" (CLOCK_MONOTONIC ns at which the
+ * gateway sent the request, passed along by every stage: the start of the
+ * time to first token).
+ *
+ * Observability (stage_metrics.h, stage_log.h, stage_monitor.h): every
+ * stage keeps its metrics (s->metrics, always there; served on
+ * env->metrics_fd when the orchestrator gave one), appends JSON log lines
+ * when cfg->log_path is set, and runs a monitor thread that injects the
+ * faults aimed at it and samples its compute gauges. The shared helpers
+ * record per data message: its inbound hop and handling time, requests,
+ * errors, transport bytes, waiting and running requests; the stage kinds
+ * add what only they know (tokens, time to first token, per-step latency,
+ * KV cache use).
+ *
  * Shared code (open, send, receive, close) lives in stage_common.c.
  * Threads: each stage is single-threaded (the tracer has its own export
- * thread). */
+ * thread, libmicrohttpd its server thread, the monitor its own). */
 #ifndef SKEWSCOPE_STAGE_H
 #define SKEWSCOPE_STAGE_H
 
@@ -46,11 +60,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "testbed/stage_metrics.h"
 #include "testbed/traceparent.h"
 #include "testbed/tracer.h"
 #include "testbed/transport.h"
 
 struct pipeline_config;
+struct stage_log;
+struct stage_monitor;
+struct stage_board;
 
 enum stage_kind {
     STAGE_GATEWAY = 0,
@@ -74,6 +92,7 @@ struct stage_env {
     bool process_clock;  /* record the process clock (under libfaketime) */
     int64_t skew_ns;     /* else: injected offset, + = ahead */
     double drift_ppm;    /* injected drift, + = fast */
+    int metrics_fd;      /* listening socket for /metrics, or -1 */
 };
 
 /* A running stage (stage_common.c). */
@@ -81,12 +100,18 @@ struct stage {
     const struct stage_env *env;
     char name[32]; /* "decode-1" */
     struct transport *tr;
-    struct tracer *tracer;      /* NULL: tracing off */
-    const char *system;         /* messaging.system: "zeromq" or "kafka" */
-    bool rpc;                   /* cfg->hops == PIPELINE_HOPS_RPC */
-    struct transport *reply_tr; /* RPC callers: receives reply.<name>; may
-                                   be tr itself (gateway) */
-    char reply_ch[48];          /* "reply.<name>" */
+    struct tracer *tracer;         /* NULL: tracing off */
+    const char *system;            /* messaging.system: "zeromq" or "kafka" */
+    bool rpc;                      /* cfg->hops == PIPELINE_HOPS_RPC */
+    struct transport *reply_tr;    /* RPC callers: receives reply.<name>; may
+                                      be tr itself (gateway) */
+    char reply_ch[48];             /* "reply.<name>" */
+    struct stage_metrics *metrics; /* never NULL once running */
+    struct stage_log *log;         /* NULL: no log */
+    struct stage_monitor *monitor; /* NULL: none */
+    struct stage_board *board;     /* NULL: none */
+    int64_t arrive_ns;             /* gateway send time of the request in hand
+                                      (monotonic ns): sent on as "x-arrive-mono" */
 };
 
 /* A received message. `m` points into the transport (valid until the next
@@ -98,6 +123,8 @@ struct stage_msg {
     unsigned request;
     bool traced;       /* tp is valid */
     char reply_to[64]; /* RPC request: the caller's reply channel, else "" */
+    int64_t sent_ns;   /* its "x-sent-mono" (monotonic ns), or 0 */
+    int64_t begin_ns;  /* when its handling began (after the hold) */
 };
 
 /* One outstanding RPC of a caller (stage_rpc.c). The reply payload is
@@ -160,12 +187,20 @@ int stage_recv(struct stage *s, struct stage_msg *out,
  * transport tr (bounded by cfg->timeout_ms and by a signal; 0 or -1 with
  * err), and hold a received message until the hop delay after its
  * "x-sent-mono" has passed (a relative-sleep loop on CLOCK_MONOTONIC:
- * libfaketime 0.9.10 turns an absolute clock_nanosleep into no sleep). */
+ * libfaketime 0.9.10 turns an absolute clock_nanosleep into no sleep).
+ * stage_hold returns the link's delay for this message (ns: --hop-delay
+ * plus an open network fault's delay and jitter; 0 without
+ * "x-sent-mono"), what a network probe would measure, queueing at the
+ * stage not included. */
 int stage_wait_msg(struct stage *s, struct transport *tr,
                    struct transport_msg *m, char *err, size_t errlen);
-void stage_hold(struct stage *s, const struct transport_msg *m);
+int64_t stage_hold(struct stage *s, const struct transport_msg *m);
 /* CLOCK_MONOTONIC now, ns (not faked by libfaketime here). */
 int64_t stage_mono_ns(void);
+
+/* Bytes of a message on the wire as the metrics count them: payload plus
+ * header keys and values. */
+size_t stage_msg_bytes(const struct transport_msg *m);
 
 /* Send payload on channel inside a PRODUCER span (child of parent) with
  * the standard headers plus extra ones. Returns 0 or -1 (err). */
@@ -174,6 +209,15 @@ int stage_send(struct stage *s, const char *channel,
                const void *payload, size_t len,
                const struct transport_header *extra, size_t nextra, char *err,
                size_t errlen);
+/* Account a data message sent on channel (transport bytes, and the
+ * receiving stage's waiting count on the board). */
+void stage_sent(struct stage *s, const char *channel,
+                const struct transport_msg *m);
+/* Account a data message handled with result rc (its duration from the
+ * upstream send, requests, errors) and log it. */
+void stage_handled(struct stage *s, const struct stage_msg *msg, int rc,
+                   const char *err);
+
 /* Send a stop message (no span). 0 or -1 (err). */
 int stage_send_stop(struct stage *s, const char *channel, char *err,
                     size_t errlen);

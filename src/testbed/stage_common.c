@@ -15,6 +15,9 @@
 
 #include "testbed/llm.h"
 #include "testbed/pipeline.h"
+#include "testbed/stage_board.h"
+#include "testbed/stage_log.h"
+#include "testbed/stage_monitor.h"
 
 static volatile sig_atomic_t stage_stop_signal;
 
@@ -46,6 +49,15 @@ int64_t stage_mono_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+size_t stage_msg_bytes(const struct transport_msg *m)
+{
+    size_t n = m->payload_len;
+
+    for (size_t i = 0; i < m->nheaders; i++)
+        n += strlen(m->headers[i].key) + strlen(m->headers[i].value);
+    return n;
 }
 
 static const char *const kind_names[] = {
@@ -223,20 +235,24 @@ void stage_span_begin(struct stage *s, struct tracer_span *sp, const char *name,
 
 void stage_span_end(struct stage *s, struct tracer_span *sp)
 {
-    if (s->tracer)
+    if (s->tracer && sp->span_id)
         tracer_span_end(s->tracer, sp);
 }
 
 void stage_span_attr(struct stage *s, struct tracer_span *sp, const char *key,
                      const char *value)
 {
-    if (s->tracer)
+    if (s->tracer && sp->span_id)
         tracer_span_set_attr(sp, key, value);
 }
 
 void stage_span_internal(struct stage *s, struct tracer_span *sp,
                          const char *name, const struct tracer_span *parent)
 {
+    if (s->env->cfg->no_internal_spans) {
+        sp->span_id = 0; /* not begun: end and attr skip it */
+        return;
+    }
     stage_span_begin(s, sp, name, SPAN_KIND_INTERNAL, parent);
 }
 
@@ -260,6 +276,16 @@ static void messaging_attrs(struct stage *s, struct tracer_span *sp,
     stage_span_attr(s, sp, "messaging.operation", op);
 }
 
+void stage_sent(struct stage *s, const char *channel,
+                const struct transport_msg *m)
+{
+    stage_metrics_add(&s->metrics->tx_bytes, stage_msg_bytes(m));
+    int slot = stage_board_slot_of_channel(channel);
+    if (s->board && slot >= 0)
+        atomic_fetch_add_explicit(&s->board->sent_to[slot], 1,
+                                  memory_order_relaxed);
+}
+
 int stage_send(struct stage *s, const char *channel,
                const struct tracer_span *parent, unsigned request,
                const void *payload, size_t len,
@@ -268,7 +294,7 @@ int stage_send(struct stage *s, const char *channel,
 {
     struct tracer_span sp;
     struct transport_msg m = {.payload = payload, .payload_len = len};
-    char name[96], tpbuf[TRACEPARENT_LEN + 1], req[16], sent[24];
+    char name[96], tpbuf[TRACEPARENT_LEN + 1], req[16], sent[24], arrive[24];
     int rc;
 
     snprintf(name, sizeof name, "%s publish", channel);
@@ -279,14 +305,19 @@ int stage_send(struct stage *s, const char *channel,
             (struct transport_header){"traceparent", tpbuf};
     snprintf(req, sizeof req, "%u", request);
     snprintf(sent, sizeof sent, "%" PRId64, stage_mono_ns());
+    snprintf(arrive, sizeof arrive, "%" PRId64, s->arrive_ns);
     m.headers[m.nheaders++] = (struct transport_header){"x-request", req};
     m.headers[m.nheaders++] = (struct transport_header){"x-sent-mono", sent};
+    m.headers[m.nheaders++] =
+        (struct transport_header){"x-arrive-mono", arrive};
     for (size_t i = 0; i < nextra && m.nheaders < TRANSPORT_MAX_HEADERS; i++)
         m.headers[m.nheaders++] = extra[i];
     rc = transport_send(s->tr, channel, &m);
     if (rc < 0)
         snprintf(err, errlen, "send on %s: %s", channel,
                  transport_errstr(s->tr));
+    else
+        stage_sent(s, channel, &m);
     stage_span_end(s, &sp);
     return rc < 0 ? -1 : 0;
 }
@@ -302,6 +333,7 @@ int stage_send_stop(struct stage *s, const char *channel, char *err,
                  transport_errstr(s->tr));
         return -1;
     }
+    stage_metrics_add(&s->metrics->tx_bytes, stage_msg_bytes(&m));
     return 0;
 }
 
@@ -318,8 +350,10 @@ int stage_wait_msg(struct stage *s, struct transport *tr,
             return -1;
         }
         int rc = transport_recv(tr, m, 100);
-        if (rc == 1)
+        if (rc == 1) {
+            stage_metrics_add(&s->metrics->rx_bytes, stage_msg_bytes(m));
             return 0;
+        }
         if (rc < 0 && rc != -EPROTO && rc != -EINTR) {
             snprintf(err, errlen, "receive: %s", transport_errstr(tr));
             return -1;
@@ -331,13 +365,14 @@ int stage_wait_msg(struct stage *s, struct transport *tr,
     }
 }
 
-void stage_hold(struct stage *s, const struct transport_msg *m)
+int64_t stage_hold(struct stage *s, const struct transport_msg *m)
 {
     const char *sent = transport_msg_header(m, "x-sent-mono");
-    int64_t d = s->env->cfg->hop_delay_ns;
+    int64_t d = s->env->cfg->hop_delay_ns +
+                stage_monitor_net_delay_ns(s->monitor, stage_mono_ns());
 
     if (d <= 0 || !sent)
-        return;
+        return 0;
     int64_t until = strtoll(sent, NULL, 10) + d;
     /* Relative sleeps, re-checked against the real monotonic clock: under
      * libfaketime an absolute clock_nanosleep returns at once, and a
@@ -346,8 +381,9 @@ void stage_hold(struct stage *s, const struct transport_msg *m)
         struct timespec ts = {.tv_sec = left / 1000000000,
                               .tv_nsec = left % 1000000000};
         if (nanosleep(&ts, NULL) < 0 && stage_stop_signal)
-            return;
+            return d;
     }
+    return d;
 }
 
 /* Begin the span of a received data message: CONSUMER for a one-way
@@ -394,6 +430,11 @@ int stage_recv(struct stage *s, struct stage_msg *out,
     }
     out->traced = tp != NULL;
     out->request = (unsigned)strtoul(req, NULL, 10);
+    const char *sent = transport_msg_header(&out->m, "x-sent-mono");
+    const char *arrive = transport_msg_header(&out->m, "x-arrive-mono");
+    out->sent_ns = sent ? strtoll(sent, NULL, 10) : 0;
+    s->arrive_ns = arrive ? strtoll(arrive, NULL, 10) : stage_mono_ns();
+    stage_metrics_add(&s->metrics->received, 1);
     if (s->rpc != (reply != NULL) ||
         (reply && (size_t)snprintf(out->reply_to, sizeof out->reply_to, "%s",
                                    reply) >= sizeof out->reply_to)) {
@@ -401,9 +442,34 @@ int stage_recv(struct stage *s, struct stage_msg *out,
                  out->m.channel);
         return -1;
     }
-    stage_hold(s, &out->m);
+    int64_t link_ns = stage_hold(s, &out->m);
+    out->begin_ns = stage_mono_ns();
+    if (out->sent_ns) {
+        stage_hist_observe(&s->metrics->hop, out->begin_ns - out->sent_ns);
+        stage_hist_observe(&s->metrics->net, link_ns);
+    }
     begin_receive_span(s, out, consumer);
     return 0;
+}
+
+void stage_handled(struct stage *s, const struct stage_msg *msg, int rc,
+                   const char *err)
+{
+    int64_t now = stage_mono_ns();
+    int64_t from = msg->sent_ns ? msg->sent_ns : msg->begin_ns;
+
+    stage_hist_observe(&s->metrics->duration, now - from);
+    stage_metrics_add(&s->metrics->requests, 1);
+    if (rc < 0) {
+        stage_metrics_add(&s->metrics->errors, 1);
+        stage_log_event(s->log, "error", "error", msg->request, NULL, NULL,
+                        "request %u failed: %s", msg->request, err);
+        return;
+    }
+    stage_log_event(s->log, "info", "request", msg->request, NULL, NULL,
+                    "request %u handled in %.3f ms (hop %.3f ms)", msg->request,
+                    (double)(now - msg->begin_ns) * 1e-6,
+                    (double)(msg->begin_ns - from) * 1e-6);
 }
 
 int stage_serve(struct stage *s, stage_handler_fn fn, void *ctx,
@@ -419,8 +485,12 @@ int stage_serve(struct stage *s, stage_handler_fn fn, void *ctx,
             return -1;
         if (msg.stop)
             break;
+        atomic_store_explicit(&s->metrics->running, 1, memory_order_relaxed);
         int rc = fn(s, ctx, &msg, &consumer, err, errlen);
+        stage_engine_end(s->metrics, stage_mono_ns()); /* error paths */
         stage_span_end(s, &consumer);
+        atomic_store_explicit(&s->metrics->running, 0, memory_order_relaxed);
+        stage_handled(s, &msg, rc, err);
         if (rc < 0)
             return -1;
     }
@@ -453,6 +523,66 @@ static int run_kind(struct stage *s, char *err, size_t errlen)
     }
 }
 
+/* What a stage has besides transport and tracer: the run's board, its
+ * metrics (and their server), its log and its monitor. */
+struct stage_extras {
+    struct stage_board *board;
+    struct stage_metrics *metrics;
+    struct stage_log *log;
+    struct stage_monitor *monitor;
+};
+
+static void extras_close(struct stage_extras *x, int rc, const char *err)
+{
+    stage_monitor_stop(x->monitor);
+    if (rc < 0 && !stage_stop_requested())
+        stage_log_event(x->log, "error", "error", -1, NULL, NULL,
+                        "stage failed: %s", err);
+    else
+        stage_log_event(x->log, "info", "stop", -1, NULL, NULL, "stage %s",
+                        rc < 0 ? "stopped by a signal" : "done");
+    stage_log_close(x->log);
+    stage_metrics_destroy(x->metrics);
+    stage_board_unmap(x->board);
+}
+
+static int extras_open(struct stage_extras *x, const struct stage_env *env,
+                       char *err, size_t errlen)
+{
+    const struct pipeline_config *cfg = env->cfg;
+    char name[32];
+    int rank = env->kind == STAGE_DECODE ? (int)env->rank : -1;
+
+    memset(x, 0, sizeof *x);
+    stage_name(env->kind, env->rank, name, sizeof name);
+    x->board = stage_board_map(env->dir, false, err, errlen);
+    if (!x->board) {
+        if (env->metrics_fd >= 0)
+            close(env->metrics_fd);
+        return -1;
+    }
+    x->metrics =
+        stage_metrics_create(name, rank, pipeline_stage_index(name, cfg->tp),
+                             x->board, env->metrics_fd, err, errlen);
+    if (!x->metrics)
+        goto fail;
+    if (cfg->log_path &&
+        !(x->log = stage_log_open(cfg->log_path, name, rank, err, errlen)))
+        goto fail;
+    x->monitor = stage_monitor_start(cfg, name, x->board, x->metrics, x->log,
+                                     err, errlen);
+    if (!x->monitor)
+        goto fail;
+    stage_log_event(x->log, "info", "start", -1, NULL, NULL,
+                    "stage %s started (pid %d)", name, (int)getpid());
+    return 0;
+fail:
+    stage_log_close(x->log);
+    stage_metrics_destroy(x->metrics);
+    stage_board_unmap(x->board);
+    return -1;
+}
+
 int stage_main(const struct stage_env *env, char *err, size_t errlen)
 {
     static const char *const channels[] = {
@@ -465,6 +595,7 @@ int stage_main(const struct stage_env *env, char *err, size_t errlen)
     const char *ch = channels[env->kind];
     bool rpc = env->cfg->hops == PIPELINE_HOPS_RPC;
     struct stage s;
+    struct stage_extras x;
     int rc;
 
     if (env->kind == STAGE_DECODE) {
@@ -475,16 +606,27 @@ int stage_main(const struct stage_env *env, char *err, size_t errlen)
         snprintf(ch_buf, sizeof ch_buf, "reply.gateway");
         ch = ch_buf;
     }
-    if (stage_open(&s, env, &ch, 1, err, errlen) < 0)
+    if (extras_open(&x, env, err, errlen) < 0)
         return -1;
+    if (stage_open(&s, env, &ch, 1, err, errlen) < 0) {
+        extras_close(&x, -1, err);
+        return -1;
+    }
+    s.metrics = x.metrics;
+    s.log = x.log;
+    s.monitor = x.monitor;
+    s.board = x.board;
+    s.arrive_ns = stage_mono_ns();
     if (rpc && env->kind == STAGE_GATEWAY)
         s.reply_tr = s.tr;
     if (rpc && rpc_caller(env) && stage_rpc_open(&s, err, errlen) < 0) {
         stage_close(&s, NULL, 0);
+        extras_close(&x, -1, err);
         return -1;
     }
     rc = run_kind(&s, err, errlen);
     if (stage_close(&s, rc ? NULL : err, errlen) < 0)
         rc = -1;
+    extras_close(&x, rc, err);
     return rc;
 }

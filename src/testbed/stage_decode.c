@@ -36,6 +36,10 @@ static int traced_allreduce(void *ctx, float *buf, size_t n)
 
     stage_span_internal(d->s, &sp, "allreduce", d->step);
     int rc = allreduce_sum(d->ar, buf, n);
+    /* rank 0 gathers every other rank's partial and sends each the sum */
+    unsigned peers = d->s->env->rank == 0 ? d->s->env->cfg->tp - 1 : 1;
+    stage_metrics_add(&d->s->metrics->tx_bytes, n * sizeof(float) * peers);
+    stage_metrics_add(&d->s->metrics->rx_bytes, n * sizeof(float) * peers);
     if (rc < 0)
         stage_span_attr(d->s, &sp, "error", allreduce_errstr(d->ar));
     stage_span_end(d->s, &sp);
@@ -72,15 +76,25 @@ static int decode_one(struct stage *s, void *ctx, const struct stage_msg *msg,
     struct tracer_span sp;
     int rc = 0;
 
+    stage_engine_begin(s->metrics, stage_mono_ns());
     if (import_slice(d, msg, err, errlen) < 0)
         return -1;
     d->step = &sp;
     for (unsigned i = 1; i < max_new && rc == 0; i++) {
+        int64_t t0 = stage_mono_ns();
         stage_span_internal(s, &sp, "decode step", consumer);
         rc = llm_decode_step(d->m, d->kv, d->tokens[i - 1], traced_allreduce, d,
                              &d->tokens[i]);
         stage_span_end(s, &sp);
+        stage_hist_observe(&s->metrics->itl, stage_mono_ns() - t0);
+        stage_metrics_add(&s->metrics->tokens, 1);
+        atomic_store_explicit(&s->metrics->kv_usage,
+                              (double)llm_kv_len(d->kv) / d->mc.max_seq,
+                              memory_order_relaxed);
     }
+    /* the engine's work on this request is done; relaying the tokens is
+     * the host's */
+    stage_engine_end(s->metrics, stage_mono_ns());
     if (rc != 0) {
         snprintf(err, errlen, "request %u: decode: %s (%s)", msg->request,
                  llm_strerror(rc), allreduce_errstr(d->ar));

@@ -16,10 +16,12 @@
 #include <unistd.h>
 
 #include "testbed/pipeline.h"
+#include "testbed/stage_log.h"
 
 struct inflight {
     bool used;
     unsigned request;
+    int64_t sent_ns; /* monotonic */
     struct tracer_span server;
 };
 
@@ -68,7 +70,9 @@ static int send_request(struct gateway *g, unsigned i, char *err, size_t errlen)
     size_t len = pipeline_prompt(s->env->cfg->seed, i, prompt, sizeof prompt);
     slot->used = true;
     slot->request = i;
+    slot->sent_ns = s->arrive_ns = stage_mono_ns();
     g->busy++;
+    atomic_store_explicit(&s->metrics->running, g->busy, memory_order_relaxed);
     stage_span_begin(s, &slot->server, "POST /v1/completions", SPAN_KIND_SERVER,
                      NULL);
     snprintf(id, sizeof id, "%u", i);
@@ -92,6 +96,22 @@ static struct inflight *find_slot(struct gateway *g, unsigned request)
     return NULL;
 }
 
+/* The metrics and the log line of a completed request. */
+static void account(struct stage *s, const struct inflight *slot, size_t len)
+{
+    struct stage_metrics *m = s->metrics;
+    int64_t e2e = stage_mono_ns() - slot->sent_ns;
+
+    stage_hist_observe(&m->e2e, e2e);
+    stage_hist_observe(&m->duration, e2e);
+    stage_metrics_add(&m->requests, 1);
+    stage_metrics_add(&m->tokens, len);
+    atomic_fetch_sub_explicit(&m->running, 1, memory_order_relaxed);
+    stage_log_event(s->log, "info", "request", slot->request, NULL, NULL,
+                    "request %u completed in %.3f ms (%zu tokens)",
+                    slot->request, (double)e2e * 1e-6, len);
+}
+
 /* Store a response for slot and close its request. */
 static int complete(struct gateway *g, struct inflight *slot, const void *text,
                     size_t len, char *err, size_t errlen)
@@ -105,6 +125,7 @@ static int complete(struct gateway *g, struct inflight *slot, const void *text,
     stage_span_end(g->s, &slot->server);
     slot->used = false;
     g->busy--;
+    account(g->s, slot, len);
     return 0;
 }
 

@@ -90,7 +90,7 @@ int stage_call_send(struct stage *s, struct stage_call *c, const char *channel,
                     char *err, size_t errlen)
 {
     struct transport_msg m = {.payload = payload, .payload_len = len};
-    char tpbuf[TRACEPARENT_LEN + 1], req[16], sent[24];
+    char tpbuf[TRACEPARENT_LEN + 1], req[16], sent[24], arrive[24];
 
     snprintf(c->channel, sizeof c->channel, "%s", channel);
     c->request = request;
@@ -104,6 +104,9 @@ int stage_call_send(struct stage *s, struct stage_call *c, const char *channel,
     m.headers[m.nheaders++] = (struct transport_header){"x-request", req};
     m.headers[m.nheaders++] =
         (struct transport_header){"x-reply-to", s->reply_ch};
+    snprintf(arrive, sizeof arrive, "%" PRId64, s->arrive_ns);
+    m.headers[m.nheaders++] =
+        (struct transport_header){"x-arrive-mono", arrive};
     for (size_t i = 0; i < nextra && m.nheaders + 1 < TRANSPORT_MAX_HEADERS;
          i++)
         m.headers[m.nheaders++] = extra[i];
@@ -116,6 +119,7 @@ int stage_call_send(struct stage *s, struct stage_call *c, const char *channel,
         c->done = true;
         return -1;
     }
+    stage_sent(s, channel, &m);
     return 0;
 }
 
@@ -192,6 +196,7 @@ int stage_reply(struct stage *s, const struct stage_msg *msg,
                  transport_errstr(s->tr));
         return -1;
     }
+    stage_sent(s, msg->reply_to, &m);
     return 0;
 }
 

@@ -90,6 +90,9 @@ static int send_slices(struct stage *s, struct prefill_ctx *p,
         if (rc < 0)
             return -1;
     }
+    /* the KV is handed off: the engine is free for the next prompt (an
+     * RPC's wait for the decode ranks' reply is not GPU work) */
+    stage_engine_end(s->metrics, stage_mono_ns());
     if (!s->rpc)
         return 0;
     if (stage_call_wait(s, p->calls, p->tp, err, errlen) < 0)
@@ -116,11 +119,19 @@ static int prefill_one(struct stage *s, void *ctx, const struct stage_msg *msg,
         return -1;
     }
     memcpy(tokens, msg->m.payload, n * sizeof(int));
+    stage_engine_begin(s->metrics, stage_mono_ns());
     stage_span_internal(s, &sp, "prefill", consumer);
     llm_kv_reset(p->kv);
     rc = llm_prefill(p->m, p->kv, tokens, n, NULL, NULL, &first);
     stage_span_end(s, &sp);
     free(tokens);
+    if (rc == 0) {
+        stage_hist_observe(&s->metrics->ttft, stage_mono_ns() - s->arrive_ns);
+        stage_metrics_add(&s->metrics->tokens, 1);
+        atomic_store_explicit(&s->metrics->kv_usage,
+                              (double)llm_kv_len(p->kv) / p->mc.max_seq,
+                              memory_order_relaxed);
+    }
     if (rc != 0) {
         snprintf(err, errlen, "request %u: prefill: %s", msg->request,
                  llm_strerror(rc));

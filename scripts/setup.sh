@@ -8,7 +8,10 @@ PACKAGES=(
   libprotobuf-c-dev protobuf-c-compiler
   libjansson-dev zlib1g-dev libgsl-dev libcmocka-dev
   libzmq3-dev librdkafka-dev libcurl4-openssl-dev faketime libmicrohttpd-dev
+  libyaml-dev libnghttp2-dev
   jq time curl
+  prometheus
+  chromium fonts-dejavu-core
 )
 
 missing=()

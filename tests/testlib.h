@@ -14,6 +14,20 @@
 
 #include <cmocka.h>
 
+/* CMOCKA_ONLY=PATTERN runs only the tests whose names match (cmocka's
+ * wildcards * and ?), CMOCKA_SKIP=PATTERN skips those that match: how the
+ * ThreadSanitizer run (make TSAN=1 tsan-check) picks its cases. Set
+ * before main() runs. */
+__attribute__((constructor)) static void testlib_filters(void)
+{
+    const char *only = getenv("CMOCKA_ONLY"), *skip = getenv("CMOCKA_SKIP");
+
+    if (only && *only)
+        cmocka_set_test_filter(only);
+    if (skip && *skip)
+        cmocka_set_skip_filter(skip);
+}
+
 /* Write `len` bytes to a new temporary file; returns its malloc'd path. */
 static inline char *testlib_write_temp(const void *data, size_t len)
 {

@@ -46,9 +46,20 @@ int cli_parse_uint(const char *opt, const char *value, unsigned *out)
     return 0;
 }
 
+int cli_input_option(int opt, const char *arg, struct ingest_opts *io)
+{
+    (void)arg;
+    if (opt != CLI_OPT_STRICT)
+        return 0;
+    io->strict = true;
+    return 1;
+}
+
 int cli_estimate_option(int opt, const char *arg, struct estimate_opts *eo,
                         struct ingest_opts *io)
 {
+    if (cli_input_option(opt, arg, io))
+        return 1;
     switch (opt) {
     case 'r':
         eo->reference = arg;
@@ -115,22 +126,75 @@ static int exit_for(int rc)
     }
 }
 
+/* "missing_timestamp 84, empty_trace_id 2": the invalid spans counted
+ * since `before` (per reason), into buf. */
+static void invalid_reasons(const struct span_store *s, const size_t *before,
+                            char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (int r = 0; r < SPAN_INVALID_NREASONS; r++) {
+        size_t n = span_store_invalid(s, (enum span_invalid)r) - before[r];
+        int k;
+        if (n == 0 || used >= len)
+            continue;
+        k = snprintf(buf + used, len - used, "%s%s %zu", used ? ", " : "",
+                     span_invalid_name((enum span_invalid)r), n);
+        if (k > 0)
+            used += (size_t)k;
+    }
+}
+
+/* Warn about the spans of `file` that cannot be analysed. */
+static void warn_invalid(const struct span_store *s, const char *file,
+                         const size_t *before, size_t valid)
+{
+    char why[256];
+    size_t n = 0;
+
+    for (int r = 0; r < SPAN_INVALID_NREASONS; r++)
+        n += span_store_invalid(s, (enum span_invalid)r) - before[r];
+    if (n == 0)
+        return;
+    invalid_reasons(s, before, why, sizeof(why));
+    fprintf(stderr,
+            "skewscope: warning: %s: %zu of %zu spans cannot be analysed and "
+            "are left out (%s; --strict refuses such input)\n",
+            strcmp(file, "-") == 0 ? "<stdin>" : file, n, n + valid, why);
+}
+
 int cli_load(char **files, int nfiles, const struct ingest_opts *opts,
              struct span_store **out, struct edge_list *edges)
 {
     char err[1024] = "";
     struct span_store *s = span_store_create();
+    size_t before[SPAN_INVALID_NREASONS];
 
     memset(edges, 0, sizeof(*edges));
     if (!s)
         goto nomem;
     for (int i = 0; i < nfiles; i++) {
+        size_t count = span_store_count(s);
+        for (int r = 0; r < SPAN_INVALID_NREASONS; r++)
+            before[r] = span_store_invalid(s, (enum span_invalid)r);
         int rc = ingest_file(s, files[i], opts, err, sizeof(err));
         if (rc < 0) {
             fprintf(stderr, "skewscope: %s\n", err[0] ? err : "out of memory");
             span_store_destroy(s);
             return exit_for(rc);
         }
+        warn_invalid(s, files[i], before, span_store_count(s) - count);
+    }
+    if (span_store_count(s) == 0 && span_store_invalid_total(s) > 0) {
+        memset(before, 0, sizeof(before));
+        invalid_reasons(s, before, err, sizeof(err));
+        fprintf(stderr,
+                "skewscope: no span can be analysed: all %zu spans read are "
+                "invalid (%s)\n",
+                span_store_invalid_total(s), err);
+        span_store_destroy(s);
+        return EXIT_DATAERR;
     }
     if (span_store_index(s) < 0 || edge_list_build(edges, s) < 0)
         goto nomem;

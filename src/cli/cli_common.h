@@ -17,9 +17,31 @@ int cli_parse_format(const char *name, enum trace_format *fmt);
 
 /* Read every file (or "-") into a new indexed store, and build its edge
  * list. Prints errors as "skewscope: FILE:LINE:COL: ..." and returns the
- * exit code (0 when fine); on success *out owns the store. */
+ * exit code (0 when fine); on success *out owns the store. Spans the
+ * readers count as invalid (ingest.h) are left out with a warning per
+ * file; when nothing valid remains that is EXIT_DATAERR (with
+ * opts->strict the readers refuse the first one instead). */
 int cli_load(char **files, int nfiles, const struct ingest_opts *opts,
              struct span_store **out, struct edge_list *edges);
+
+/* The options of how input is read, shared by every command that reads
+ * traces (check, estimate, correct): list CLI_INPUT_LONGOPTS in the
+ * getopt_long table (CLI_ESTIMATE_LONGOPTS includes it) and hand each
+ * option to cli_input_option() (cli_estimate_option() does). Returns 1
+ * when applied, 0 when the option is not one of them. */
+#define CLI_OPT_STRICT 0x5301
+#define CLI_INPUT_LONGOPTS                                                     \
+    {                                                                          \
+        "strict", no_argument, NULL, CLI_OPT_STRICT                            \
+    }
+/* What the option does, for usage texts. */
+#define CLI_INPUT_USAGE                                                        \
+    "  --strict             refuse input holding spans that cannot be\n"       \
+    "                       analysed (no trace/span ID or start time, an\n"    \
+    "                       unknown Jaeger process): exit 65 at the first\n"   \
+    "                       one (default: leave them out, count them, and\n"   \
+    "                       fail only when no valid span remains)\n"
+int cli_input_option(int opt, const char *arg, struct ingest_opts *io);
 
 /* The options that control the clock estimate, shared by `estimate` and
  * `correct`: list CLI_ESTIMATE_LONGOPTS in the getopt_long table and hand
@@ -28,15 +50,14 @@ int cli_load(char **files, int nfiles, const struct ingest_opts *opts,
     {"reference", required_argument, NULL, 'r'},                               \
         {"windows", required_argument, NULL, 'w'},                             \
         {"no-drift", no_argument, NULL, 'n'},                                  \
-    {                                                                          \
-        "clock-domain", required_argument, NULL, 'c'                           \
-    }
+        {"clock-domain", required_argument, NULL, 'c'}, CLI_INPUT_LONGOPTS
 
 struct estimate_opts;
 
 /* Apply option `opt` (with optarg `arg`) if it is one of
- * CLI_ESTIMATE_LONGOPTS. Returns 1 when applied, 0 when the option is not
- * one of them, -1 on a bad value (message printed). */
+ * CLI_ESTIMATE_LONGOPTS (CLI_INPUT_LONGOPTS included). Returns 1 when
+ * applied, 0 when the option is not one of them, -1 on a bad value
+ * (message printed). */
 int cli_estimate_option(int opt, const char *arg, struct estimate_opts *eo,
                         struct ingest_opts *io);
 

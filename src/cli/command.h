@@ -21,5 +21,10 @@ extern const struct command cmd_inject;
 extern const struct command cmd_testbed;
 extern const struct command cmd_experiment;
 extern const struct command cmd_serve;
+extern const struct command cmd_rca;
+extern const struct command cmd_rca_eval;
+extern const struct command cmd_collect;
+extern const struct command cmd_imbalance;
+extern const struct command cmd_report;
 
 #endif

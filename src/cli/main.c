@@ -7,8 +7,9 @@
 #include "cli/exit_codes.h"
 
 static const struct command *const commands[] = {
-    &cmd_check,  &cmd_estimate, &cmd_correct,    &cmd_simulate,
-    &cmd_inject, &cmd_testbed,  &cmd_experiment, &cmd_serve,
+    &cmd_check,   &cmd_estimate,   &cmd_correct, &cmd_simulate, &cmd_inject,
+    &cmd_testbed, &cmd_experiment, &cmd_serve,   &cmd_rca,      &cmd_rca_eval,
+    &cmd_collect, &cmd_imbalance,  &cmd_report,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

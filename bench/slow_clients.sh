@@ -6,7 +6,7 @@
 # latency. Goal: every probe answered, p99 under 50 ms with 2,000 slow
 # connections.
 #
-# Environment (defaults): N=2000 ADDRS=8 SECONDS=30 SERVE_EXTRA="" (more
+# Environment (defaults): N=2000 ADDRS=8 DURATION=30 SERVE_EXTRA="" (more
 #   serve flags, e.g. "--http-threads 4" or "--header-timeout 5s")
 #   SKEWSCOPE=build/skewscope BUILD=build
 set -euo pipefail
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 N=${N:-2000}
 ADDRS=${ADDRS:-8}
-SECONDS_=${SECONDS:-30}
+SECONDS_=${DURATION:-30} # not SECONDS: bash counts its own seconds there
 BUILD=${BUILD:-build}
 S=${SKEWSCOPE:-$BUILD/skewscope}
 B=$BUILD/bench/bench_slow_clients

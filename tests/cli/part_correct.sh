@@ -24,6 +24,9 @@ for doc in '' '   ' '{"resourceSpans":[]}' '{"data":[]}' '[]'; do
     sh -c "! grep -q inconsistent '$C/err'"
   expect "correct, zero spans ($i): the output is a JSON document" \
     jq -e 'type == "object" or type == "array"' "$f.out"
+  "$S" estimate --json "$f" >"$f.est" 2>"$C/err"; rc=$?
+  expect "estimate, zero spans ($i): exit 0, consistent, no warning" \
+    sh -c "[ $rc = 0 ] && ! grep -q inconsistent '$C/err' && jq -e '.consistent' '$f.est' >/dev/null"
   "$S" correct --format input - -o "$f.in" <"$f" 2>/dev/null; rc=$?
   expect "correct --format input, zero spans ($i) from stdin: exit 0 and a document" \
     sh -c "[ $rc = 0 ] && jq -e . '$f.in' >/dev/null"

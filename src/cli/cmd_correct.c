@@ -57,8 +57,9 @@ static void correct_usage(FILE *out)
             "                       input's format; its name works too)\n"
             "  --input-format FMT   auto (default), otlp-json, otlp-proto, "
             "jaeger, zipkin\n"
-            "  --reference NODE     reference clock domain (default: most "
-            "spans)\n"
+            "  --reference NODE     reference clock domain (default: the "
+            "consensus of the\n"
+            "                       clocks that agree, as estimate reports)\n"
             "  --max-element SIZE   the most held in memory at once (an OTLP "
             "JSON span, a\n"
             "                       protobuf ResourceSpans, a Jaeger trace, a "
@@ -563,9 +564,11 @@ static int apply(struct correct_args *a)
     rc = write_output(a, &co, m, &st);
     if (rc == EXIT_FINE && ref)
         fprintf(stderr,
-                "skewscope: corrected %zu spans (%zu adjusted) onto the clock "
-                "of %.*s\n",
-                st.spans, st.adjusted, (int)ref_len, ref);
+                "skewscope: corrected %zu spans (%zu adjusted) onto %s%.*s%s\n",
+                st.spans, st.adjusted,
+                a->eo.reference ? "the clock of "
+                                : "the consensus clock (anchor ",
+                (int)ref_len, ref, a->eo.reference ? "" : ")");
     else if (rc == EXIT_FINE)
         fprintf(stderr, "skewscope: the input holds no spans: written "
                         "through, nothing to correct\n");

@@ -51,6 +51,8 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,7 +111,7 @@ struct loop {
     int epfd, evfd;
     struct conn *conns;
     bool drained, gave_up;
-    int64_t close_at_ns; /* GIVE_UP: close when flushed or past this */
+    int64_t close_at_ns;          /* GIVE_UP: close when flushed or past this */
     pthread_mutex_t pmu;          /* the two lists below, closing */
     struct pending *waiting;      /* unanswered (doubly linked) */
     struct pending *answers_head; /* answered, for the loop to send */
@@ -373,8 +375,10 @@ static void stream_drop_pending(struct receiver_grpc *g, struct stream *st)
 /* ---- responses */
 
 #define NV(n, v)                                                               \
-    {(uint8_t *)(uintptr_t)(n), (uint8_t *)(uintptr_t)(v), sizeof(n) - 1,      \
-     strlen(v), NGHTTP2_NV_FLAG_NONE}
+    {                                                                          \
+        (uint8_t *)(uintptr_t)(n), (uint8_t *)(uintptr_t)(v), sizeof(n) - 1,   \
+            strlen(v), NGHTTP2_NV_FLAG_NONE                                    \
+    }
 
 static void answered(struct receiver_grpc *g, struct stream *st)
 {
@@ -964,8 +968,7 @@ static nghttp2_session_callbacks *make_callbacks(void)
                                                               on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb,
-                                                           on_stream_close);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     return cb;
 }
 
@@ -1065,9 +1068,9 @@ static void conn_service(struct conn *c)
 {
     if (!c->dead)
         conn_flush(c);
-    if (c->dead || (!nghttp2_session_want_read(c->sess) &&
-                    !nghttp2_session_want_write(c->sess) &&
-                    c->out_off == c->out_len))
+    if (c->dead ||
+        (!nghttp2_session_want_read(c->sess) &&
+         !nghttp2_session_want_write(c->sess) && c->out_off == c->out_len))
         conn_close(c);
 }
 
@@ -1158,6 +1161,10 @@ static void accept_all(struct loop *lp, nghttp2_session_callbacks *cb)
             close(fd);
             continue;
         }
+        /* An answer is three writes (HEADERS, DATA, trailers): with Nagle
+         * on, the last waits for the client's delayed ACK (40 ms a call). */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         conn_open(lp, fd, cb);
     }
 }
@@ -1195,15 +1202,14 @@ static void check_timers(struct loop *lp, int64_t now)
     for (struct conn *c = lp->conns, *next; c; c = next) {
         next = c->next;
         for (struct stream *st = c->streams; st; st = st->next) {
-            int64_t limit = (int64_t)cfg->body_timeout_ms * 1000000 +
-                            (int64_t)(st->seen / cfg->body_min_rate) *
-                                1000000000;
+            int64_t limit =
+                (int64_t)cfg->body_timeout_ms * 1000000 +
+                (int64_t)(st->seen / cfg->body_min_rate) * 1000000000;
             if (!st->handled && !st->answered && now - st->begun_ns > limit)
                 send_status(lp->g, st, GRPC_DEADLINE_EXCEEDED,
                             "request not complete within its deadline "
                             "(--body-timeout, --body-min-rate)",
                             0);
-
         }
         if (!c->streams && now - c->last_rx_ns > idle_ns) {
             counter_add(&lp->g->n.conns_timed_out, 1);
@@ -1254,8 +1260,7 @@ static void give_up(struct loop *lp)
     for (struct conn *c = lp->conns; c; c = c->next)
         for (struct stream *st = c->streams; st; st = st->next)
             if (st->pending) {
-                send_verdict(lp->g, st, RECEIVER_UNAVAILABLE, st->spans,
-                             NULL);
+                send_verdict(lp->g, st, RECEIVER_UNAVAILABLE, st->spans, NULL);
                 stream_drop_pending(lp->g, st);
             } else if (!st->answered) {
                 send_status(lp->g, st, GRPC_UNAVAILABLE,
@@ -1482,8 +1487,9 @@ static void stop_loops(struct receiver_grpc *g)
         }
 }
 
-struct receiver_grpc *receiver_grpc_start(const struct receiver_grpc_config *cfg,
-                                          void *ctx, char *err, size_t errlen)
+struct receiver_grpc *
+receiver_grpc_start(const struct receiver_grpc_config *cfg, void *ctx,
+                    char *err, size_t errlen)
 {
     struct receiver_grpc *g = calloc(1, sizeof(*g));
     bool ok = true;

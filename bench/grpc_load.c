@@ -173,9 +173,8 @@ struct conn {
     bool done, broken;
 };
 
-static ssize_t on_read(nghttp2_session *s, int32_t id, uint8_t *buf,
-                       size_t len, uint32_t *flags, nghttp2_data_source *src,
-                       void *ud)
+static ssize_t on_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                       uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
     struct conn *c = ud;
     size_t n = c->len - c->sent;
@@ -253,8 +252,10 @@ static int conn_open(struct conn *c, int port)
 }
 
 #define NV(n, v)                                                               \
-    {(uint8_t *)(uintptr_t)(n), (uint8_t *)(uintptr_t)(v), strlen(n),          \
-     strlen(v), NGHTTP2_NV_FLAG_NONE}
+    {                                                                          \
+        (uint8_t *)(uintptr_t)(n), (uint8_t *)(uintptr_t)(v), strlen(n),       \
+            strlen(v), NGHTTP2_NV_FLAG_NONE                                    \
+    }
 
 /* One call; returns its grpc-status, or -1 when the connection broke. */
 static int call(struct conn *c, const struct opts *o, const char *auth)
@@ -442,7 +443,8 @@ int main(int argc, char **argv)
     }
     secs = (double)(clock_now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
     qsort(all, nall, sizeof(*all), cmp_double);
-    double p50 = nall ? all[nall / 2] : 0, p99 = nall ? all[nall * 99 / 100] : 0;
+    double p50 = nall ? all[nall / 2] : 0,
+           p99 = nall ? all[nall * 99 / 100] : 0;
     printf("grpc_load: %llu calls OK, %llu retried, %llu errors in %.2f s\n",
            (unsigned long long)calls, (unsigned long long)retries,
            (unsigned long long)errors, secs);

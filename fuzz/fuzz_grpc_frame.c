@@ -42,9 +42,8 @@ static void call_body(const uint8_t *p, size_t n)
         return;
     assert(msg == p + GRPC_PREFIX_LEN && mlen == n - GRPC_PREFIX_LEN);
     assert(mlen <= limit);
-    if (compressed &&
-        receiver_gunzip(msg, mlen, 1 << 20, &plain, &plain_len, err,
-                        sizeof(err)) < 0)
+    if (compressed && receiver_gunzip(msg, mlen, 1 << 20, &plain, &plain_len,
+                                      err, sizeof(err)) < 0)
         return;
     st = span_store_create_hint(16);
     if (st) {

@@ -206,9 +206,8 @@ struct call {
     int32_t id;
 };
 
-static ssize_t cl_read(nghttp2_session *s, int32_t id, uint8_t *buf,
-                       size_t len, uint32_t *flags, nghttp2_data_source *src,
-                       void *ud)
+static ssize_t cl_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                       uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
     struct call *c = src->ptr;
     size_t n = c->len - c->sent;
@@ -368,8 +367,8 @@ static struct call export_call(int port, const struct buf *msg, bool gz,
                                const char *token)
 {
     struct buf z = gz ? gzip_of(msg->data, msg->len) : (struct buf){0};
-    struct buf f = gz ? frame(z.data, z.len, true)
-                      : frame(msg->data, msg->len, false);
+    struct buf f =
+        gz ? frame(z.data, z.len, true) : frame(msg->data, msg->len, false);
     struct call c = {.body = (uint8_t *)f.data,
                      .len = f.len,
                      .token = token,
@@ -400,9 +399,9 @@ static unsigned retry_ms_of(const struct call *c)
 
     if (!c->details[0])
         return 0;
-    assert_int_equal(grpc_status_details_parse(c->details, strlen(c->details),
-                                               &code, &ms),
-                     0);
+    assert_int_equal(
+        grpc_status_details_parse(c->details, strlen(c->details), &code, &ms),
+        0);
     assert_int_equal(code, c->status);
     return ms;
 }
@@ -448,11 +447,13 @@ static void test_frame(void **state)
     /* status details with and without a retry delay */
     assert_true(grpc_status_details(8, "busy", 1500, det, sizeof(det)) > 0);
     assert_null(strchr(det, '='));
-    assert_int_equal(grpc_status_details_parse(det, strlen(det), &code, &ms), 0);
+    assert_int_equal(grpc_status_details_parse(det, strlen(det), &code, &ms),
+                     0);
     assert_int_equal(code, 8);
     assert_int_equal(ms, 1500);
     assert_true(grpc_status_details(3, "bad", 0, det, sizeof(det)) > 0);
-    assert_int_equal(grpc_status_details_parse(det, strlen(det), &code, &ms), 0);
+    assert_int_equal(grpc_status_details_parse(det, strlen(det), &code, &ms),
+                     0);
     assert_int_equal(code, 3);
     assert_int_equal(ms, 0);
     assert_int_equal(grpc_status_details_parse("!!", 2, &code, &ms), -1);
@@ -534,7 +535,8 @@ static void test_limits(void **state)
     c = (struct call){.body = (uint8_t *)f.data, .len = f.len};
     do_call(receiver_grpc_port(g), &c);
     assert_int_equal(c.status, GRPC_INVALID_ARGUMENT);
-    c = (struct call){.body = (uint8_t *)f.data, .len = f.len, .encoding = "zstd"};
+    c = (struct call){
+        .body = (uint8_t *)f.data, .len = f.len, .encoding = "zstd"};
     do_call(receiver_grpc_port(g), &c);
     assert_int_equal(c.status, GRPC_UNIMPLEMENTED);
     assert_int_equal(atomic_load(&s.calls), 0);
@@ -634,8 +636,7 @@ static void test_pending(void **state)
         c = export_call(receiver_grpc_port(g), &msg, false, NULL);
         pthread_join(t, NULL);
         assert_true(l.heard);
-        assert_int_equal(c.status,
-                         i ? GRPC_RESOURCE_EXHAUSTED : GRPC_OK);
+        assert_int_equal(c.status, i ? GRPC_RESOURCE_EXHAUSTED : GRPC_OK);
     }
     /* answered inside the handler */
     s.answer_inside = true;
@@ -711,9 +712,8 @@ static void test_pending_reset(void **state)
     struct receiver_grpc *g;
     struct buf msg = request_msg(3);
     struct buf f = frame(msg.data, msg.len, false);
-    struct call c = {.body = (uint8_t *)f.data,
-                     .len = f.len,
-                     .reset_after_send = true};
+    struct call c = {
+        .body = (uint8_t *)f.data, .len = f.len, .reset_after_send = true};
     struct receiver_grpc_counters n;
     struct timespec ts = {0, 100 * 1000000L};
 
@@ -848,8 +848,8 @@ static void test_forward_grpc(void **state)
     assert_non_null(fc);
     for (int i = 0; i < 3; i++) { /* one connection per call, each works */
         assert_int_equal(forward_grpc_send(fc, (uint8_t *)msg.data, msg.len,
-                                           false, 5000, NULL, NULL, &retry,
-                                           err, sizeof(err)),
+                                           false, 5000, NULL, NULL, &retry, err,
+                                           sizeof(err)),
                          FORWARD_GRPC_OK);
         assert_int_equal(s.len, msg.len);
         assert_memory_equal(s.body, msg.data, msg.len);
@@ -867,12 +867,12 @@ static void test_forward_grpc(void **state)
                                        sizeof(err)),
                      FORWARD_GRPC_PERMANENT);
     assert_non_null(strstr(err, "INVALID_ARGUMENT"));
-    assert_int_equal(forward_grpc_send(fc, (uint8_t *)"{}", 2, true, 5000,
-                                       NULL, NULL, &retry, err, sizeof(err)),
+    assert_int_equal(forward_grpc_send(fc, (uint8_t *)"{}", 2, true, 5000, NULL,
+                                       NULL, &retry, err, sizeof(err)),
                      FORWARD_GRPC_PERMANENT);
     bad = forward_grpc_create(url, "wrong", err, sizeof(err));
-    assert_int_equal(forward_grpc_send(bad, (uint8_t *)msg.data, msg.len,
-                                       false, 5000, NULL, NULL, &retry, err,
+    assert_int_equal(forward_grpc_send(bad, (uint8_t *)msg.data, msg.len, false,
+                                       5000, NULL, NULL, &retry, err,
                                        sizeof(err)),
                      FORWARD_GRPC_PERMANENT);
     assert_non_null(strstr(err, "UNAUTHENTICATED"));

@@ -406,9 +406,8 @@ static void same_span(const Span *a, const Span *b, const char *where)
     char w[160];
 
     assert_true(a->span_id.len == b->span_id.len &&
-                (a->span_id.len == 0 ||
-                 memcmp(a->span_id.data, b->span_id.data, a->span_id.len) ==
-                     0));
+                (a->span_id.len == 0 || memcmp(a->span_id.data, b->span_id.data,
+                                               a->span_id.len) == 0));
     assert_string_equal(a->name, b->name);
     if (a->start_time_unix_nano != b->start_time_unix_nano ||
         a->end_time_unix_nano != b->end_time_unix_nano)

@@ -104,7 +104,8 @@ int estimate_run(struct clock_estimate *out, const struct span_store *s,
     int rc;
 
     memset(out, 0, sizeof(*out));
-    out->consistent = true; /* no spans, no constraints: nothing to contradict */
+    out->consistent =
+        true; /* no spans, no constraints: nothing to contradict */
     if (nd == 0)
         return 0;
     rc = find_reference(s, opts, &go.reference, err, errlen);

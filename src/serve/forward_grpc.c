@@ -16,7 +16,8 @@
 
 #include "serve/grpc_frame.h"
 
-#define EXPORT_PATH "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+#define EXPORT_PATH                                                            \
+    "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 struct forward_grpc {
     CURL *curl;
@@ -277,23 +278,22 @@ static enum forward_grpc_result outcome(struct forward_grpc *c, long http,
     return forward_grpc_classify(c->status, retry_info);
 }
 
-enum forward_grpc_result forward_grpc_send(struct forward_grpc *c,
-                                           const uint8_t *msg, size_t len,
-                                           bool json, long timeout_ms,
-                                           int (*abort_fn)(void *),
-                                           void *abort_ctx,
-                                           unsigned *retry_after_ms, char *err,
-                                           size_t errlen)
+enum forward_grpc_result
+forward_grpc_send(struct forward_grpc *c, const uint8_t *msg, size_t len,
+                  bool json, long timeout_ms, int (*abort_fn)(void *),
+                  void *abort_ctx, unsigned *retry_after_ms, char *err,
+                  size_t errlen)
 {
     long http = 0;
     CURLcode rc;
 
     if (json) {
-        snprintf(err, errlen,
-                 "%s: an OTLP/JSON batch cannot go over gRPC (protobuf only): "
-                 "send OTLP/HTTP protobuf or OTLP/gRPC to skewscope, or forward "
-                 "to an http:// endpoint",
-                 c->display);
+        snprintf(
+            err, errlen,
+            "%s: an OTLP/JSON batch cannot go over gRPC (protobuf only): "
+            "send OTLP/HTTP protobuf or OTLP/gRPC to skewscope, or forward "
+            "to an http:// endpoint",
+            c->display);
         return FORWARD_GRPC_PERMANENT;
     }
     if (len > UINT32_MAX) {

@@ -52,13 +52,11 @@ struct forward_grpc *forward_grpc_create(const char *endpoint,
  * the server's RetryInfo delay when it sent one (else left alone). err
  * gets what happened ("grpc://h:p: UNAVAILABLE: ...") for anything but
  * OK. */
-enum forward_grpc_result forward_grpc_send(struct forward_grpc *c,
-                                           const uint8_t *msg, size_t len,
-                                           bool json, long timeout_ms,
-                                           int (*abort_fn)(void *),
-                                           void *abort_ctx,
-                                           unsigned *retry_after_ms, char *err,
-                                           size_t errlen);
+enum forward_grpc_result
+forward_grpc_send(struct forward_grpc *c, const uint8_t *msg, size_t len,
+                  bool json, long timeout_ms, int (*abort_fn)(void *),
+                  void *abort_ctx, unsigned *retry_after_ms, char *err,
+                  size_t errlen);
 
 /* The classification above for a gRPC status code (has_retry_info: the
  * status carried a RetryInfo). */

@@ -72,13 +72,13 @@ int grpc_frame_unary(const uint8_t *body, size_t len, size_t max_len,
         return -GRPC_FRAME_MALFORMED;
     }
     if (body[0] > 1) {
-        snprintf(err, errlen,
-                 "byte 0: compressed flag %u: expected 0 or 1", body[0]);
+        snprintf(err, errlen, "byte 0: compressed flag %u: expected 0 or 1",
+                 body[0]);
         return -GRPC_FRAME_MALFORMED;
     }
     if ((uint64_t)n > max_len) {
-        snprintf(err, errlen, "message of %lld bytes exceeds %zu",
-                 (long long)n, max_len);
+        snprintf(err, errlen, "message of %lld bytes exceeds %zu", (long long)n,
+                 max_len);
         return -GRPC_FRAME_TOO_LARGE;
     }
     if ((uint64_t)n > len - GRPC_PREFIX_LEN) {

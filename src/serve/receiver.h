@@ -98,8 +98,9 @@ bool receiver_answer(struct receiver_pending *p, enum receiver_verdict v);
  * then frees p. NULL when out of memory. A handle the handler did not keep
  * (its verdict was not RECEIVER_PENDING) is freed with
  * receiver_pending_discard(), which does not call answer. */
-struct receiver_pending *receiver_pending_external(
-    bool (*answer)(void *ctx, enum receiver_verdict v), void *ctx);
+struct receiver_pending *
+receiver_pending_external(bool (*answer)(void *ctx, enum receiver_verdict v),
+                          void *ctx);
 void receiver_pending_discard(struct receiver_pending *p);
 
 /* Called on an HTTP thread with one decoded request (span_store_count() may

@@ -107,8 +107,9 @@ struct receiver_grpc_config {
 /* Start listening and serving. body_handler and ctx must stay valid until
  * receiver_grpc_stop() returns. Returns NULL with a message in err, e.g.
  * "listen-grpc 127.0.0.1:4317: Address already in use". */
-struct receiver_grpc *receiver_grpc_start(const struct receiver_grpc_config *cfg,
-                                          void *ctx, char *err, size_t errlen);
+struct receiver_grpc *
+receiver_grpc_start(const struct receiver_grpc_config *cfg, void *ctx,
+                    char *err, size_t errlen);
 
 /* The TCP port actually bound (useful after port 0). */
 int receiver_grpc_port(const struct receiver_grpc *g);
@@ -135,8 +136,8 @@ struct receiver_grpc_counters {
     uint64_t http_refused, reset;
     uint64_t spans_received, spans_accepted, spans_rejected;
     uint64_t spans_throttled, spans_invalid;
-    uint64_t calls_throttled_undecoded; /* refused on their headers */
-    uint64_t calls_waiting;             /* now: for receiver_answer() */
+    uint64_t calls_throttled_undecoded;     /* refused on their headers */
+    uint64_t calls_waiting;                 /* now: for receiver_answer() */
     uint64_t bytes_received, bytes_decoded; /* messages as sent, inflated */
     uint64_t connections_open, connections_accepted, connections_refused;
     uint64_t connections_timed_out; /* closed for idle_timeout_s */

@@ -8,8 +8,8 @@ expect "serve: --max-connections 0: exit 2" [ $? = 2 ]
 expect "serve: --header-timeout below 1ms: exit 2" [ $? = 2 ]
 "$S" serve --body-min-rate fast 2>/dev/null
 expect "serve: --body-min-rate not a size: exit 2" [ $? = 2 ]
-"$S" serve --help | grep -q -- "--max-connections-per-ip"
-expect "serve --help: names the connection limits" [ $? = 0 ]
+"$S" serve --help >"$T/http.help"
+expect "serve --help: names the connection limits" grep -q -- "--max-connections-per-ip" "$T/http.help"
 
 "$S" serve --listen 127.0.0.1:0 --duration 30s --max-connections-per-ip 2 \
   --header-timeout 1s >"$T/http.out" 2>"$T/http.log" &

@@ -1,5 +1,5 @@
 /* grpc_load: loopback OTLP/gRPC load generator for `skewscope serve
- * --listen-grpc` (bench/grpc_load.sh runs it beside bench/serve_load's
+ * --listen-grpc` (bench/grpc_vs_http.sh runs it beside bench/serve_load's
  * OTLP/HTTP sender; BENCHMARKS.md reports the figures).
  *
  *   grpc_load --port P [--connections 4] [--spans-per-request 100]

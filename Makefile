@@ -106,7 +106,8 @@ bench: $(BENCH_BINS) $(BUILD)/skewscope
 # (CMOCKA_ONLY, tests/testlib.h). die_after_fork=0: test_serve's helpers
 # fork. Any report fails the run.
 TSAN_TESTS := test_receiver test_assemble test_live test_live_exhausted \
-              test_cluster test_slow_clients test_metrics_promtool
+              test_cluster test_slow_clients test_metrics_promtool \
+              test_serve_scrape
 TSAN_SERVE_CASES := test_http_end_to_end test_bad_requests test_token \
                     test_sigterm_spools test_backpressure
 tsan-check: $(TSAN_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/test_serve \

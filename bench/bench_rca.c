@@ -218,7 +218,8 @@ int main(int argc, char **argv)
 
         if (!want)
             continue;
-        if (rca_method_inputs(m) & ~(RCA_IN_METRICS | RCA_IN_INJECT)) {
+        if (rca_method_inputs(m) &
+            ~(RCA_IN_METRICS | RCA_IN_INJECT | RCA_IN_TRACES_OPT)) {
             printf("%-16s skipped: needs logs or traces\n", name);
             continue;
         }

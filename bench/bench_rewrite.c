@@ -1,4 +1,4 @@
-/* bench_rewrite: spans/s of rewrite_otlp_proto() (serve/rewrite.h) on a
+/* bench_rewrite: spans/s of rewrite_otlp_proto() (output/rewrite.h) on a
  * generated ExportTraceServiceRequest, next to protobuf-c decoding and
  * re-encoding the same body (what a rewriter built on unpack + pack would
  * cost at the least, before changing anything).
@@ -21,7 +21,7 @@
 #include "model/clock_model.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "output/correct.h"
-#include "serve/rewrite.h"
+#include "output/rewrite.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
     Request;

@@ -15,6 +15,7 @@
 #include "ingest/prom_common.h"
 #include "ingest/prom_range.h"
 #include "ingest/source.h"
+#include "fuzz_series_check.h"
 #include "model/series.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -24,8 +25,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct prom_opts o = {size % 2 ? "instance" : NULL, NULL, NULL, 0};
     struct series_store *s = series_store_create();
     struct source *src = NULL;
-    struct series_align a = {0};
-    struct series_table *t = NULL;
     char path[64], err[512];
     int fd = memfd_create("fuzz", 0);
 
@@ -39,19 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto out;
     json_lex_set_default_bufsize(size % 3 == 0 ? 1 + size % 17 : 0);
     (void)prom_range_read_source(s, src, &o, err, sizeof(err));
-    for (size_t id = 0; id < series_store_count(s); id++) {
-        const int64_t *ts = series_times(s, (uint32_t)id);
-
-        for (size_t k = 1; k < series_len(s, (uint32_t)id); k++)
-            if (ts[k] <= ts[k - 1])
-                abort();
-    }
-    if (series_align_cover(s, NULL, 0, 1000000000, &a) && a.nrows <= 4096) {
-        a.agg = SERIES_AGG_AUTO;
-        if (series_table_from_store(s, NULL, 0, &a, &t) != 0)
-            abort();
-        series_table_destroy(t);
-    }
+    fuzz_series_check(s);
 out:
     series_store_destroy(s);
     if (src)

@@ -27,7 +27,7 @@
 #include "model/span_store.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "output/correct.h"
-#include "serve/rewrite.h"
+#include "output/rewrite.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
     Request;

@@ -9,92 +9,12 @@
  * record read back passed its CRC (spool_head), counts agree with what was
  * popped across a reopen, and after draining, a record appended survives a
  * reopen as the only one. */
-#include <dirent.h>
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+#define FUZZ_SEGMENT_SUFFIX "spool"
+#include "fuzz_segment_dir.h"
 
 #include "serve/spool.h"
-#include "util/log.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static char dir[64];
-
-static void clear_dir(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[128];
-
-    if (!d)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-}
-
-static void remove_dir(void)
-{
-    clear_dir();
-    rmdir(dir);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    log_set_level(LOG_ERROR); /* damage reports are the normal case here */
-    /* tmpfs when there is one: the spool fsyncs on close. */
-    snprintf(dir, sizeof dir, "/dev/shm/skewscope-fuzz-spool-XXXXXX");
-    if (!mkdtemp(dir)) {
-        snprintf(dir, sizeof dir, "/tmp/skewscope-fuzz-spool-XXXXXX");
-        if (!mkdtemp(dir))
-            abort();
-    }
-    atexit(remove_dir);
-    return 0;
-}
-
-static void write_file(unsigned no, const uint8_t *p, size_t n)
-{
-    char path[128];
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/%016x.spool", dir, no);
-    f = fopen(path, "wb");
-    if (!f || (n && fwrite(p, 1, n, f) != n))
-        abort();
-    fclose(f);
-}
-
-static void lay_out(const uint8_t *data, size_t size)
-{
-    unsigned nseg = (data[0] & 3) + 1;
-    size_t pos = 1 + 2 * (nseg - 1);
-    const uint8_t *sizes = data + 1;
-
-    if (pos > size)
-        pos = size;
-    for (unsigned i = 0; i + 1 < nseg; i++) {
-        size_t n = 1 + 2 * i + 1 < size
-                       ? (size_t)sizes[2 * i] | (size_t)sizes[2 * i + 1] << 8
-                       : 0;
-        if (n > size - pos)
-            n = size - pos;
-        write_file(i + 1, data + pos, n);
-        pos += n;
-    }
-    write_file(nseg, data + pos, size - pos);
-}
 
 static struct spool *open_or_die(void)
 {
@@ -138,7 +58,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    clear_dir();
     lay_out(data, size);
     s = open_or_die();
     count = spool_count(s);

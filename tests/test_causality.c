@@ -1,6 +1,6 @@
 /* Unit tests of span_store, edges and causality on hand-built stores with
- * every rule of DESIGN.md's definitions exercised: cross-domain pairs only,
- * sync CLIENT->SERVER ends, links from CONSUMER to PRODUCER, duplicates,
+ * every rule of docs/CONTRACTS.md's definitions exercised: cross-domain pairs
+ * only, sync CLIENT->SERVER ends, links from CONSUMER to PRODUCER, duplicates,
  * orphans, cyclic parents, Zipkin shared spans, slack min/median. */
 #include "testlib.h"
 

@@ -2,6 +2,7 @@
  * attributes that keep the originals, untouched unknown domains and
  * fields, Jaeger/Zipkin -> OTLP conversion, document-at-a-time reading,
  * and the error paths. */
+#define _GNU_SOURCE /* fopencookie */
 #include "testlib.h"
 
 #include <jansson.h>
@@ -2037,6 +2038,63 @@ static void test_stream_holds_little(void **state)
     free(big);
 }
 
+/* test_stream_writes_bounded's FILE: it keeps the largest piece written
+ * to it at once. */
+static ssize_t largest_write(void *cookie, const char *buf, size_t n)
+{
+    size_t *most = cookie;
+
+    (void)buf;
+    if (n > *most)
+        *most = n;
+    return (ssize_t)n;
+}
+
+/* The stream writes as its buffer fills, in pieces of the buffer's size
+ * however large the input: it once doubled the buffer whenever a corrected
+ * span did not fit behind the bytes awaiting writing, until the buffer
+ * held a good part of the output (326 MB for a 316 MB input). */
+static void test_stream_writes_bounded(void **state)
+{
+    static const char *const nodes[] = {"node-gateway", "node-tokenizer",
+                                        "node-prefill", "node-decode-0",
+                                        "node-decode-1"};
+    struct sim_config cfg;
+    char *buf = NULL, err[256];
+    size_t len = 0, most = 0;
+    FILE *f = open_memstream(&buf, &len);
+    struct clock_model *m = clock_model_create();
+    struct correct_opts opts = {TRACE_FORMAT_OTLP_JSON, TRACE_FORMAT_OTLP_JSON,
+                                NULL};
+    struct correct_stats st;
+    struct source *src;
+    int rc;
+    (void)state;
+
+    sim_config_init(&cfg);
+    cfg.requests = 1500; /* about 17 MB, one document */
+    assert_int_equal(
+        sim_run(&cfg, &trace_writer_otlp_json_ops, f, NULL, err, sizeof(err)),
+        0);
+    fclose(f);
+    for (int i = 0; i < 5; i++)
+        assert_true(
+            clock_model_set(m, nodes[i], 1000 * (i - 2), 0.25 * i, T0) >= 0);
+    src = source_open_memory(buf, len, "sim.json", err, sizeof(err));
+    f = fopencookie(&most, "w",
+                    (cookie_io_functions_t){.write = largest_write});
+    assert_non_null(f);
+    rc = correct_otlp_json_ops.run(src, &opts, m, f, &st, err, sizeof(err));
+    fclose(f);
+    source_close(src);
+    assert_int_equal(rc, 0);
+    assert_true(st.adjusted > len / 2000); /* spans of ~350 bytes */
+    assert_true(most > 0);
+    assert_true(most <= (size_t)1 << 20);
+    clock_model_destroy(m);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2068,6 +2126,7 @@ int main(void)
         cmocka_unit_test(test_stream_reads_as_readers),
         cmocka_unit_test(test_stream_refuses),
         cmocka_unit_test(test_stream_holds_little),
+        cmocka_unit_test(test_stream_writes_bounded),
         cmocka_unit_test(test_proto_wire_equals_dom),
     };
 

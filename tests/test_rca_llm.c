@@ -13,6 +13,11 @@
  *  - an SM-clock drop that comes with a like drop in utilisation (an idle
  *    GPU clocking down) is not a throttle;
  *  - CPU that grows with the work done is no change;
+ *  - a spike that lasts half of the persistence stretch is no change;
+ *  - a recorded testbed case (a GPU throttled at the prefill stage, whose
+ *    utilisation rises, while the tensor-parallel decode ranks swap which
+ *    of them spins its CPU waiting for the other): the ranks share their
+ *    normal window, the throttle is found;
  *  - parameters and the inputs it needs.
  * Noise comes from a fixed seed: every ranking here is deterministic. */
 #include "testlib.h"
@@ -110,6 +115,29 @@ static void rank_top(const char *name, const struct rca_case *c,
     assert_true(r.n > 0);
     snprintf(top, len, "%s", r.items[0].name);
     rca_ranking_free(&r);
+}
+
+/* The score of column `col` in method `name`'s ranking of c. */
+static double score_of(const char *name, const struct rca_case *c,
+                       const struct rca_kv *kv, size_t nkv, const char *col)
+{
+    const struct rca_method *m = rca_method_find(name);
+    struct rca_params p = {.seed = 0, .kv = kv, .nkv = nkv};
+    struct rca_ranking r;
+    char err[256] = "";
+    double v = NAN;
+
+    assert_non_null(m);
+    rca_ranking_init(&r);
+    if (rca_rank(m, c, &p, &r, err, sizeof err) != 0)
+        fail_msg("%s: %s", name, err);
+    for (size_t i = 0; i < r.n; i++)
+        if (!strcmp(r.items[i].name, col))
+            v = r.items[i].score;
+    rca_ranking_free(&r);
+    if (isnan(v))
+        fail_msg("%s: no column %s", name, col);
+    return v;
 }
 
 #define ASSERT_TOP(method, c, kv, nkv, want)                                   \
@@ -421,14 +449,14 @@ static void test_callee_explains_caller(void **state)
 /* ---- GPU idleness ---- */
 
 /* s0's SM clock halves. With its utilisation halving too, the GPU is
- * idle (it clocks down when starved), and s1's CPU rise is the cause;
+ * idle (it clocks down when starved), and s1's CPU doubling is the cause;
  * with utilisation flat, the clock drop is the cause. */
 static void test_idle_clock(void **state)
 {
     struct syn cols[] = {
         {"s0_sm-clock", 1800, 20, -900, INJECT, ROWS, 0, 0},
         {"s0_gpu-util", 90, 1, -45, INJECT, ROWS, 0, 0},
-        {"s1_cpu", 0.4, 0.02, 0.12, INJECT, ROWS, 0, 0},
+        {"s1_cpu", 0.4, 0.02, 0.4, INJECT, ROWS, 0, 0},
     };
     struct series_table *t = build(cols, 3);
     struct rca_case c = case_of(t, NULL);
@@ -469,11 +497,11 @@ static void test_cpu_per_work(void **state)
 
 /* A 0/1 gauge (requests running, sampled) that flickers more often after
  * the inject time is no fault: its spread comes from the flicker, not
- * from a floor of 5% of a median of 0. s0's CPU rises by 2.5 sd. */
+ * from a floor of 5% of a median of 0. s0's CPU doubles. */
 static void test_flicker_is_noise(void **state)
 {
     const struct syn cols[] = {
-        {"s0_cpu", 0.4, 0.02, 0.05, INJECT, ROWS, 0, 0},
+        {"s0_cpu", 0.4, 0.02, 0.4, INJECT, ROWS, 0, 0},
         {"s1_running", 0, 0, 0, 0, 0, 0, 0.1},
         {"s2_cpu", 0.4, 0.02, 0, 0, 0, 0, 0},
     };
@@ -487,13 +515,13 @@ static void test_flicker_is_noise(void **state)
 
 /* A host-wide slowdown that comes and goes (every other 5 s, the clocks
  * of all three GPUs at 60%) widens every clock's normal spread so much
- * that s2's throttle to 70% is lost behind s0's CPU rise of 4 sd; with
+ * that s2's throttle to 70% is lost behind s0's CPU doubling; with
  * peers=1 each clock is taken relative to the others' and the throttle
  * stands out. */
 static void test_peers_common_mode(void **state)
 {
     const struct syn cols[] = {
-        {"s0_cpu", 0.4, 0.02, 0.08, INJECT, ROWS, 0, 0},
+        {"s0_cpu", 0.4, 0.02, 0.4, INJECT, ROWS, 0, 0},
         {"s0_sm-clock", 1800, 10, 0, 0, 0, 0.4, 0},
         {"s1_sm-clock", 1800, 10, 0, 0, 0, 0.4, 0},
         {"s2_sm-clock", 1800, 10, -540, INJECT, ROWS, 0.4, 0},
@@ -508,6 +536,157 @@ static void test_peers_common_mode(void **state)
     series_table_destroy(t);
 }
 
+/* A 40-sd CPU spike of exactly 3 s at s1 (half of the 6 s stretch) is
+ * not a change that holds; s0's CPU up by 8 sd for the whole anomalous
+ * minute is. (Before: "at least half" let the spike win.) */
+static void test_spike_of_half_the_stretch(void **state)
+{
+    const struct syn cols[] = {
+        {"s0_cpu", 0.4, 0.02, 0.16, INJECT, ROWS, 0, 0},
+        {"s1_cpu", 0.4, 0.02, 0.8, INJECT + 20, 3, 0, 0},
+        {"s2_cpu", 0.4, 0.02, 0, 0, 0, 0, 0},
+    };
+    struct series_table *t = build(cols, 3);
+    struct rca_case c = case_of(t, NULL);
+    struct rca_kv four[] = {{"persist", "4"}};
+
+    (void)state;
+    ASSERT_TOP("llm", &c, NULL, 0, "s0_cpu");
+    /* over a 4 s stretch the same 3 s spike holds for most of it */
+    ASSERT_TOP("llm", &c, four, 1, "s1_cpu");
+    ASSERT_TOP("nsigma", &c, NULL, 0, "s1_cpu");
+    series_table_destroy(t);
+}
+
+/* ---- ranks of one group ---- */
+
+/* A testbed case recorded with `experiment rca-dataset --kinds
+ * gpu-throttle --stages prefill --run-for 20 --fault-at 10 --fault-for 6`
+ * (the columns that decide it, 5 significant digits): prefill's SM clock
+ * halves for 6 s and its utilisation rises (it has idle time to give).
+ * The two tensor-parallel decode ranks take turns at spinning in the
+ * all-reduce while the other computes: decode-1 spins (CPU ~0.65) in most
+ * normal seconds, decode-0 in the fault's. Judged on its own normal
+ * window, at a 5% floor, decode-0's CPU per request (more than doubled)
+ * outranked the clock: what llm did before CPU got its 30% floor and the
+ * ranks a shared normal window. Against its group's normal window it is
+ * a level its peer held. */
+static const char *const rec_cols[] = {
+    "prefill_cpu",       "prefill_workload",  "prefill_sm-clock",
+    "prefill_gpu-util",  "decode-0_cpu",      "decode-0_workload",
+    "decode-0_sm-clock", "decode-0_gpu-util", "decode-1_cpu",
+    "decode-1_workload", "decode-1_sm-clock", "decode-1_gpu-util",
+};
+#define REC_COLS (sizeof rec_cols / sizeof rec_cols[0])
+#define REC_T0 1796319529 /* the first row; the inject time is row 9's */
+static const double rec_rows[][REC_COLS] = {
+    {0.089981, 110, 1410, 20.999, 0.16349, 106, 1410, 92.57, 0.16184, 106, 1410,
+     93.449},
+    {0.13322, 157, 1395, 13.46, 0.25332, 158, 1410, 98.575, 0.57948, 158, 1395,
+     99.29},
+    {0.14531, 181, 1395, 14.917, 0.28494, 181, 1395, 98.675, 0.6569, 181, 1395,
+     99.74},
+    {0.15007, 188, 1395, 15.5, 0.30231, 188, 1395, 99.241, 0.66444, 188, 1395,
+     99.762},
+    {0.15697, 198, 1410, 20.483, 0.31067, 201, 1410, 89.216, 0.47039, 201, 1410,
+     89.728},
+    {0.18672, 230, 1410, 21.257, 0.35377, 228, 1410, 92.606, 0.34949, 228, 1410,
+     94.272},
+    {0.17352, 211, 1410, 21.511, 0.31564, 210, 1395, 92.84, 0.38027, 210, 1410,
+     94.73},
+    {0.1458, 169, 1410, 20.241, 0.2633, 170, 1395, 98.766, 0.63855, 170, 1395,
+     99.788},
+    {0.14588, 178, 1395, 18.813, 0.26949, 178, 1395, 98.873, 0.63988, 178, 1410,
+     99.746},
+    {0.15783, 196, 705, 18.665, 0.30018, 195, 1395, 99.382, 0.66519, 195, 1395,
+     99.802},
+    {0.1619, 199, 697.5, 30.769, 0.56948, 200, 1395, 99.306, 0.4267, 200, 1410,
+     99.744},
+    {0.17501, 219, 705, 34.701, 0.74951, 219, 1410, 99.35, 0.32308, 219, 1410,
+     99.692},
+    {0.17381, 220, 705, 34.226, 0.73917, 220, 1395, 99.085, 0.32181, 220, 1395,
+     99.594},
+    {0.13436, 161, 697.5, 26.477, 0.56028, 161, 1410, 98.814, 0.23748, 161,
+     1395, 99.489},
+    {0.16864, 209, 697.5, 33.409, 0.71296, 208, 1395, 98.28, 0.30289, 208, 1395,
+     99.184},
+    {0.1764, 223, 1410, 35.658, 0.74032, 224, 1395, 98.829, 0.32715, 224, 1410,
+     99.278},
+    {0.17041, 217, 1410, 18.469, 0.72471, 216, 1395, 99.117, 0.31721, 216, 1395,
+     99.61},
+    {0.15586, 199, 1395, 17.387, 0.45557, 199, 1410, 99.387, 0.50878, 199, 1395,
+     99.732},
+    {0.15536, 198, 1395, 17.826, 0.29264, 199, 1410, 99.591, 0.68313, 200, 1395,
+     99.79},
+};
+#define REC_ROWS (sizeof rec_rows / sizeof rec_rows[0])
+
+static void test_recorded_prefill_throttle(void **state)
+{
+    struct series_table *t = series_table_create(REC_ROWS, REC_COLS);
+    struct rca_kv off[] = {{"ranks", "0"}};
+    struct rca_case c = {0};
+
+    (void)state;
+    assert_non_null(t);
+    for (size_t r = 0; r < REC_ROWS; r++) {
+        t->time_ns[r] = ((int64_t)REC_T0 + (int64_t)r) * 1000000000;
+        for (size_t j = 0; j < REC_COLS; j++)
+            series_table_col(t, j)[r] = rec_rows[r][j];
+    }
+    for (size_t j = 0; j < REC_COLS; j++)
+        assert_int_equal(series_table_set_name(t, j, rec_cols[j]), 0);
+    c.metrics = t;
+    c.inject_ns = ((int64_t)REC_T0 + 9) * 1000000000;
+    c.has_inject = true;
+    c.name = "prefill_gpu";
+    ASSERT_TOP("llm", &c, NULL, 0, "prefill_sm-clock");
+    /* decode-0's spinning is within its group's normal spread: it scores
+     * less than on its own normal window */
+    double pooled = score_of("llm", &c, NULL, 0, "decode-0_cpu");
+    double alone = score_of("llm", &c, off, 1, "decode-0_cpu");
+    if (!(pooled < 0.7 * alone))
+        fail_msg("decode-0_cpu scores %g with its ranks, %g alone", pooled,
+                 alone);
+    ASSERT_NOT_TOP("nsigma", &c, "prefill_sm-clock");
+    ASSERT_NOT_TOP("baro", &c, "prefill_sm-clock");
+    series_table_destroy(t);
+}
+
+/* Ranks are services named "<group>-<n>". Three replicas of a cache, one
+ * of them busy (CPU 0.8, the others 0.2) in turn: cache-1 and cache-2 in
+ * the normal window, cache-0 after the inject time. A level that a
+ * replica held in the normal window is no fault at another; web's CPU
+ * doubling is. Each replica on its own (ranks=0): cache-0 leads. */
+static void test_ranks_share_normal(void **state)
+{
+    enum { N = ROWS };
+    static const char *const names[] = {"cache-0_cpu", "cache-1_cpu",
+                                        "cache-2_cpu", "web_cpu"};
+    struct series_table *t = series_table_create(N, 4);
+    struct rca_kv off[] = {{"ranks", "0"}};
+    struct rca_case c;
+
+    (void)state;
+    assert_non_null(t);
+    rng = 7;
+    for (size_t r = 0; r < N; r++) {
+        t->time_ns[r] = ((int64_t)T0 + (int64_t)r) * 1000000000;
+        size_t busy = r < INJECT ? (r / 10) % 2 + 1 : 0; /* 1, 2, then 0 */
+        for (size_t j = 0; j < 3; j++)
+            series_table_col(t, j)[r] =
+                (j == busy ? 0.8 : 0.2) + 0.01 * normal();
+        /* web: doubles (a fault that lasts) */
+        series_table_col(t, 3)[r] = 0.3 + 0.01 * normal() + (r >= INJECT) * 0.3;
+    }
+    for (size_t j = 0; j < 4; j++)
+        assert_int_equal(series_table_set_name(t, j, names[j]), 0);
+    c = case_of(t, NULL);
+    ASSERT_TOP("llm", &c, NULL, 0, "web_cpu");
+    ASSERT_TOP("llm", &c, off, 1, "cache-0_cpu");
+    series_table_destroy(t);
+}
+
 /* ---- interface ---- */
 
 static void test_params_and_inputs(void **state)
@@ -516,7 +695,8 @@ static void test_params_and_inputs(void **state)
     static const struct {
         const char *key, *value;
     } bad[] = {{"persist", "-1"}, {"symptom", "2"}, {"other", "x"},
-               {"roles", ""},     {"peers", "2"},   {"alpha", "1"}};
+               {"roles", ""},     {"peers", "2"},   {"alpha", "1"},
+               {"ranks", "2"}};
     char err[256];
 
     (void)state;
@@ -590,6 +770,9 @@ int main(void)
         cmocka_unit_test(test_cpu_per_work),
         cmocka_unit_test(test_flicker_is_noise),
         cmocka_unit_test(test_peers_common_mode),
+        cmocka_unit_test(test_spike_of_half_the_stretch),
+        cmocka_unit_test(test_recorded_prefill_throttle),
+        cmocka_unit_test(test_ranks_share_normal),
         cmocka_unit_test(test_params_and_inputs),
         cmocka_unit_test(test_deterministic),
     };

@@ -1,4 +1,4 @@
-/* Tests of serve/rewrite: the in-memory rewriter of one OTLP request body,
+/* Tests of output/rewrite: the in-memory rewriter of one OTLP request body,
  * differential against `correct` (correct_file() on the same bytes). Both
  * outputs are decoded with protobuf-c and compared field by field (times,
  * attributes as multisets, events, links, unknown fields), then re-encoded
@@ -24,7 +24,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "output/correct.h"
 #include "output/correct_json.h"
-#include "serve/rewrite.h"
+#include "output/rewrite.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
     Request;

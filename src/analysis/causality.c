@@ -41,12 +41,20 @@ static int64_t select_kth(int64_t *v, size_t n, size_t k)
     return v[lo];
 }
 
+unsigned causality_pair_violation(const struct span_rec *p,
+                                  const struct span_rec *c, uint32_t flags)
+{
+    return causality_violation(c->start_ns - p->start_ns, p->end_ns - c->end_ns,
+                               (flags & EDGE_PAIR_SYNC) != 0);
+}
+
 static void count_pair(struct causality_report *r, struct causality_edge *e,
                        const struct span_rec *p, const struct span_rec *c,
                        uint32_t flags)
 {
-    bool before = c->start_ns < p->start_ns;
-    bool after = (flags & EDGE_PAIR_SYNC) && c->end_ns > p->end_ns;
+    unsigned v = causality_pair_violation(p, c, flags);
+    bool before = (v & CAUSALITY_STARTS_BEFORE) != 0;
+    bool after = (v & CAUSALITY_ENDS_AFTER) != 0;
 
     e->starts_before_parent += before;
     e->ends_after_parent += after;

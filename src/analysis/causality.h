@@ -1,5 +1,5 @@
-/* causality: the `check` analysis. Counts DESIGN.md's violations over the
- * edge pairs of an indexed store:
+/* causality: the `check` analysis. Counts the violations of
+ * docs/CONTRACTS.md ("Terms") over the edge pairs of an indexed store:
  *   starts_before_parent  child.start < parent.start            (any pair)
  *   ends_after_parent     child.end > parent.end     (synchronous pairs only)
  *   negative_duration     end < start          (any span, duplicates excluded)
@@ -9,11 +9,36 @@
 #ifndef SKEWSCOPE_CAUSALITY_H
 #define SKEWSCOPE_CAUSALITY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct span_store;
+struct span_rec;
 struct edge_list;
+
+/* The kinds of violation of one pair (a bit set). */
+#define CAUSALITY_STARTS_BEFORE 0x1u
+#define CAUSALITY_ENDS_AFTER 0x2u
+
+/* The one violation test of an edge pair, on its slacks in ns:
+ * fwd_ns = child.start - parent.start, back_ns = parent.end - child.end
+ * (timestamps are clamped to [0, 2^62], so neither overflows). Returns
+ * CAUSALITY_STARTS_BEFORE when fwd_ns < 0, | CAUSALITY_ENDS_AFTER when the
+ * pair is synchronous (CLIENT -> SERVER) and back_ns < 0; 0 for none.
+ * Every path that judges a pair calls it: check, serve's live windows and
+ * its trace page, the HTML report. */
+static inline unsigned causality_violation(int64_t fwd_ns, int64_t back_ns,
+                                           bool sync)
+{
+    return (fwd_ns < 0 ? CAUSALITY_STARTS_BEFORE : 0u) |
+           (sync && back_ns < 0 ? CAUSALITY_ENDS_AFTER : 0u);
+}
+
+/* causality_violation() of parent p and child c; flags are the pair's
+ * edge_list flags (EDGE_PAIR_SYNC). */
+unsigned causality_pair_violation(const struct span_rec *p,
+                                  const struct span_rec *c, uint32_t flags);
 
 struct causality_edge {
     uint32_t from, to; /* clock domain ids */

@@ -1,7 +1,7 @@
-/* edges: find the edge pairs of an indexed span store (DESIGN.md, "Edge"):
- * a parent->child span pair, or a PRODUCER span linked from a CONSUMER span,
- * whose two spans lie in different clock domains. Both analyses (causality
- * check, clock graph) start from this list.
+/* edges: find the edge pairs of an indexed span store (docs/CONTRACTS.md
+ * "Terms"): a parent->child span pair, or a PRODUCER span linked from a
+ * CONSUMER span, whose two spans lie in different clock domains. Both analyses
+ * (causality check, clock graph) start from this list.
  *
  * Rules, exactly:
  * - Only the first record of a key counts; duplicates (SPAN_F_DUPLICATE) are

@@ -114,7 +114,7 @@ int cli_getopt(int argc, char **argv, const char *cmd, const char *optstring,
     return 0;
 }
 
-static int exit_for(int rc)
+int cli_exit_for_ingest(int rc)
 {
     switch (-rc) {
     case INGEST_E_MALFORMED:
@@ -182,7 +182,7 @@ int cli_load(char **files, int nfiles, const struct ingest_opts *opts,
         if (rc < 0) {
             fprintf(stderr, "skewscope: %s\n", err[0] ? err : "out of memory");
             span_store_destroy(s);
-            return exit_for(rc);
+            return cli_exit_for_ingest(rc);
         }
         warn_invalid(s, files[i], before, span_store_count(s) - count);
     }

@@ -1,6 +1,6 @@
 /* cli_common: what the subcommands share: loading input files into a span
- * store (with the error messages and exit codes DESIGN.md promises), and
- * option parsing helpers. */
+ * store (with the error messages and exit codes docs/CONTRACTS.md promises),
+ * and option parsing helpers. */
 #ifndef SKEWSCOPE_CLI_COMMON_H
 #define SKEWSCOPE_CLI_COMMON_H
 
@@ -62,6 +62,10 @@ int cli_estimate_option(int opt, const char *arg, struct estimate_opts *eo,
                         struct ingest_opts *io);
 
 struct option;
+
+/* The exit code of a reader's negated enum ingest_status: 65 malformed,
+ * 66 unreadable, 70 anything else (out of memory). rc < 0. */
+int cli_exit_for_ingest(int rc);
 
 /* Print "skewscope CMD: <message>" and a pointer to --help on stderr;
  * returns EXIT_USAGE. */

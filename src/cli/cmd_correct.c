@@ -30,6 +30,7 @@
 #include "model/clock_model.h"
 #include "model/span_store.h"
 #include "output/correct.h"
+#include "util/clock.h"
 
 static void correct_usage(FILE *out)
 {
@@ -332,13 +333,11 @@ static void dir_of(const char *path, char *dir, size_t n)
 static void tmp_name(struct out_file *o, unsigned attempt)
 {
     static const char set[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    struct timespec ts;
     uint64_t x;
     char suffix[7];
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    x = (uint64_t)ts.tv_nsec * 2654435761u ^ (uint64_t)getpid() << 20 ^
-        (uint64_t)attempt * 40503u;
+    x = (uint64_t)(clock_now_ns(CLOCK_REALTIME) % 1000000000) * 2654435761u ^
+        (uint64_t)getpid() << 20 ^ (uint64_t)attempt * 40503u;
     for (int i = 0; i < 6; i++, x /= 36)
         suffix[i] = set[x % 36];
     suffix[6] = '\0';
@@ -447,9 +446,7 @@ static int exit_for(int rc)
         return EXIT_FINE;
     if (rc == CORRECT_E_FORMAT)
         return EXIT_USAGE;
-    if (rc == -INGEST_E_MALFORMED)
-        return EXIT_DATAERR;
-    return rc == -INGEST_E_NOINPUT ? EXIT_NOINPUT : EXIT_SOFTWARE;
+    return cli_exit_for_ingest(rc);
 }
 
 /* Correct into a file (see out_open()) or stdout. */

@@ -4,7 +4,6 @@
  * teams can put clock skew into their own CI. */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "cli/exit_codes.h"
 #include "sim/sim.h"
 #include "testbed/faketime.h"
+#include "util/units.h"
 
 /* Exit codes of inject's own failures (GNU timeout's convention); any other
  * code is the command's. */
@@ -74,18 +74,6 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int parse_drift(const char *v, double *ppm)
-{
-    char *end;
-
-    errno = 0;
-    *ppm = strtod(v, &end);
-    if (errno || end == v || (*end && strcmp(end, "ppm") != 0) ||
-        !isfinite(*ppm) || fabs(*ppm) > FAKETIME_MAX_DRIFT_PPM)
-        return -1;
-    return 0;
-}
-
 static int parse_one(int opt, const char *v, void *ctx)
 {
     struct faketime_config *cfg = ctx;
@@ -102,7 +90,7 @@ static int parse_one(int opt, const char *v, void *ctx)
                 v);
         return 0;
     case 'd':
-        if (parse_drift(v, &cfg->drift_ppm) < 0)
+        if (units_parse_ppm(v, FAKETIME_MAX_DRIFT_PPM, &cfg->drift_ppm) < 0)
             return cli_usage_error("inject",
                                    "--drift wants ppm within +-100000, e.g. "
                                    "20ppm; got '%s'",

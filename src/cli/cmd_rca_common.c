@@ -145,18 +145,6 @@ struct rca_params rca_cli_params(const struct rca_cli_opts *o, const char *name,
     return p;
 }
 
-static int exit_for_ingest(int rc)
-{
-    switch (-rc) {
-    case INGEST_E_MALFORMED:
-        return EXIT_DATAERR;
-    case INGEST_E_NOINPUT:
-        return EXIT_NOINPUT;
-    default:
-        return EXIT_SOFTWARE;
-    }
-}
-
 int rca_cli_read_case(const char *path, unsigned inputs,
                       struct rcaeval_case **out, char *err, size_t errlen)
 {
@@ -187,7 +175,7 @@ int rca_cli_read_case(const char *path, unsigned inputs,
     }
     rc = rcaeval_case_read(path, &ro, out, err, errlen);
     free(dir);
-    return rc < 0 ? exit_for_ingest(rc) : 0;
+    return rc < 0 ? cli_exit_for_ingest(rc) : 0;
 }
 
 int rca_cli_exit_for(int rc)

@@ -21,6 +21,7 @@
 #include "model/clock_model.h"
 #include "model/span_store.h"
 #include "output/report_html.h"
+#include "util/clock.h"
 
 static void report_usage(FILE *out)
 {
@@ -173,14 +174,6 @@ static int out_close(struct out *o, bool ok)
     return ok ? rc : 0;
 }
 
-static int64_t now_unix_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Analyse the loaded store and write the report. */
 static int analyse_and_write(const struct report_args *a, char **files,
                              int nfiles, struct span_store *s,
@@ -214,7 +207,7 @@ static int analyse_and_write(const struct report_args *a, char **files,
         .nfiles = (size_t)nfiles,
         .worst_traces = a->traces,
         .title = a->title,
-        .generated_unix_ns = now_unix_ns(),
+        .generated_unix_ns = clock_now_ns(CLOCK_REALTIME),
     };
     if (out_open(&o) < 0) {
         fprintf(stderr, "skewscope: %s: %s\n", a->out_path, strerror(errno));

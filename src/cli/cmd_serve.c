@@ -13,8 +13,11 @@
 #include "cli/cli_common.h"
 #include "cli/command.h"
 #include "cli/exit_codes.h"
+#include "imbalance/imbalance.h"
 #include "serve/serve.h"
+#include "serve/serve_scrape.h"
 #include "sim/sim.h"
+#include "util/clock.h"
 
 static const char usage_text[] =
     "usage: skewscope serve [OPTIONS]\n\n"
@@ -27,7 +30,7 @@ static const char usage_text[] =
     "GET /api/v1/cluster (with --peer).\n\n"
     "input:\n"
     "  --listen HOST:PORT      HTTP address (default 127.0.0.1:4318; port 0 "
-"= any)\n"
+    "= any)\n"
     "  --listen-grpc HOST:PORT OTLP/gRPC address: TraceService/Export over "
     "h2c,\n"
     "                          gzip, the token as authorization metadata, "
@@ -71,7 +74,9 @@ static const char usage_text[] =
     "  --warn-share X          warn when an edge's offset uses more than X "
     "of its\n"
     "                          skew budget (default 0.5)\n"
-    "  --reference DOMAIN      reference clock (default: most connected)\n"
+    "  --reference DOMAIN      reference clock (default: the consensus of "
+    "the clocks\n"
+    "                          that agree, as estimate reports)\n"
     "  --update-interval D     recompute offsets every D (default 1s)\n\n"
     "cluster view (several instances in one consumer group):\n"
     "  --peer URL              another instance, e.g. http://10.0.0.2:4318 "
@@ -89,6 +94,32 @@ static const char usage_text[] =
     "  --peer-timeout D        per peer fetch (default 500ms); a peer that "
     "fails is\n"
     "                          reported in \"peers\", never fatal\n\n"
+    "imbalance detection (the detectors of `skewscope imbalance`, live):\n"
+    "  --scrape [NAME=]URL     a Prometheus text target (vLLM, SGLang, TGI,\n"
+    "                          dcgm-exporter, node-exporter, skewscope "
+    "collect\n"
+    "                          --listen, the testbed's stages); repeat for "
+    "each.\n"
+    "                          NAME (default host:port) labels its metrics "
+    "and\n"
+    "                          names series without a service/job/pod "
+    "label.\n"
+    "                          Findings: GET /api/v1/findings,\n"
+    "                          skewscope_imbalance_findings on /metrics, a "
+    "JSON\n"
+    "                          log line when one starts and when it ends; "
+    "the\n"
+    "                          traces' collectives are judged on the live "
+    "clocks\n"
+    "  --scrape-interval D     scrape every D (default: the runbook's step, "
+    "1s)\n"
+    "  --scrape-timeout D      per request (default 0.8 x the interval)\n"
+    "  --runbook FILE          load FILE on top of the built-in runbook "
+    "(repeat)\n"
+    "  --set COND.KEY=V        override a threshold, as `imbalance --set`\n"
+    "                          (a target that fails is counted and logged, "
+    "never\n"
+    "                          fatal)\n\n"
     "forwarding (corrected spans; originals kept as attributes):\n"
     "  --forward-otlp URL      downstream OTLP/HTTP endpoint, e.g.\n"
     "                          http://127.0.0.1:4319/v1/traces, or OTLP/gRPC:\n"
@@ -132,7 +163,9 @@ static const char usage_text[] =
     "  --duration D            stop by itself after D (default: run until "
     "SIGTERM)\n\n"
     "Warnings and violations are logged as JSON lines on stderr.\n"
-    "Exit: 0 after a graceful stop, 2 usage, 69 cannot listen / open the "
+    "Exit: 0 after a graceful stop, 2 usage, 65 a runbook that does not "
+    "load,\n66 a runbook file that cannot be read, 69 cannot listen / open "
+    "the "
     "spool or\nthe WAL / reach Kafka, 70 accepted spans could be neither "
     "forwarded nor\nspooled (with the WAL they stay there for the next "
     "start).\n"
@@ -144,6 +177,11 @@ static const char usage_text[] =
 #define OPT_WAL_DIR 0x201
 #define OPT_WAL_FSYNC 0x202
 #define OPT_LISTEN_GRPC 0x203
+#define OPT_SCRAPE 0x204
+#define OPT_SCRAPE_INTERVAL 0x205
+#define OPT_SCRAPE_TIMEOUT 0x206
+#define OPT_RUNBOOK 0x207
+#define OPT_SET 0x208
 #define DEFAULT_GRPC_LISTEN "127.0.0.1:4317"
 
 struct serve_args {
@@ -151,7 +189,8 @@ struct serve_args {
     int64_t duration_ns;
     char *token, *forward_token; /* read from files */
     const char **peers;          /* argv strings; the array is ours */
-    bool grpc_set;               /* --listen-grpc given */
+    const char **scrape, **runbooks, **sets; /* argv strings, arrays ours */
+    bool grpc_set;                           /* --listen-grpc given */
 };
 
 static int duration_opt(const char *opt, const char *v, int64_t *ns)
@@ -280,6 +319,43 @@ static int peer_opt(const char *url, struct serve_args *a)
     return 0;
 }
 
+/* Append an argv string to one of the arrays the config borrows. */
+static int push_arg(const char ***v, size_t *n, const char *arg)
+{
+    const char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
+
+    if (!nv)
+        return EXIT_SOFTWARE;
+    nv[(*n)++] = arg;
+    *v = nv;
+    return 0;
+}
+
+static int scrape_opt(int opt, const char *arg, struct serve_args *a)
+{
+    struct serve_config *c = &a->cfg;
+    int rc;
+
+    switch (opt) {
+    case OPT_SCRAPE:
+        rc = push_arg(&a->scrape, &c->nscrape_targets, arg);
+        c->scrape_targets = a->scrape;
+        return rc;
+    case OPT_SCRAPE_INTERVAL:
+        return seconds_opt("--scrape-interval", arg, &c->scrape_interval_s);
+    case OPT_SCRAPE_TIMEOUT:
+        return seconds_opt("--scrape-timeout", arg, &c->scrape_timeout_s);
+    case OPT_RUNBOOK:
+        rc = push_arg(&a->runbooks, &c->nrunbooks, arg);
+        c->runbooks = a->runbooks;
+        return rc;
+    default: /* OPT_SET */
+        rc = push_arg(&a->sets, &c->nrunbook_sets, arg);
+        c->runbook_sets = a->sets;
+        return rc;
+    }
+}
+
 static int peer_timeout_opt(const char *v, struct serve_config *c)
 {
     int64_t ns;
@@ -399,6 +475,12 @@ static int analysis_opt(int opt, const char *arg, struct serve_args *a)
         return peer_opt(arg, a);
     case 'E':
         return peer_timeout_opt(arg, c);
+    case OPT_SCRAPE:
+    case OPT_SCRAPE_INTERVAL:
+    case OPT_SCRAPE_TIMEOUT:
+    case OPT_RUNBOOK:
+    case OPT_SET:
+        return scrape_opt(opt, arg, a);
     default:
         return http_opt(opt, arg, c);
     }
@@ -476,6 +558,35 @@ static int each_opt(int opt, const char *arg, void *ctx)
     }
 }
 
+/* --scrape, --runbook and --set checked before anything starts, with the
+ * exit codes of `skewscope imbalance`. */
+static int check_scrape(const struct serve_config *c)
+{
+    struct serve_scrape_config sc = {
+        .targets = c->scrape_targets,
+        .ntargets = c->nscrape_targets,
+        .interval_s = c->scrape_interval_s,
+        .runbooks = c->runbooks,
+        .nrunbooks = c->nrunbooks,
+        .sets = c->runbook_sets,
+        .nsets = c->nrunbook_sets,
+    };
+    char err[512];
+    int rc;
+
+    if (!c->nscrape_targets && (c->nrunbooks || c->nrunbook_sets))
+        return cli_usage_error("serve", "--runbook and --set need --scrape");
+    if (!c->nscrape_targets ||
+        (rc = serve_scrape_check(&sc, err, sizeof err)) == 0)
+        return 0;
+    if (rc == -IMB_E_INVAL)
+        return cli_usage_error("serve", "%s", err);
+    fprintf(stderr, "skewscope serve: %s\n", err);
+    return rc == -IMB_E_NOINPUT ? EXIT_NOINPUT
+           : rc == -IMB_E_NOMEM ? EXIT_SOFTWARE
+                                : EXIT_DATAERR;
+}
+
 static int parse_args(int argc, char **argv, struct serve_args *a)
 {
     static const struct option longopts[] = {
@@ -515,6 +626,11 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
         {"duration", required_argument, NULL, 'u'},
         {"peer", required_argument, NULL, 'p'},
         {"peer-timeout", required_argument, NULL, 'E'},
+        {"scrape", required_argument, NULL, OPT_SCRAPE},
+        {"scrape-interval", required_argument, NULL, OPT_SCRAPE_INTERVAL},
+        {"scrape-timeout", required_argument, NULL, OPT_SCRAPE_TIMEOUT},
+        {"runbook", required_argument, NULL, OPT_RUNBOOK},
+        {"set", required_argument, NULL, OPT_SET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -532,6 +648,8 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
                                       "--kafka-brokers");
     if (rc == 0 && a->cfg.max_windows > 4096)
         rc = cli_usage_error("serve", "--windows is at most 4096");
+    if (rc == 0)
+        rc = check_scrape(&a->cfg);
     return rc;
 }
 
@@ -540,22 +658,16 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 static int wait_for_stop(const sigset_t *set, int64_t duration_ns)
 {
     struct timespec ts = {1, 0};
-    struct timespec t0, now;
+    int64_t t0 = clock_now_ns(CLOCK_MONOTONIC);
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         int sig = sigtimedwait(set, NULL, &ts);
         if (sig > 0)
             return sig;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (duration_ns > 0 && (int64_t)(now.tv_sec - t0.tv_sec) * 1000000000 +
-                                       (now.tv_nsec - t0.tv_nsec) >=
-                                   duration_ns)
-            return 0;
         if (duration_ns > 0) {
-            int64_t left =
-                duration_ns - ((int64_t)(now.tv_sec - t0.tv_sec) * 1000000000 +
-                               (now.tv_nsec - t0.tv_nsec));
+            int64_t left = duration_ns - (clock_now_ns(CLOCK_MONOTONIC) - t0);
+            if (left <= 0)
+                return 0;
             if (left < 1000000000) {
                 ts.tv_sec = 0;
                 ts.tv_nsec = (long)left;
@@ -617,6 +729,10 @@ static int run(int argc, char **argv)
                    serve_grpc_port(s));
         }
     }
+    if (a.cfg.nscrape_targets)
+        printf("skewscope serve: imbalance detection on %zu scrape "
+               "target%s: GET /api/v1/findings\n",
+               a.cfg.nscrape_targets, a.cfg.nscrape_targets == 1 ? "" : "s");
     fflush(stdout);
     int sig = wait_for_stop(&set, a.duration_ns);
     fprintf(stderr, "skewscope serve: %s, stopping\n",
@@ -628,6 +744,9 @@ out:
     free(a.token);
     free(a.forward_token);
     free(a.peers);
+    free(a.scrape);
+    free(a.runbooks);
+    free(a.sets);
     return rc;
 }
 

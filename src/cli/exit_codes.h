@@ -1,5 +1,6 @@
-/* exit_codes: the process exit codes DESIGN.md promises. Only main-level
- * code (cli/) decides them; the library returns error codes instead. */
+/* exit_codes: the process exit codes docs/CONTRACTS.md ("Exit codes")
+ * promises. Only main-level code (cli/) decides them; the library returns
+ * error codes instead. */
 #ifndef SKEWSCOPE_EXIT_CODES_H
 #define SKEWSCOPE_EXIT_CODES_H
 

@@ -16,6 +16,7 @@
 #include "collect/collect_private.h"
 #include "model/series.h"
 #include "util/clock.h"
+#include "util/grow.h"
 #include "util/log.h"
 
 /* The samplers, in the order of COLLECT_SOURCES. */
@@ -66,31 +67,14 @@ static const struct collect_family fam_rss =
 
 /* ---- series */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    size_t nc = *cap ? *cap : 16;
-    void *q;
-
-    if (need <= *cap)
-        return 0;
-    while (nc < need)
-        nc *= 2;
-    q = realloc(*p, nc * elem);
-    if (!q)
-        return -1;
-    memset((char *)q + *cap * elem, 0, (nc - *cap) * elem);
-    *p = q;
-    *cap = nc;
-    return 0;
-}
-
 static struct cfam *family_of(struct collector *c,
                               const struct collect_family *f)
 {
     for (size_t i = 0; i < c->nfam; i++)
         if (c->fam[i].f == f)
             return &c->fam[i];
-    if (grow((void **)&c->fam, &c->famcap, c->nfam + 1, sizeof(*c->fam)) < 0)
+    if (grow_array_zeroed((void **)&c->fam, &c->famcap, c->nfam + 1,
+                          sizeof(*c->fam)) < 0)
         return NULL;
     c->fam[c->nfam].f = f;
     return &c->fam[c->nfam++];
@@ -128,10 +112,11 @@ static uint32_t series_in(struct collector *c, uint32_t src,
     }
     if ((size_t)id < c->sercap && c->ser[id].fam)
         return (uint32_t)id;
-    if (grow((void **)&c->ser, &c->sercap, (size_t)id + 1, sizeof(*c->ser)) <
-            0 ||
+    if (grow_array_zeroed((void **)&c->ser, &c->sercap, (size_t)id + 1,
+                          sizeof(*c->ser)) < 0 ||
         !(cf = family_of(c, f)) ||
-        grow((void **)&cf->ids, &cf->cap, cf->n + 1, sizeof(*cf->ids)) < 0)
+        grow_array_zeroed((void **)&cf->ids, &cf->cap, cf->n + 1,
+                          sizeof(*cf->ids)) < 0)
         return SERIES_NONE;
     c->ser[id].fam = f;
     c->ser[id].src = src;
@@ -184,8 +169,8 @@ static void put_at(struct collector *c, uint32_t id, int64_t t_ns, double v)
         s->have = true;
     }
     if (s->last_tick != c->tick &&
-        grow((void **)&c->touched, &c->touchedcap, c->ntouched + 1,
-             sizeof(*c->touched)) == 0)
+        grow_array_zeroed((void **)&c->touched, &c->touchedcap, c->ntouched + 1,
+                          sizeof(*c->touched)) == 0)
         c->touched[c->ntouched++] = id;
     s->last_tick = c->tick;
 }

@@ -13,6 +13,7 @@
 
 #include "collect/collect_private.h"
 #include "ingest/collect_rec.h"
+#include "ingest/prom_common.h"
 #include "model/series.h"
 
 static const char *type_name(enum collect_type t)
@@ -20,20 +21,6 @@ static const char *type_name(enum collect_type t)
     return t == COLLECT_T_COUNTER ? "counter"
            : t == COLLECT_T_GAUGE ? "gauge"
                                   : "untyped";
-}
-
-static void put_escaped(FILE *f, const char *s, bool quote)
-{
-    for (; *s; s++) {
-        if (*s == '\\')
-            fputs("\\\\", f);
-        else if (*s == '\n')
-            fputs("\\n", f);
-        else if (quote && *s == '"')
-            fputs("\\\"", f);
-        else
-            fputc(*s, f);
-    }
 }
 
 /* {first="v",name="v",...}; first may be NULL. */
@@ -49,13 +36,13 @@ static void put_labels(FILE *f, const struct series_store *s, uint32_t id,
     fputc('{', f);
     if (first) {
         fprintf(f, "%s=\"", first);
-        put_escaped(f, first_value, true);
+        prom_put_escaped(f, first_value, true);
         fputc('"', f);
         any = true;
     }
     for (size_t i = 0; i < n; i++) {
         fprintf(f, "%s%s=\"", any ? "," : "", l[i].name);
-        put_escaped(f, l[i].value, true);
+        prom_put_escaped(f, l[i].value, true);
         fputc('"', f);
         any = true;
     }
@@ -84,7 +71,7 @@ static void put_family(FILE *f, const struct collector *c,
             continue;
         if (!head) {
             fprintf(f, "# HELP %s ", cf->f->name);
-            put_escaped(f, cf->f->help, false);
+            prom_put_escaped(f, cf->f->help, false);
             fprintf(f, "\n# TYPE %s %s\n", cf->f->name, type_name(cf->f->type));
             head = true;
         }

@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "collect/collect.h"
+#include "util/net_listen.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
@@ -75,61 +76,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return reply(conn, MHD_HTTP_OK, page, len, true, CONTENT_TYPE, NULL);
 }
 
-/* A listening socket on "HOST:PORT" / "[V6]:PORT", or -1 with err. */
-static int open_listener(const char *at, char *err, size_t errlen)
-{
-    const char *colon = strrchr(at, ':');
-    char host[256];
-    struct addrinfo hints = {0}, *ai = NULL;
-    size_t hl;
-    int fd, one = 1, rc;
-
-    if (!colon || colon == at || !colon[1] ||
-        (size_t)(colon - at) >= sizeof(host) ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-        strlen(colon + 1) > 5 || atoi(colon + 1) > 65535) {
-        snprintf(err, errlen, "listen %s: expected HOST:PORT (port 0-65535)",
-                 at);
-        return -1;
-    }
-    hl = (size_t)(colon - at);
-    memcpy(host, at, hl);
-    host[hl] = 0;
-    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = 0;
-    }
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    if ((rc = getaddrinfo(host, colon + 1, &hints, &ai)) != 0) {
-        snprintf(err, errlen, "listen %s: %s", at, gai_strerror(rc));
-        return -1;
-    }
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
-        snprintf(err, errlen, "listen %s: %s", at, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    return fd;
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-        return -1;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 struct collect_http *collect_http_start(struct collector *c, const char *listen,
                                         char *err, size_t errlen)
 {
@@ -140,11 +86,12 @@ struct collect_http *collect_http_start(struct collector *c, const char *listen,
         return NULL;
     }
     h->c = c;
-    if ((h->fd = open_listener(listen, err, errlen)) < 0) {
+    if ((h->fd = net_listen_tcp("listen", listen, 64, false, err, errlen)) <
+        0) {
         free(h);
         return NULL;
     }
-    h->port = bound_port(h->fd);
+    h->port = net_listen_port(h->fd);
     h->d = MHD_start_daemon(
         MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC, 0, NULL,
         NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd,

@@ -149,5 +149,11 @@ void collect_pci_labels(const struct collect_pci_addr *a,
 /* How many devices under /sys/bus/pci/devices have the attribute file
  * attr; -1 (errno) when the directory cannot be read. */
 int collect_pci_count(const struct collect_src *src, const char *attr);
+/* A PCI sampler's open: 0 when some device has attr, else -1 with why
+ * saying the directory cannot be read, or "no device under .../sys/bus/
+ * pci/devices has <has> (<hint>)". */
+int collect_pci_require(const struct collect_src *src, const char *attr,
+                        const char *has, const char *hint, char *why,
+                        size_t whylen);
 
 #endif

@@ -99,23 +99,12 @@ static void sample_device(struct collect_src *src, const char *dev)
 static int aer_open(struct collect_src *src, void **state, char *why,
                     size_t whylen)
 {
-    int n = collect_pci_count(src, "aer_dev_correctable");
-
-    if (n < 0) {
-        snprintf(why, whylen, "%s/sys/bus/pci/devices: %s", collect_root(src),
-                 strerror(errno));
-        return -1;
-    }
-    if (!n) {
-        snprintf(why, whylen,
-                 "no device under %s/sys/bus/pci/devices has AER counters "
-                 "(a kernel without CONFIG_PCIEAER, firmware-first error "
-                 "handling, or no PCIe)",
-                 collect_root(src));
-        return -1;
-    }
     *state = NULL;
-    return 0;
+    return collect_pci_require(
+        src, "aer_dev_correctable", "AER counters",
+        "a kernel without CONFIG_PCIEAER, firmware-first error handling, "
+        "or no PCIe",
+        why, whylen);
 }
 
 static int aer_sample(void *state, struct collect_src *src, bool slow)

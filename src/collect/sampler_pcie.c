@@ -227,10 +227,11 @@ int collect_pci_count(const struct collect_src *src, const char *attr)
     return n;
 }
 
-static int pcie_open(struct collect_src *src, void **state, char *why,
-                     size_t whylen)
+int collect_pci_require(const struct collect_src *src, const char *attr,
+                        const char *has, const char *hint, char *why,
+                        size_t whylen)
 {
-    int n = collect_pci_count(src, "current_link_speed");
+    int n = collect_pci_count(src, attr);
 
     if (n < 0) {
         snprintf(why, whylen, "%s/sys/bus/pci/devices: %s", collect_root(src),
@@ -239,13 +240,20 @@ static int pcie_open(struct collect_src *src, void **state, char *why,
     }
     if (!n) {
         snprintf(why, whylen,
-                 "no device under %s/sys/bus/pci/devices has PCIe link state "
-                 "(a virtual machine without PCIe passthrough?)",
-                 collect_root(src));
+                 "no device under %s/sys/bus/pci/devices has %s (%s)",
+                 collect_root(src), has, hint);
         return -1;
     }
-    *state = NULL;
     return 0;
+}
+
+static int pcie_open(struct collect_src *src, void **state, char *why,
+                     size_t whylen)
+{
+    *state = NULL;
+    return collect_pci_require(src, "current_link_speed", "PCIe link state",
+                               "a virtual machine without PCIe passthrough?",
+                               why, whylen);
 }
 
 static int pcie_sample(void *state, struct collect_src *src, bool slow)

@@ -34,6 +34,8 @@ struct imb_engine {
     size_t nnotes, capnotes;
     int64_t t0_ns, t1_ns; /* evaluated span */
     size_t rows;
+    uint64_t seq;     /* findings opened */
+    int64_t start_ns; /* imb_engine_start_at(), or INT64_MIN */
     size_t nseries[IMB_NROLES];
 };
 
@@ -67,7 +69,14 @@ struct imb_engine *imb_engine_create(const struct imb_runbook *rb)
     e->next_ns = INT64_MIN;
     e->t0_ns = INT64_MAX;
     e->t1_ns = INT64_MIN;
+    e->start_ns = INT64_MIN;
     return e;
+}
+
+void imb_engine_start_at(struct imb_engine *e, int64_t t_ns)
+{
+    if (e->next_ns == INT64_MIN)
+        e->start_ns = t_ns;
 }
 
 static void finding_free(struct imb_finding *f)
@@ -101,6 +110,37 @@ void imb_engine_destroy(struct imb_engine *e)
     free(e->notes);
     free(e->tr);
     free(e);
+}
+
+size_t imb_engine_prune(struct imb_engine *e, size_t keep_closed)
+{
+    size_t closed = 0, drop, k = 0, gone = 0;
+    int64_t *moved;
+
+    for (size_t i = 0; i < e->nf; i++)
+        closed += !e->f[i].active;
+    if (closed <= keep_closed)
+        return 0;
+    drop = closed - keep_closed; /* the oldest closed ones */
+    if (!(moved = malloc(e->nf * sizeof(*moved))))
+        return 0;
+    for (size_t i = 0; i < e->nf; i++) {
+        if (!e->f[i].active && gone < drop) {
+            finding_free(&e->f[i]);
+            moved[i] = -1;
+            gone++;
+            continue;
+        }
+        moved[i] = (int64_t)k;
+        e->f[k++] = e->f[i];
+    }
+    e->nf = k;
+    /* open findings moved: their tracks follow (closed ones have none) */
+    for (size_t i = 0; i < e->ntr; i++)
+        if (e->tr[i].finding >= 0)
+            e->tr[i].finding = moved[e->tr[i].finding];
+    free(moved);
+    return gone;
 }
 
 const struct imb_finding *imb_engine_findings(const struct imb_engine *e,
@@ -230,6 +270,7 @@ static int open_finding(struct imb_engine *e, struct track *t,
     f->rows = t->run;
     f->causes = h->causes;
     t->finding = (int64_t)(e->nf - 1);
+    f->seq = ++e->seq;
     if (!f->key || (h->group[0] && !f->group) || add_subjects(f, h) < 0 ||
         set_evidence(f, h) < 0)
         return -IMB_E_NOMEM;
@@ -404,6 +445,9 @@ int64_t imb_engine_update(struct imb_engine *e, const struct series_store *s,
         snprintf(err, errlen, "step must be positive");
         return -IMB_E_INVAL;
     }
+    if (e->next_ns == INT64_MIN && e->start_ns != INT64_MIN)
+        e->next_ns = e->start_ns / step * step -
+                     (e->start_ns < 0 && e->start_ns % step ? step : 0);
     if (e->next_ns != INT64_MIN)
         from = e->next_ns - (int64_t)hist_rows * step;
     if (until_ns != INT64_MAX)

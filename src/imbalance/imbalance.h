@@ -78,6 +78,8 @@ struct imb_finding {
     uint32_t causes;     /* bit i: cond->causes[i] supported by evidence */
     struct imb_evidence *ev; /* at detection, strongest row kept */
     size_t nev;
+    uint64_t seq; /* 1, 2, ... in order of opening; stable (live callers
+                     follow a finding across updates and prunes by it) */
 };
 
 /* A remark that is not a finding: e.g. a rank that looked late on its own
@@ -106,6 +108,18 @@ int64_t imb_engine_update(struct imb_engine *e, const struct series_store *s,
                           const struct imb_collectives *coll, int64_t until_ns,
                           char *err, size_t errlen);
 
+/* Live use (serve --scrape): start evaluating at the row holding t_ns
+ * (Unix ns) instead of at the data's first row, so that old samples or
+ * trace spans never make the first update build years of rows. Only
+ * before the first update; later calls are ignored. */
+void imb_engine_start_at(struct imb_engine *e, int64_t t_ns);
+
+/* Live use: forget closed findings but the keep_closed most recent ones
+ * (open findings are always kept), so a long run holds bounded memory.
+ * Pointers from imb_engine_findings() are invalid afterwards; seq numbers
+ * stay. Returns the number forgotten. */
+size_t imb_engine_prune(struct imb_engine *e, size_t keep_closed);
+
 /* Findings so far, in order of detection; valid until the next update. */
 const struct imb_finding *imb_engine_findings(const struct imb_engine *e,
                                               size_t *n);
@@ -126,5 +140,10 @@ const struct imb_runbook *imb_engine_runbook(const struct imb_engine *e);
  * shape is documented in imbalance-docs. Return 0 or -1 on a write error. */
 int imb_report_text(FILE *out, const struct imb_engine *e);
 int imb_report_json(FILE *out, const struct imb_engine *e);
+/* One finding as compact JSON text, the shape of an element of the JSON
+ * report's "findings" (condition, title, subject, subjects, onset,
+ * detection, confidence, evidence, causes, mitigations, ...). malloc'd
+ * (the caller frees), or NULL when out of memory. */
+char *imb_report_finding_json(const struct imb_finding *f);
 
 #endif

@@ -87,6 +87,19 @@ static json_t *finding_json(const struct imb_finding *f)
     return o;
 }
 
+char *imb_report_finding_json(const struct imb_finding *f)
+{
+    json_t *o = finding_json(f);
+    char *text;
+
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "seq", json_integer((json_int_t)f->seq));
+    text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(o);
+    return text;
+}
+
 int imb_report_json(FILE *out, const struct imb_engine *e)
 {
     const struct imb_runbook *rb = imb_engine_runbook(e);

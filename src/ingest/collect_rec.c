@@ -16,6 +16,7 @@
 #include "ingest/prom_common.h"
 #include "ingest/source.h"
 #include "model/series.h"
+#include "util/grow.h"
 #include "util/hash.h"
 #include "util/utf8.h"
 
@@ -77,23 +78,6 @@ static int nomem(struct crx *x)
     return -INGEST_E_NOMEM;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    size_t nc = *cap ? *cap : 64;
-    void *q;
-
-    if (need <= *cap)
-        return 0;
-    while (nc < need)
-        nc *= 2;
-    q = realloc(*p, nc * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = nc;
-    return 0;
-}
-
 /* ---- fields */
 
 static int hexval(char c)
@@ -121,7 +105,7 @@ static int decode(struct crx *x, const char *p, size_t n, const char *what,
 {
     size_t start = x->dec_len;
 
-    if (grow((void **)&x->dec, &x->dec_cap, x->dec_len + n + 1, 1) < 0)
+    if (grow_array((void **)&x->dec, &x->dec_cap, x->dec_len + n + 1, 1) < 0)
         return nomem(x);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
@@ -181,8 +165,8 @@ static int labels(struct crx *x, const char *p, size_t n, size_t *count,
             i++;
         if (i >= n || p[i] != '=')
             return fail_at(x, p + i, "expected '=' after the label name");
-        if (grow((void **)&x->dec, &x->dec_cap, x->dec_len + (i - s) + 1, 1) <
-            0)
+        if (grow_array((void **)&x->dec, &x->dec_cap, x->dec_len + (i - s) + 1,
+                       1) < 0)
             return nomem(x);
         memcpy(x->dec + x->dec_len, p + s, i - s);
         x->dec_len += i - s;
@@ -291,7 +275,7 @@ static int cache_put(struct crx *x, uint64_t h, const char *p, size_t n,
         x->slots = s;
         x->nslots = ns;
     }
-    if (grow((void **)&x->keys, &x->keys_cap, x->keys_len + n, 1) < 0)
+    if (grow_array((void **)&x->keys, &x->keys_cap, x->keys_len + n, 1) < 0)
         return -1;
     memcpy(x->keys + x->keys_len, p, n);
     for (size_t j = h & (x->nslots - 1);; j = (j + 1) & (x->nslots - 1))
@@ -323,7 +307,7 @@ static int intern(struct crx *x, const char *const f[NFIELDS],
         return rc;
     if (fl[2] == 0)
         return fail_at(x, f[2], "expected a metric name");
-    if (grow((void **)&x->lab, &x->lab_cap, nl + 1, sizeof(*x->lab)) < 0)
+    if (grow_array((void **)&x->lab, &x->lab_cap, nl + 1, sizeof(*x->lab)) < 0)
         return nomem(x);
     for (size_t i = 0, off = loff; i < nl; i++) {
         x->lab[i].name = x->dec + off;
@@ -473,7 +457,7 @@ int64_t collect_rec_read(struct series_store *store, const char *path,
                 rc = fail_at(&x, buf, "line longer than %u bytes", MAX_LINE);
                 break;
             }
-            if (grow((void **)&buf, &cap, cap ? 2 * cap : 65536, 1) < 0) {
+            if (grow_array((void **)&buf, &cap, cap ? 2 * cap : 65536, 1) < 0) {
                 rc = nomem(&x);
                 break;
             }
@@ -515,7 +499,7 @@ struct sbuf {
 
 static void sb_putn(struct sbuf *b, const char *s, size_t n)
 {
-    if (b->oom || grow((void **)&b->p, &b->cap, b->len + n + 1, 1) < 0) {
+    if (b->oom || grow_array((void **)&b->p, &b->cap, b->len + n + 1, 1) < 0) {
         b->oom = true;
         return;
     }

@@ -6,7 +6,7 @@
  *    ExportTraceServiceRequest messages (protobuf's writeDelimitedTo layout,
  *    what trace_writer_otlp_proto writes), or, when the first message does
  *    not parse that way, the whole input as one plain message;
- *  - the clock domain of a resource (DESIGN.md "Clock domain").
+ *  - the clock domain of a resource (docs/CONTRACTS.md "Terms").
  *
  * Flow: source -> otlp_proto stream -> ingest_otlp_proto / correct_proto.
  * Not thread-safe; one thread owns a stream or arena. */

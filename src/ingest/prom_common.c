@@ -77,3 +77,17 @@ bool prom_parse_value(const char *p, size_t len, double *v)
         free(tmp);
     return ok;
 }
+
+void prom_put_escaped(FILE *f, const char *s, bool label_value)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\\\", f);
+        else if (*s == '\n')
+            fputs("\\n", f);
+        else if (label_value && *s == '"')
+            fputs("\\\"", f);
+        else
+            fputc(*s, f);
+    }
+}

@@ -1,7 +1,8 @@
 /* prom_common: what the two Prometheus readers (prom_text.c: the text
  * exposition format of one scrape; prom_range.c: query_range JSON) share:
  * their options, the one rule that picks a sample's entity from its labels,
- * and the spelling of sample values.
+ * and the spelling of sample values; and the text format's escaping, which
+ * the writers of /metrics (collect, serve) share with the reader.
  *
  * Flow: prom_text / prom_range -> prom_common -> series_store. */
 #ifndef SKEWSCOPE_PROM_COMMON_H
@@ -10,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct series_label;
 
@@ -47,5 +49,10 @@ int prom_entity_label(const struct prom_opts *opts,
  * too). len bytes at p, no surrounding space. Returns true and *v, or
  * false when it is not a number. */
 bool prom_parse_value(const char *p, size_t len, double *v);
+
+/* Write s escaped as the text exposition format wants: a label value
+ * (label_value true) escapes backslash, double quote and newline; a HELP
+ * text escapes backslash and newline. prom_text.c reads both back. */
+void prom_put_escaped(FILE *f, const char *s, bool label_value);
 
 #endif

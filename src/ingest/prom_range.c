@@ -13,6 +13,7 @@
 #include "ingest/rcaeval_csv.h"
 #include "ingest/source.h"
 #include "model/series.h"
+#include "util/grow.h"
 
 struct prr {
     struct json_lex *lx;
@@ -31,30 +32,12 @@ struct prr {
     bool bad_type; /* resultType is scalar or string */
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    size_t nc;
-    void *np;
-
-    if (need <= *cap)
-        return 0;
-    nc = *cap ? *cap * 2 : 16;
-    while (nc < need)
-        nc *= 2;
-    np = realloc(*p, nc * elem);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 /* Append s[0..n) and a NUL to lb; *off gets its offset. */
 static int lb_put(struct prr *c, const char *s, size_t n, size_t *off)
 {
     struct json_buf *b = &c->lb;
 
-    if (grow((void **)&b->p, &b->cap, b->len + n + 1, 1) < 0)
+    if (grow_array((void **)&b->p, &b->cap, b->len + n + 1, 1) < 0)
         return json_lex_nomem(c->lx);
     *off = b->len;
     memcpy(b->p + b->len, s, n);
@@ -76,8 +59,8 @@ static int metric_obj(struct prr *c)
 
         if (k.esc)
             return json_lex_fail(c->lx, "a label name without escapes");
-        if (grow((void **)&c->loff, &c->lcap, 2 * c->nl + 2, sizeof(*c->loff)) <
-            0)
+        if (grow_array((void **)&c->loff, &c->lcap, 2 * c->nl + 2,
+                       sizeof(*c->loff)) < 0)
             return json_lex_nomem(c->lx);
         if ((r = lb_put(c, k.p, k.len, &kn)) < 0)
             return r;
@@ -105,8 +88,8 @@ static int pair(struct prr *c)
         return r;
     if (r == 0 || (r = json_lex_next_elem(c->lx)) <= 0)
         return r < 0 ? r : json_lex_fail(c->lx, "[time, \"value\"]");
-    if (grow((void **)&c->t, &c->tcap, c->ns + 1, sizeof(*c->t)) < 0 ||
-        grow((void **)&c->v, &c->vcap, c->ns + 1, sizeof(*c->v)) < 0)
+    if (grow_array((void **)&c->t, &c->tcap, c->ns + 1, sizeof(*c->t)) < 0 ||
+        grow_array((void **)&c->v, &c->vcap, c->ns + 1, sizeof(*c->v)) < 0)
         return json_lex_nomem(c->lx);
     if ((r = json_lex_text(c->lx, &t, &type)) < 0)
         return r;
@@ -156,8 +139,8 @@ static int flush(struct prr *c)
     int64_t id;
     int ent;
 
-    if (grow((void **)&c->sl, &c->slcap, c->nl + nextra + 1, sizeof(*c->sl)) <
-        0)
+    if (grow_array((void **)&c->sl, &c->slcap, c->nl + nextra + 1,
+                   sizeof(*c->sl)) < 0)
         return json_lex_nomem(c->lx);
     for (size_t i = 0; i < c->nl; i++) {
         const char *n = c->lb.p + c->loff[2 * i];

@@ -13,6 +13,7 @@
 #include "ingest/prom_common.h"
 #include "ingest/source.h"
 #include "model/series.h"
+#include "util/grow.h"
 
 enum ftype { F_UNTYPED, F_COUNTER, F_GAUGE, F_HISTOGRAM, F_SUMMARY };
 
@@ -73,30 +74,12 @@ static int nomem(struct ptx *x)
     return -INGEST_E_NOMEM;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    size_t nc;
-    void *np;
-
-    if (need <= *cap)
-        return 0;
-    nc = *cap ? *cap * 2 : 16;
-    while (nc < need)
-        nc *= 2;
-    np = realloc(*p, nc * elem);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 /* Append bytes to scratch; returns the offset where they start. */
 static int64_t scratch_put(struct ptx *x, const char *s, size_t n)
 {
     size_t at = x->nscratch;
 
-    if (grow((void **)&x->scratch, &x->scratchcap, at + n + 1, 1) < 0)
+    if (grow_array((void **)&x->scratch, &x->scratchcap, at + n + 1, 1) < 0)
         return -1;
     memcpy(x->scratch + at, s, n);
     x->scratch[at + n] = 0;
@@ -185,8 +168,8 @@ static int type_line(struct ptx *x, size_t end)
             continue;
         f = family_find(x, name, n);
         if (!f) {
-            if (grow((void **)&x->fam, &x->famcap, x->nfam + 1,
-                     sizeof(*x->fam)) < 0)
+            if (grow_array((void **)&x->fam, &x->famcap, x->nfam + 1,
+                           sizeof(*x->fam)) < 0)
                 return nomem(x);
             f = &x->fam[x->nfam];
             f->name = strndup(name, n);
@@ -292,8 +275,8 @@ static int labels(struct ptx *x, size_t end)
         n = name_len(x, end, false);
         if (!n)
             return fail_at(x, x->pos, "expected a label name or '}'");
-        if (grow((void **)&x->lab, &x->labcap, x->nlab + 1, sizeof(*x->lab)) <
-            0)
+        if (grow_array((void **)&x->lab, &x->labcap, x->nlab + 1,
+                       sizeof(*x->lab)) < 0)
             return nomem(x);
         x->lab[x->nlab].col = x->pos;
         if ((at = scratch_put(x, x->p + x->pos, n)) < 0)
@@ -332,8 +315,9 @@ static int store(struct ptx *x, const char *name, size_t n, size_t name_at,
     int ent, rc = 0;
     size_t k = 0;
 
-    if (grow((void **)&x->sl, &x->slcap,
-             x->nlab + (x->opts ? x->opts->nextra : 0) + 1, sizeof(*x->sl)) < 0)
+    if (grow_array((void **)&x->sl, &x->slcap,
+                   x->nlab + (x->opts ? x->opts->nextra : 0) + 1,
+                   sizeof(*x->sl)) < 0)
         return nomem(x);
     for (size_t i = 0; i < x->nlab; i++) {
         x->sl[i].name = x->scratch + x->lab[i].name;
@@ -509,7 +493,7 @@ int64_t prom_text_read(struct series_store *store, const char *path,
     for (;;) {
         ssize_t r;
 
-        if (grow((void **)&buf, &cap, len + 65536, 1) < 0) {
+        if (grow_array((void **)&buf, &cap, len + 65536, 1) < 0) {
             snprintf(err, errlen, "%s: out of memory", path);
             rc = -INGEST_E_NOMEM;
             goto out;

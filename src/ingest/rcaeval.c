@@ -14,31 +14,12 @@
 #include "ingest/ingest.h"
 #include "ingest/rcaeval_csv.h"
 #include "model/series.h"
+#include "util/grow.h"
 
 static int nomem(char *err, size_t errlen)
 {
     snprintf(err, errlen, "out of memory");
     return -INGEST_E_NOMEM;
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    size_t nc;
-    void *np;
-
-    if (need <= *cap)
-        return 0;
-    nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    if (nc > SIZE_MAX / elem)
-        return -1;
-    np = realloc(*p, nc * elem);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = nc;
-    return 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -51,57 +32,63 @@ struct rows {
     size_t n, tcap, vcap;
 };
 
+struct row_ctx {
+    struct rcaeval_csv *c;
+    const struct rcaeval_csv_header *h;
+    size_t tcol, w;
+    struct rows *rw;
+};
+
+/* Cell k of the row being read: the time, or a value. */
+static int row_cell(void *ctx, size_t k, const struct rcaeval_csv_field *f)
+{
+    struct row_ctx *x = ctx;
+    struct rows *rw = x->rw;
+    char txt[48], ntxt[48];
+    double *cell;
+
+    if (k == x->tcol) {
+        if (rcaeval_csv_is_missing(f->p, f->len))
+            return rcaeval_csv_fail(x->c, f->line, f->col,
+                                    "missing time in column \"time\"");
+        if (!rcaeval_csv_time_s(f->p, f->len, &rw->t[rw->n]))
+            return rcaeval_csv_fail(
+                x->c, f->line, f->col,
+                "time \"%s\" is not a number of Unix seconds",
+                rcaeval_csv_text(f->p, f->len, txt, sizeof txt));
+        return 0;
+    }
+    cell = &rw->v[rw->n * x->w + (k < x->tcol ? k : k - 1)];
+    /* Numbers first: they are most cells, and no missing spelling reads
+     * as a number. */
+    if (rcaeval_csv_field_number(f, cell))
+        return 0;
+    if (rcaeval_csv_is_missing(f->p, f->len)) {
+        *cell = NAN;
+        return 0;
+    }
+    return rcaeval_csv_fail(
+        x->c, f->line, f->col, "cell \"%s\" in column \"%s\" is not a number",
+        rcaeval_csv_text(f->p, f->len, txt, sizeof txt),
+        rcaeval_csv_text(x->h->names[k], strlen(x->h->names[k]), ntxt,
+                         sizeof ntxt));
+}
+
 static int read_row(struct rcaeval_csv *c, const struct rcaeval_csv_header *h,
                     size_t tcol, struct rows *rw, bool *done)
 {
-    struct rcaeval_csv_field f;
-    size_t w = h->n - 1;
-    char txt[48], ntxt[48];
+    struct row_ctx x = {c, h, tcol, h->n - 1, rw};
+    int rc;
 
-    if (grow((void **)&rw->t, &rw->tcap, rw->n + 1, sizeof(*rw->t)) < 0 ||
-        grow((void **)&rw->v, &rw->vcap, (rw->n + 1) * w, sizeof(*rw->v)) < 0)
+    if (grow_array((void **)&rw->t, &rw->tcap, rw->n + 1, sizeof(*rw->t)) < 0 ||
+        grow_array((void **)&rw->v, &rw->vcap, (rw->n + 1) * x.w,
+                   sizeof(*rw->v)) < 0)
         return -INGEST_E_NOMEM;
-    for (size_t k = 0;; k++) {
-        int rc = rcaeval_csv_next(c, &f);
-        double *cell;
-
-        if (rc == 0 && k == 0) {
-            *done = true;
-            return 0;
-        }
-        if (rc <= 0)
-            return rc;
-        if ((rc = rcaeval_csv_row_shape(c, &f, rc, k, h->n)) < 0)
-            return rc;
-        if (k == tcol) {
-            if (rcaeval_csv_is_missing(f.p, f.len))
-                return rcaeval_csv_fail(c, f.line, f.col,
-                                        "missing time in column \"time\"");
-            if (!rcaeval_csv_time_s(f.p, f.len, &rw->t[rw->n]))
-                return rcaeval_csv_fail(
-                    c, f.line, f.col,
-                    "time \"%s\" is not a number of Unix seconds",
-                    rcaeval_csv_text(f.p, f.len, txt, sizeof txt));
-        } else {
-            cell = &rw->v[rw->n * w + (k < tcol ? k : k - 1)];
-            /* Numbers first: they are most cells, and no missing
-             * spelling reads as a number. */
-            if (rcaeval_csv_field_number(&f, cell))
-                ;
-            else if (rcaeval_csv_is_missing(f.p, f.len))
-                *cell = NAN;
-            else
-                return rcaeval_csv_fail(
-                    c, f.line, f.col,
-                    "cell \"%s\" in column \"%s\" is not a number",
-                    rcaeval_csv_text(f.p, f.len, txt, sizeof txt),
-                    rcaeval_csv_text(h->names[k], strlen(h->names[k]), ntxt,
-                                     sizeof ntxt));
-        }
-        if (k + 1 == h->n)
-            break;
-    }
-    rw->n++;
+    rc = rcaeval_csv_row(c, h->n, row_cell, &x);
+    *done = rc == 0;
+    if (rc < 0)
+        return rc;
+    rw->n += rc == 1;
     return 0;
 }
 

@@ -450,6 +450,28 @@ int rcaeval_csv_row_shape(struct rcaeval_csv *c,
     return 0;
 }
 
+int rcaeval_csv_row(struct rcaeval_csv *c, size_t n,
+                    int (*cell)(void *ctx, size_t k,
+                                const struct rcaeval_csv_field *f),
+                    void *ctx)
+{
+    struct rcaeval_csv_field f;
+
+    for (size_t k = 0;; k++) {
+        int rc = rcaeval_csv_next(c, &f);
+
+        if (rc == 0 && k == 0)
+            return 0;
+        if (rc <= 0)
+            return rc;
+        if ((rc = rcaeval_csv_row_shape(c, &f, rc, k, n)) < 0 ||
+            (rc = cell(ctx, k, &f)) < 0)
+            return rc;
+        if (k + 1 == n)
+            return 1;
+    }
+}
+
 static int run(struct source *src, rcaeval_csv_fn fn, void *out, char *err,
                size_t errlen)
 {

@@ -97,6 +97,16 @@ int rcaeval_csv_row_shape(struct rcaeval_csv *c,
                           const struct rcaeval_csv_field *f, int rc, size_t k,
                           size_t n);
 
+/* Read one row of n cells (the header's width), handing each to
+ * cell(ctx, k, f) in order, with the ragged-row rule applied. Returns 1
+ * after a whole row, 0 at the end of the input (no cell read), or the
+ * first negative status of the reader, the shape rule or cell (which
+ * stops the row). */
+int rcaeval_csv_row(struct rcaeval_csv *c, size_t n,
+                    int (*cell)(void *ctx, size_t k,
+                                const struct rcaeval_csv_field *f),
+                    void *ctx);
+
 /* Cell or name text for messages: at most n-1 bytes of p[0..len),
  * non-printing bytes as '?'. Returns buf. */
 const char *rcaeval_csv_text(const char *p, size_t len, char *buf, size_t n);

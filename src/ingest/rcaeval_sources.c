@@ -13,27 +13,8 @@
 #include "ingest/ingest.h"
 #include "ingest/rcaeval_csv.h"
 #include "model/series.h"
+#include "util/grow.h"
 #include "util/hash.h"
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    size_t nc;
-    void *np;
-
-    if (need <= *cap)
-        return 0;
-    nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    if (nc > SIZE_MAX / elem)
-        return -1;
-    np = realloc(*p, nc * elem);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
 
 struct names {
     char **v;
@@ -88,7 +69,7 @@ static uint32_t names_id(struct names *nm, const char *p, size_t len)
             return nm->slots[j] - 1;
     }
     if (nm->n >= UINT32_MAX - 1 ||
-        grow((void **)&nm->v, &nm->cap, nm->n + 1, sizeof(*nm->v)) < 0)
+        grow_array((void **)&nm->v, &nm->cap, nm->n + 1, sizeof(*nm->v)) < 0)
         return UINT32_MAX;
     nm->v[nm->n] = strndup(p, len);
     if (!nm->v[nm->n])
@@ -111,8 +92,8 @@ static const char *arena_dup(struct arena *a, const char *p, size_t len)
     if (!a->nblocks || a->used + len + 1 > a->size) {
         size_t sz = len + 1 > (1u << 20) ? len + 1 : (1u << 20);
 
-        if (grow((void **)&a->blocks, &a->cap, a->nblocks + 1,
-                 sizeof(*a->blocks)) < 0)
+        if (grow_array((void **)&a->blocks, &a->cap, a->nblocks + 1,
+                       sizeof(*a->blocks)) < 0)
             return NULL;
         a->blocks[a->nblocks] = malloc(sz);
         if (!a->blocks[a->nblocks])
@@ -263,38 +244,40 @@ static int span_cell(struct rcaeval_csv *c, struct traces_build *b,
     return oom ? -INGEST_E_NOMEM : 0;
 }
 
+struct span_row_ctx {
+    struct rcaeval_csv *c;
+    struct traces_build *b;
+    struct rcaeval_span *sp;
+    const int *role;
+};
+
+static int span_row_cell(void *ctx, size_t k, const struct rcaeval_csv_field *f)
+{
+    struct span_row_ctx *x = ctx;
+
+    return x->role[k] >= 0 ? span_cell(x->c, x->b, x->sp, x->role[k], f) : 0;
+}
+
 static int traces_row(struct rcaeval_csv *c, struct traces_build *b,
                       const struct rcaeval_csv_header *h, const int *role,
                       bool *done)
 {
     struct rcaeval_traces *tr = b->tr;
     struct rcaeval_span *sp;
-    struct rcaeval_csv_field f;
 
-    if (grow((void **)&tr->spans, &b->cap, tr->nspans + 1, sizeof(*sp)) < 0)
+    if (grow_array((void **)&tr->spans, &b->cap, tr->nspans + 1, sizeof(*sp)) <
+        0)
         return -INGEST_E_NOMEM;
     sp = &tr->spans[tr->nspans];
     memset(sp, 0, sizeof(*sp));
     sp->trace_id = sp->span_id = sp->parent_id = "";
     sp->service = sp->method = sp->operation = RCAEVAL_NO_NAME;
     sp->status_code = NAN;
-    for (size_t k = 0;; k++) {
-        int rc = rcaeval_csv_next(c, &f);
+    struct span_row_ctx x = {c, b, sp, role};
+    int rc = rcaeval_csv_row(c, h->n, span_row_cell, &x);
 
-        if (rc == 0 && k == 0) {
-            *done = true;
-            return 0;
-        }
-        if (rc <= 0)
-            return rc;
-        if ((rc = rcaeval_csv_row_shape(c, &f, rc, k, h->n)) < 0)
-            return rc;
-        if (role[k] >= 0 && (rc = span_cell(c, b, sp, role[k], &f)) < 0)
-            return rc;
-        if (k + 1 == h->n)
-            break;
-    }
-    return 0;
+    *done = rc == 0;
+    return rc < 0 ? rc : 0;
 }
 
 static int traces_fn(struct rcaeval_csv *c, void *out)
@@ -437,37 +420,40 @@ static int log_cell(struct rcaeval_csv *c, struct logs_build *b,
     return l->message ? 0 : -INGEST_E_NOMEM;
 }
 
+struct log_row_ctx {
+    struct rcaeval_csv *c;
+    struct logs_build *b;
+    struct rcaeval_log *l;
+    const int *role;
+};
+
+static int log_row_cell(void *ctx, size_t k, const struct rcaeval_csv_field *f)
+{
+    struct log_row_ctx *x = ctx;
+
+    return x->role[k] >= 0 ? log_cell(x->c, x->b, x->l, x->role[k], f) : 0;
+}
+
 static int logs_row(struct rcaeval_csv *c, struct logs_build *b,
                     const struct rcaeval_csv_header *h, const int *role,
                     bool *done)
 {
     struct rcaeval_logs *lg = b->lg;
     struct rcaeval_log *l;
-    struct rcaeval_csv_field f;
 
-    if (grow((void **)&lg->logs, &b->cap, lg->nlogs + 1, sizeof(*l)) < 0)
+    if (grow_array((void **)&lg->logs, &b->cap, lg->nlogs + 1, sizeof(*l)) < 0)
         return -INGEST_E_NOMEM;
     l = &lg->logs[lg->nlogs];
     memset(l, 0, sizeof(*l));
     l->message = "";
     l->container = RCAEVAL_NO_NAME;
-    for (size_t k = 0;; k++) {
-        int rc = rcaeval_csv_next(c, &f);
+    struct log_row_ctx x = {c, b, l, role};
+    int rc = rcaeval_csv_row(c, h->n, log_row_cell, &x);
 
-        if (rc == 0 && k == 0) {
-            *done = true;
-            return 0;
-        }
-        if (rc <= 0)
-            return rc;
-        if ((rc = rcaeval_csv_row_shape(c, &f, rc, k, h->n)) < 0)
-            return rc;
-        if (role[k] >= 0 && (rc = log_cell(c, b, l, role[k], &f)) < 0)
-            return rc;
-        if (k + 1 == h->n)
-            break;
-    }
-    lg->nlogs++;
+    *done = rc == 0;
+    if (rc < 0)
+        return rc;
+    lg->nlogs += rc == 1;
     return 0;
 }
 
@@ -688,7 +674,7 @@ int rcaeval_tracets(const struct rcaeval_traces *tr, int64_t window_ms,
         const char *a = tr->names[sp->service], *b = tr->names[sp->method];
         size_t la = strlen(a), lb = strlen(b);
 
-        if (grow((void **)&key, &keycap, la + lb + 2, 1) < 0)
+        if (grow_array((void **)&key, &keycap, la + lb + 2, 1) < 0)
             goto out;
         memcpy(key, a, la);
         key[la] = '_';

@@ -1,6 +1,7 @@
 /* wire: protobuf wire-format primitives shared by the hand-written
- * protobuf paths (ingest/otlp_wire: the fast read path; serve/rewrite: the
- * in-place correction for forwarding). Header-only so the per-field
+ * protobuf paths (ingest/otlp_walk under the fast read path and the
+ * in-place correction, output/correct_wire; output/correct_proto; serve's
+ * gRPC framing). Header-only so the per-field
  * readers inline; bounds-checked, never reading at or past `end`. */
 #ifndef SKEWSCOPE_WIRE_H
 #define SKEWSCOPE_WIRE_H

@@ -1,4 +1,5 @@
-/* clock_domain: the naming rule for clock domains (DESIGN.md, "Terms"). */
+/* clock_domain: the naming rule for clock domains (docs/CONTRACTS.md "Terms").
+ */
 #include "model/clock_domain.h"
 
 #include <string.h>

@@ -1,10 +1,10 @@
 /* clock_domain: which attribute names a span's clock domain (the unit that
- * owns a clock), per input format. DESIGN.md fixes the rule: OTLP resource
- * attributes host.id, host.name, service.instance.id, service.name (first
- * present wins); Jaeger process tag hostname, then ip, then serviceName;
- * Zipkin localEndpoint ipv4, then ipv6, then serviceName. A user-given
- * attribute (--clock-domain ATTR) ranks before all of these; where a span
- * lacks it, the default chain applies.
+ * owns a clock), per input format. docs/CONTRACTS.md ("Terms") fixes the rule:
+ * OTLP resource attributes host.id, host.name, service.instance.id,
+ * service.name (first present wins); Jaeger process tag hostname, then ip, then
+ * serviceName; Zipkin localEndpoint ipv4, then ipv6, then serviceName. A
+ * user-given attribute (--clock-domain ATTR) ranks before all of these; where a
+ * span lacks it, the default chain applies.
  *
  * Readers call clock_domain_rank() for every candidate key they meet and keep
  * the value with the lowest rank. */

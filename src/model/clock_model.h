@@ -1,9 +1,10 @@
 /* clock_model: what `estimate` concluded about each clock domain, in the
  * form `correct` (and later `serve`) applies it.
  *
- * Sign convention (DESIGN.md): the offset of a domain is its clock minus the
- * reference clock, in nanoseconds; positive means the domain's clock is
- * ahead. It changes linearly with drift:
+ * Sign convention (docs/CONTRACTS.md, "Sign conventions"): the offset of
+ * a domain is its clock minus the reference clock, in nanoseconds;
+ * positive means the domain's clock is ahead. It changes linearly with
+ * drift:
  *     offset(t) = offset_ns + drift_ppm * 1e-6 * (t - at_ns)
  * A timestamp t read on the domain's clock maps to reference time as
  *     t_ref = t - round(drift_ppm * 1e-6 * (t - at_ns)) - offset_ns

@@ -18,7 +18,7 @@
 #define KEY_MAX 256  /* keys with escapes longer than this match no name */
 #define RES_CACHE 16 /* resources remembered (hosts of a batch repeat) */
 
-int correct_jtext_reserve(struct correct_jtext_buf *b, size_t n)
+int correct_jtext_grow(struct correct_jtext_buf *b, size_t n)
 {
     size_t cap;
     char *np;
@@ -35,17 +35,6 @@ int correct_jtext_reserve(struct correct_jtext_buf *b, size_t n)
         return -1;
     b->p = np;
     b->cap = cap;
-    return 0;
-}
-
-int correct_jtext_put(struct correct_jtext_buf *b, const char *p, size_t n)
-{
-    if (n == 0)
-        return 0;
-    if (correct_jtext_reserve(b, n) < 0)
-        return -1;
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
     return 0;
 }
 
@@ -195,7 +184,8 @@ long correct_jtext_decode(struct correct_jtext_buf *dec, const char *v,
 /* ---- values as correct_json.c reads them from the DOM ------------------ */
 
 /* strtoll()'s reading of the n bytes at s as a whole: an optional '-',
- * then digits, in int64 range. */
+ * then digits, in int64 range. (Overflow is tested per digit without a
+ * division: this runs for every time value.) */
 static bool dec_int(const char *s, size_t n, int64_t *out)
 {
     bool neg = n > 0 && s[0] == '-';
@@ -206,11 +196,66 @@ static bool dec_int(const char *s, size_t n, int64_t *out)
         return false;
     for (; i < n; i++) {
         unsigned d = (unsigned)(unsigned char)s[i] - '0';
-        if (d > 9 || v > (lim - d) / 10)
+        if (d > 9 || __builtin_mul_overflow(v, 10, &v) ||
+            __builtin_add_overflow(v, d, &v) || v > lim)
             return false;
-        v = v * 10 + d;
     }
     *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return true;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HAVE_DIGITS8 1
+/* Eight ASCII digits at s (little-endian load) as their value: true, or
+ * false when one is no digit (Lemire's SWAR parse). */
+static inline bool digits8(const char *s, uint64_t *out)
+{
+    uint64_t x;
+
+    memcpy(&x, s, 8);
+    /* A byte below '0' borrows into its high bit, one above '9' carries
+     * into it; the lowest bad byte is always seen. */
+    if (((x - 0x3030303030303030u) | (x + 0x4646464646464646u)) &
+        0x8080808080808080u)
+        return false;
+    x -= 0x3030303030303030u;
+    x = x * 10 + (x >> 8);
+    x = ((x & 0x000000FF000000FFu) * 0x000F424000000064u +
+         ((x >> 16) & 0x000000FF000000FFu) * 0x0000271000000001u) >>
+        32;
+    *out = x;
+    return true;
+}
+#endif
+
+bool correct_jtext_time_plain(const char *v, const char *vend, int64_t *out)
+{
+    size_t m = (size_t)(vend - v);
+    const char *s = v + 1;
+    uint64_t x = 0;
+
+    if (m < 3 || m > 21 || *v != '"' || vend[-1] != '"' ||
+        (s[0] == '0' && m > 3))
+        return false;
+    m -= 2;
+#ifdef HAVE_DIGITS8
+    for (; m >= 8; s += 8, m -= 8) {
+        uint64_t chunk;
+        if (!digits8(s, &chunk))
+            return false;
+        x = x * 100000000u + chunk;
+    }
+#endif
+    /* At most 19 digits in all: below 10^19, no uint64 overflow. */
+    for (; m > 0; s++, m--) {
+        unsigned d = (unsigned)(unsigned char)*s - '0';
+        if (d > 9)
+            return false;
+        x = x * 10 + d;
+    }
+    if (x > (uint64_t)INT64_MAX)
+        return false;
+    *out = (int64_t)x;
     return true;
 }
 
@@ -225,6 +270,8 @@ int correct_jtext_time(struct correct_jtext_buf *dec, const char *v,
 
     if (*v == 'n')
         return 1;
+    if (correct_jtext_time_plain(v, vend, out))
+        return 0;
     if (*v == '"') {
         long m;
         if (!memchr(v + 1, '\\', n - 2))
@@ -249,19 +296,67 @@ int correct_jtext_time(struct correct_jtext_buf *dec, const char *v,
     return 0;
 }
 
+#if defined(__SSE2__) && defined(HAVE_DIGITS8)
+#define HAVE_HEX_FAST 1
+/* Whether the 16 bytes at p are all hex digits (0-9, a-f, A-F: what
+ * util/ids.c accepts). */
+static inline bool hex16(const char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    __m128i d = _mm_sub_epi8(v, _mm_set1_epi8((char)('0' + 128)));
+    __m128i l = _mm_sub_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)),
+                             _mm_set1_epi8((char)('a' + 128)));
+    __m128i ok = _mm_or_si128(_mm_cmplt_epi8(d, _mm_set1_epi8(-128 + 10)),
+                              _mm_cmplt_epi8(l, _mm_set1_epi8(-128 + 6)));
+
+    return _mm_movemask_epi8(ok) == 0xFFFF;
+}
+
+/* 16 hex digits at p (checked) as 8 bytes in order at out. */
+static inline void hex16_bytes(const char *p, uint8_t out[8])
+{
+    for (int half = 0; half < 2; half++) {
+        uint64_t x, n;
+        uint32_t b;
+        memcpy(&x, p + 8 * half, 8);
+        /* A digit's nibble: its low 4 bits, plus 9 for a letter (bit 6). */
+        n = (x & 0x0F0F0F0F0F0F0F0Fu) + 9 * ((x >> 6) & 0x0101010101010101u);
+        n = ((n << 4) | (n >> 8)) & 0x00FF00FF00FF00FFu;
+        n = (n | (n >> 8)) & 0x0000FFFF0000FFFFu;
+        b = (uint32_t)(n | (n >> 16));
+        memcpy(out + 4 * half, &b, 4);
+    }
+}
+#endif
+
 /* The ID string [v, vend) parsed as the readers parse it; anything else
- * (absent, not a string, not an ID) leaves the all-zero ID. */
+ * (absent, not a string, not an ID) leaves the all-zero ID. Text without
+ * escapes is parsed where it lies. */
 int correct_jtext_trace_id(struct correct_jtext_buf *dec, const char *v,
                            const char *vend, uint8_t out[16])
 {
+    const char *s;
     long n;
 
     memset(out, 0, 16);
     if (!v || *v != '"')
         return 0;
-    if ((n = correct_jtext_decode(dec, v, vend)) < 0)
-        return -1;
-    if (id_parse_trace(dec->p, (size_t)n, out) != 0)
+    s = v + 1;
+    n = vend - v - 2;
+#ifdef HAVE_HEX_FAST
+    /* The common spelling, parsed as id_parse_trace() parses it. */
+    if (n == 32 && hex16(s) && hex16(s + 16)) {
+        hex16_bytes(s, out);
+        hex16_bytes(s + 16, out + 8);
+        return 0;
+    }
+#endif
+    if (memchr(s, '\\', (size_t)n)) {
+        if ((n = correct_jtext_decode(dec, v, vend)) < 0)
+            return -1;
+        s = dec->p;
+    }
+    if (id_parse_trace(s, (size_t)n, out) != 0)
         memset(out, 0, 16);
     return 0;
 }
@@ -269,14 +364,31 @@ int correct_jtext_trace_id(struct correct_jtext_buf *dec, const char *v,
 int correct_jtext_span_id(struct correct_jtext_buf *dec, const char *v,
                           const char *vend, uint64_t *out)
 {
+    const char *s;
     long n;
 
     *out = 0;
     if (!v || *v != '"')
         return 0;
-    if ((n = correct_jtext_decode(dec, v, vend)) < 0)
-        return -1;
-    if (id_parse_span(dec->p, (size_t)n, out) != 0)
+    s = v + 1;
+    n = vend - v - 2;
+#ifdef HAVE_HEX_FAST
+    /* The common spelling, parsed as id_parse_span() parses it. */
+    if (n == 16 && hex16(s)) {
+        uint8_t b[8];
+        uint64_t x;
+        hex16_bytes(s, b);
+        memcpy(&x, b, 8);
+        *out = __builtin_bswap64(x);
+        return 0;
+    }
+#endif
+    if (memchr(s, '\\', (size_t)n)) {
+        if ((n = correct_jtext_decode(dec, v, vend)) < 0)
+            return -1;
+        s = dec->p;
+    }
+    if (id_parse_span(s, (size_t)n, out) != 0)
         *out = 0;
     return 0;
 }

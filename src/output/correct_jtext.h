@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct clock_model;
 
@@ -29,9 +30,25 @@ struct correct_jtext_buf {
     char *p;
     size_t len, cap;
 };
-/* Room for n more bytes / n bytes appended. Return 0 or -1 (ENOMEM). */
-int correct_jtext_reserve(struct correct_jtext_buf *b, size_t n);
-int correct_jtext_put(struct correct_jtext_buf *b, const char *p, size_t n);
+/* Room for n more bytes / n bytes appended. Return 0 or -1 (ENOMEM).
+ * Inline: the rewriter calls them a few dozen times per span;
+ * correct_jtext_grow() is their slow path. */
+int correct_jtext_grow(struct correct_jtext_buf *b, size_t n);
+static inline int correct_jtext_reserve(struct correct_jtext_buf *b, size_t n)
+{
+    return b->cap - b->len >= n ? 0 : correct_jtext_grow(b, n);
+}
+static inline int correct_jtext_put(struct correct_jtext_buf *b, const char *p,
+                                    size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (correct_jtext_reserve(b, n) < 0)
+        return -1;
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 0;
+}
 
 /* The closing quote of the string whose opening quote is at p. */
 const char *correct_jtext_str_end(const char *p);
@@ -57,6 +74,11 @@ long correct_jtext_decode(struct correct_jtext_buf *dec, const char *v,
  * out of memory. */
 int correct_jtext_time(struct correct_jtext_buf *dec, const char *v,
                        const char *vend, int64_t *out);
+/* The common spelling of a time value, read fast: a quoted decimal of at
+ * most 19 digits, no sign, escape or leading zero (just what formatting
+ * *out in decimal writes), in int64 range. true with *out, or false
+ * (then correct_jtext_time() reads it). */
+bool correct_jtext_time_plain(const char *v, const char *vend, int64_t *out);
 
 /* An ID string [v, vend) (v NULL: absent) parsed as the readers parse it
  * (util/ids.h); absent, not a string or not an ID gives the all-zero ID.

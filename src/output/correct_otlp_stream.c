@@ -36,7 +36,6 @@
  *
  * Memory: the scanner's buffer, an output buffer drained to the FILE as it
  * fills, and one held span or entry (bounded by correct_max_element). */
-#define _GNU_SOURCE /* memmem */
 #include "output/correct.h"
 
 #include <errno.h>
@@ -45,6 +44,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "ingest/json_lex.h"
 #include "ingest/source.h"
@@ -221,6 +223,22 @@ static int out_drain(struct ost *c, size_t upto)
     return 0;
 }
 
+/* Room for n more bytes after the span held at out[*s, len) while it is
+ * patched: the bytes before it are written out first when that makes the
+ * room, so the buffer grows only for a span longer than it (*s becomes 0
+ * then). */
+static int out_room_held(struct ost *c, size_t *s, size_t n)
+{
+    int r;
+
+    if (*s > 0 && c->out_cap - c->out.len < n) {
+        if ((r = out_drain(c, *s)) < 0)
+            return r;
+        *s = 0;
+    }
+    return out_room(c, n) < 0 ? -INGEST_E_NOMEM : 0;
+}
+
 static int too_large(struct ost *c, const char *what)
 {
     return json_lex_fail_mark(c->lx,
@@ -367,12 +385,61 @@ static int key_kind(const char *k, size_t len, bool esc, const struct name *tab,
         len = (size_t)m;
     }
     for (size_t i = 0; i < n; i++)
-        if (tab[i].len == len && memcmp(tab[i].s, k, len) == 0)
+        if (tab[i].len == len && tab[i].s[0] == k[0] &&
+            memcmp(tab[i].s, k, len) == 0)
             return tab[i].kind;
     return K_OTHER;
 }
 
 /* ---- patching a held span ---------------------------------------------- */
+
+/* The kind of a span member's key k (raw text): looked up as it is first;
+ * only a key long enough to spell a name with \uXXXX escapes (5 bytes
+ * more than the name) is searched for escapes and decoded. */
+static int span_key_kind(const char *k, size_t len)
+{
+    int kind = key_kind(k, len, false, SPAN_NAMES, NNAMES(SPAN_NAMES));
+
+    if (kind != K_OTHER || len < sizeof("spanId") - 1 + 5 ||
+        !memchr(k, '\\', len))
+        return kind;
+    return key_kind(k, len, true, SPAN_NAMES, NNAMES(SPAN_NAMES));
+}
+
+/* Whether text [p, p + n) holds "skewscope" or an escape, so may hold an
+ * attribute key of ours (the usual span holds neither: checked 16 bytes
+ * at a time). */
+static bool may_hold_ours(const char *p, size_t n)
+{
+    static const char ours[] = "skewscope";
+    const char *end;
+
+    if (memchr(p, '\\', n))
+        return true;
+    if (n < sizeof(ours) - 1)
+        return false;
+    end = p + n - (sizeof(ours) - 2); /* candidate starts below end */
+#ifdef __SSE2__
+    /* Loads reach p + 24 <= the text's end. */
+    while (end - p >= 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)p);
+        __m128i b = _mm_loadu_si128((const __m128i *)(p + 1));
+        __m128i e = _mm_loadu_si128((const __m128i *)(p + 8));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(a, _mm_set1_epi8('s')),
+                                        _mm_cmpeq_epi8(b, _mm_set1_epi8('k'))),
+                          _mm_cmpeq_epi8(e, _mm_set1_epi8('e'))));
+        for (; m; m &= m - 1)
+            if (memcmp(p + __builtin_ctz(m), ours, sizeof(ours) - 1) == 0)
+                return true;
+        p += 16;
+    }
+#endif
+    for (; p < end; p++)
+        if (*p == 's' && memcmp(p, ours, sizeof(ours) - 1) == 0)
+            return true;
+    return false;
+}
 
 static int edit_add(struct ost *c, size_t off, size_t del, size_t ins_off)
 {
@@ -388,103 +455,136 @@ static int edit_add(struct ost *c, size_t off, size_t del, size_t ins_off)
     return 0;
 }
 
-/* v in decimal at buf (at most 20 bytes); returns the length. */
+static const char PAIRS[201] = "00010203040506070809"
+                               "10111213141516171819"
+                               "20212223242526272829"
+                               "30313233343536373839"
+                               "40414243444546474849"
+                               "50515253545556575859"
+                               "60616263646566676869"
+                               "70717273747576777879"
+                               "80818283848586878889"
+                               "90919293949596979899";
+
+/* v < 10^8 in exactly 8 digits at q. */
+static inline void put8(char *q, uint32_t v)
+{
+    uint32_t hi = v / 10000, lo = v % 10000;
+
+    memcpy(q, PAIRS + 2 * (hi / 100), 2);
+    memcpy(q + 2, PAIRS + 2 * (hi % 100), 2);
+    memcpy(q + 4, PAIRS + 2 * (lo / 100), 2);
+    memcpy(q + 6, PAIRS + 2 * (lo % 100), 2);
+}
+
+/* v < 10^8 in as many digits as it needs at q; returns their count. */
+static inline size_t put_small(char *q, uint32_t v)
+{
+    char tmp[8], *e = tmp + sizeof(tmp), *p = e;
+
+    while (v >= 100) {
+        p -= 2;
+        memcpy(p, PAIRS + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, PAIRS + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    memcpy(q, p, (size_t)(e - p));
+    return (size_t)(e - p);
+}
+
+/* v in decimal at buf (at most 20 bytes); returns the length. In 32-bit
+ * pieces of eight digits: this runs for every time written. */
 static size_t fmt_i64(char *buf, int64_t v)
 {
-    static const char pairs[201] = "00010203040506070809"
-                                   "10111213141516171819"
-                                   "20212223242526272829"
-                                   "30313233343536373839"
-                                   "40414243444546474849"
-                                   "50515253545556575859"
-                                   "60616263646566676869"
-                                   "70717273747576777879"
-                                   "80818283848586878889"
-                                   "90919293949596979899";
-    char tmp[24], *e = tmp + sizeof(tmp), *q = e;
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
     size_t k = 0;
 
-    while (u >= 100) {
-        unsigned r = (unsigned)(u % 100);
-        u /= 100;
-        q -= 2;
-        memcpy(q, pairs + 2 * r, 2);
-    }
-    if (u >= 10) {
-        q -= 2;
-        memcpy(q, pairs + 2 * u, 2);
-    } else {
-        *--q = (char)('0' + u);
-    }
     if (v < 0)
         buf[k++] = '-';
-    memcpy(buf + k, q, (size_t)(e - q));
-    return k + (size_t)(e - q);
+    if (u < 100000000u)
+        return k + put_small(buf + k, (uint32_t)u);
+    if (u < 10000000000000000u) {
+        k += put_small(buf + k, (uint32_t)(u / 100000000u));
+        put8(buf + k, (uint32_t)(u % 100000000u));
+        return k + 8;
+    }
+    k += put_small(buf + k, (uint32_t)(u / 10000000000000000u));
+    u %= 10000000000000000u;
+    put8(buf + k, (uint32_t)(u / 100000000u));
+    put8(buf + k + 8, (uint32_t)(u % 100000000u));
+    return k + 16;
 }
 
 /* Insertion text: a quoted decimal. */
 static int ins_decimal(struct ost *c, int64_t v)
 {
-    char num[24];
-    size_t n = fmt_i64(num, v);
+    char *q;
 
-    if (correct_jtext_reserve(&c->ins, n + 2) < 0)
+    if (correct_jtext_reserve(&c->ins, 24) < 0)
         return -1;
-    c->ins.p[c->ins.len++] = '"';
-    memcpy(c->ins.p + c->ins.len, num, n);
-    c->ins.len += n;
-    c->ins.p[c->ins.len++] = '"';
+    q = c->ins.p + c->ins.len;
+    q[0] = '"';
+    size_t n = fmt_i64(q + 1, v);
+    q[n + 1] = '"';
+    c->ins.len += n + 2;
     return 0;
 }
 
-static int ins_str(struct ost *c, const char *s)
-{
-    return correct_jtext_put(&c->ins, s, strlen(s));
-}
+/* Insertion text: a string literal. */
+#define INS_LIT(c, lit) correct_jtext_put(&(c)->ins, (lit), sizeof(lit) - 1)
 
 /* An int attribute to set (CORRECT_ATTR_* key), and its value's text when
  * the input spelled it as that decimal already (NULL: formatted). */
 struct attr {
     const char *key;
+    size_t key_len;
     int64_t v;
     const char *text; /* quoted */
     size_t len;
 };
+#define ATTR(key, v)                                                           \
+    {                                                                          \
+        key, sizeof(key) - 1, v, NULL, 0                                       \
+    }
+
+/* The attribute's value: its text, or formatted. */
+static int ins_value(struct ost *c, const struct attr *a)
+{
+    return a->text ? correct_jtext_put(&c->ins, a->text, a->len)
+                   : ins_decimal(c, a->v);
+}
 
 /* {"intValue":"N"} */
 static int ins_any_int(struct ost *c, const struct attr *a)
 {
-    if (ins_str(c, "{\"intValue\":") < 0 ||
-        (a->text ? correct_jtext_put(&c->ins, a->text, a->len)
-                 : ins_decimal(c, a->v)) < 0)
+    if (INS_LIT(c, "{\"intValue\":") < 0 || ins_value(c, a) < 0)
         return -1;
-    return ins_str(c, "}");
+    return INS_LIT(c, "}");
 }
 
 /* {"key":"K","value":{"intValue":"N"}} */
 static int ins_entry(struct ost *c, const struct attr *a)
 {
-    if (ins_str(c, "{\"key\":\"") < 0 || ins_str(c, a->key) < 0 ||
-        ins_str(c, "\",\"value\":") < 0 || ins_any_int(c, a) < 0)
+    static const char k[] = "{\"key\":\"", v[] = "\",\"value\":{\"intValue\":";
+    char *q;
+
+    if (correct_jtext_reserve(&c->ins, sizeof(k) + a->key_len + sizeof(v)) < 0)
         return -1;
-    return ins_str(c, "}");
-}
-
-/* The value [v, vend), when it is the quoted decimal fmt_i64() would
- * write for what it holds (no sign, no leading zero): its text. */
-static void canonical(const char *v, const char *vend, struct attr *a)
-{
-    size_t n = (size_t)(vend - v);
-
-    a->text = NULL;
-    if (n < 3 || *v != '"' || (v[1] == '0' && n > 3))
-        return;
-    for (size_t i = 1; i + 1 < n; i++)
-        if (v[i] < '0' || v[i] > '9')
-            return;
-    a->text = v;
-    a->len = n;
+    q = c->ins.p + c->ins.len;
+    memcpy(q, k, sizeof(k) - 1);
+    q += sizeof(k) - 1;
+    memcpy(q, a->key, a->key_len);
+    q += a->key_len;
+    memcpy(q, v, sizeof(v) - 1);
+    c->ins.len += sizeof(k) - 1 + a->key_len + sizeof(v) - 1;
+    if (ins_value(c, a) < 0)
+        return -1;
+    return INS_LIT(c, "}}");
 }
 
 /* Replace the time member value [v, vend) of text t by its mapped value,
@@ -570,7 +670,7 @@ static int set_entry_value(struct ost *c, const char *t, const char *e,
     if (had)
         return 0;
     at = c->ins.len; /* p is at the entry's '}' */
-    if (ins_str(c, ",\"value\":") < 0 || ins_any_int(c, a) < 0)
+    if (INS_LIT(c, ",\"value\":") < 0 || ins_any_int(c, a) < 0)
         return -1;
     return edit_add(c, (size_t)(p - t), 0, at);
 }
@@ -588,19 +688,18 @@ static int set_attrs_in(struct ost *c, const char *t, const char *v,
 
     if (*v != '[') {
         at = c->ins.len;
-        if (ins_str(c, "[") < 0)
+        if (INS_LIT(c, "[") < 0)
             return -1;
         for (size_t i = 0; i < n; i++)
-            if ((i && ins_str(c, ",") < 0) || ins_entry(c, &a[i]) < 0)
+            if ((i && INS_LIT(c, ",") < 0) || ins_entry(c, &a[i]) < 0)
                 return -1;
-        if (ins_str(c, "]") < 0)
+        if (INS_LIT(c, "]") < 0)
             return -1;
         return edit_add(c, (size_t)(v - t), (size_t)(vend - v), at);
     }
     /* Only an array that spells "skewscope" or holds escapes can hold a
      * key of ours. */
-    if (memchr(v, '\\', (size_t)(vend - v)) ||
-        memmem(v, (size_t)(vend - v), "skewscope", 9)) {
+    if (may_hold_ours(v, (size_t)(vend - v))) {
         for (size_t i = 0; i < n; i++) {
             int err;
             const char *e = find_entry(c, v, a[i].key, &err);
@@ -618,7 +717,7 @@ static int set_attrs_in(struct ost *c, const char *t, const char *v,
     for (size_t i = 0; i < n; i++) {
         if (placed[i])
             continue;
-        if ((!first && ins_str(c, ",") < 0) || ins_entry(c, &a[i]) < 0)
+        if ((!first && INS_LIT(c, ",") < 0) || ins_entry(c, &a[i]) < 0)
             return -1;
         first = false;
     }
@@ -646,12 +745,12 @@ static int set_attrs(struct ost *c, const char *t, size_t from, size_t to,
     if (any)
         return 0;
     at = c->ins.len;
-    if (ins_str(c, ",\"attributes\":[") < 0)
+    if (INS_LIT(c, ",\"attributes\":[") < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if ((i && ins_str(c, ",") < 0) || ins_entry(c, &a[i]) < 0)
+        if ((i && INS_LIT(c, ",") < 0) || ins_entry(c, &a[i]) < 0)
             return -1;
-    if (ins_str(c, "]") < 0)
+    if (INS_LIT(c, "]") < 0)
         return -1;
     return edit_add(c, close, 0, at);
 }
@@ -733,8 +832,10 @@ static int fix_event(struct ost *c, const char *t, const char *e, int id,
                      bool *changed)
 {
     size_t from = c->noc, close;
+    const char *v, *vend;
     int64_t orig, ref;
     long last;
+    bool plain;
     int r;
 
     if (members(c, t, e, EVENT_NAMES, NNAMES(EVENT_NAMES), &close) < 0)
@@ -742,8 +843,10 @@ static int fix_event(struct ost *c, const char *t, const char *e, int id,
     last = last_of(c, from, c->noc, K_TIME);
     if (!present(c, t, last))
         goto out;
-    r = correct_jtext_time(&c->dec, t + c->oc[last].val, t + c->oc[last].end,
-                           &orig);
+    v = t + c->oc[last].val;
+    vend = t + c->oc[last].end;
+    plain = correct_jtext_time_plain(v, vend, &orig);
+    r = plain ? 0 : correct_jtext_time(&c->dec, v, vend, &orig);
     if (r == -2)
         return nomem(c);
     if (r != 0)
@@ -752,8 +855,11 @@ static int fix_event(struct ost *c, const char *t, const char *e, int id,
     if ((r = edit_times(c, t, from, c->noc, K_TIME, id, last, orig)) < 0)
         return r;
     if (ref != orig) {
-        struct attr a = {CORRECT_ATTR_ORIG_TIME, orig, NULL, 0};
-        canonical(t + c->oc[last].val, t + c->oc[last].end, &a);
+        struct attr a = ATTR(CORRECT_ATTR_ORIG_TIME, orig);
+        if (plain) {
+            a.text = v;
+            a.len = (size_t)(vend - v);
+        }
         *changed = true;
         if (set_attrs(c, t, from, c->noc, close, &a, 1) < 0)
             return nomem(c);
@@ -796,6 +902,7 @@ static int apply_copy(struct ost *c, size_t s)
     const char *t = c->out.p + s;
     size_t len = c->out.len - s, pos = 0, grow = 0;
     struct correct_jtext_buf *b = &c->tmp;
+    int r;
 
     for (size_t i = 0; i < c->ned; i++)
         grow += c->ed[i].ins_len;
@@ -813,8 +920,8 @@ static int apply_copy(struct ost *c, size_t s)
     memcpy(b->p + b->len, t + pos, len - pos);
     b->len += len - pos;
     c->out.len = s;
-    if (out_room(c, b->len) < 0)
-        return -INGEST_E_NOMEM;
+    if ((r = out_room_held(c, &s, b->len)) < 0)
+        return r;
     memcpy(c->out.p + s, b->p, b->len);
     c->out.len = s + b->len;
     return 0;
@@ -827,6 +934,7 @@ static int apply_edits(struct ost *c, size_t s)
 {
     size_t len = c->out.len - s, grow = 0, shrink = 0, end, to;
     char *t;
+    int r;
 
     /* Few edits, nearly in order: insertion sort. */
     for (size_t i = 1; i < c->ned; i++) {
@@ -844,8 +952,8 @@ static int apply_edits(struct ost *c, size_t s)
         grow += c->ed[i].ins_len;
         shrink += c->ed[i].del;
     }
-    if (out_room(c, grow - shrink) < 0)
-        return -INGEST_E_NOMEM;
+    if ((r = out_room_held(c, &s, grow - shrink)) < 0)
+        return r;
     t = c->out.p + s;
     end = len;                /* old text [.., end) still to place */
     to = len + grow - shrink; /* where it ends in the new text */
@@ -872,8 +980,7 @@ static int span_members(struct ost *c, const char *t, size_t n,
     for (size_t i = 0; i < idx->n; i++) {
         const struct json_member *m = &idx->m[i];
         const char *k = t + m->key;
-        int kind = key_kind(k, m->key_len, memchr(k, '\\', m->key_len),
-                            SPAN_NAMES, NNAMES(SPAN_NAMES));
+        int kind = span_key_kind(k, m->key_len);
         if (kind != K_OTHER && occ_add(c, kind, m->val, m->end) < 0)
             return -1;
     }
@@ -892,12 +999,13 @@ static int fix_span(struct ost *c, size_t s, int id,
     size_t close, n;
     long ti, si, st, en;
     int64_t start, end, start_ref, end_ref;
-    bool changed = false;
+    bool changed = false, st_plain, en_plain;
     int r;
 
     c->noc = c->ned = c->ins.len = 0;
-    if (terminate(c, &c->out) < 0)
-        return -INGEST_E_NOMEM;
+    if ((r = out_room_held(c, &s, CORRECT_JTEXT_SLACK)) < 0)
+        return r;
+    c->out.p[c->out.len] = '\0'; /* and slack: correct_jtext.h */
     t = c->out.p + s;
     if (span_members(c, t, c->out.len - s, idx, &close) < 0)
         return nomem(c);
@@ -917,11 +1025,16 @@ static int fix_span(struct ost *c, size_t s, int id,
     /* Spans the readers do not analyse are written through as they are. */
     if (ingest_span_invalid(&rec, present(c, t, st) && present(c, t, en)) >= 0)
         return 0;
-    if ((r = correct_jtext_time(&c->dec, t + c->oc[st].val, t + c->oc[st].end,
-                                &start)) < 0)
+    /* Plain spellings (the usual case) are copied into the attributes. */
+    st_plain =
+        correct_jtext_time_plain(t + c->oc[st].val, t + c->oc[st].end, &start);
+    en_plain =
+        correct_jtext_time_plain(t + c->oc[en].val, t + c->oc[en].end, &end);
+    if (!st_plain && (r = correct_jtext_time(&c->dec, t + c->oc[st].val,
+                                             t + c->oc[st].end, &start)) < 0)
         return r == -2 ? nomem(c) : bad_time(c, "startTimeUnixNano");
-    if ((r = correct_jtext_time(&c->dec, t + c->oc[en].val, t + c->oc[en].end,
-                                &end)) < 0)
+    if (!en_plain && (r = correct_jtext_time(&c->dec, t + c->oc[en].val,
+                                             t + c->oc[en].end, &end)) < 0)
         return r == -2 ? nomem(c) : bad_time(c, "endTimeUnixNano");
     start_ref = clock_model_to_reference(c->model, id, start);
     end_ref = clock_model_to_reference(c->model, id, end);
@@ -932,12 +1045,18 @@ static int fix_span(struct ost *c, size_t s, int id,
         return r;
     if (changed) {
         struct attr a[3] = {
-            {CORRECT_ATTR_OFFSET, start - start_ref, NULL, 0},
-            {CORRECT_ATTR_ORIG_START, start, NULL, 0},
-            {CORRECT_ATTR_ORIG_END, end, NULL, 0},
+            ATTR(CORRECT_ATTR_OFFSET, start - start_ref),
+            ATTR(CORRECT_ATTR_ORIG_START, start),
+            ATTR(CORRECT_ATTR_ORIG_END, end),
         };
-        canonical(t + c->oc[st].val, t + c->oc[st].end, &a[1]);
-        canonical(t + c->oc[en].val, t + c->oc[en].end, &a[2]);
+        if (st_plain) {
+            a[1].text = t + c->oc[st].val;
+            a[1].len = c->oc[st].end - c->oc[st].val;
+        }
+        if (en_plain) {
+            a[2].text = t + c->oc[en].val;
+            a[2].len = c->oc[en].end - c->oc[en].val;
+        }
         c->stats->adjusted++;
         if (set_attrs(c, t, 0, n, close, a, 3) < 0)
             return nomem(c);

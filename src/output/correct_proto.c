@@ -245,34 +245,52 @@ static json_t *jstr(const char *s)
     return v;
 }
 
+/* v in decimal at the end of buf[24], NUL-terminated; returns its start
+ * (no snprintf: three of these and three IDs per span). */
+static char *udec(char buf[24], uint64_t v)
+{
+    char *p = buf + 23;
+
+    *p = '\0';
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
 static json_t *jdec(int64_t v)
 {
-    char buf[24];
+    char buf[24], *p = udec(buf, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
 
-    snprintf(buf, sizeof(buf), "%" PRId64, v);
-    return json_string(buf);
+    if (v < 0)
+        *--p = '-';
+    return json_string(p);
 }
 
 static json_t *judec(uint64_t v)
 {
     char buf[24];
 
-    snprintf(buf, sizeof(buf), "%" PRIu64, v);
-    return json_string(buf);
+    return json_string(udec(buf, v));
 }
 
 static json_t *jhex(const ProtobufCBinaryData *b)
 {
-    char *s = malloc(b->len * 2 + 1);
+    static const char digits[] = "0123456789abcdef";
+    char small[65], *s = b->len <= 32 ? small : malloc(b->len * 2 + 1);
     json_t *v;
 
     if (!s)
         return NULL;
-    for (size_t i = 0; i < b->len; i++)
-        snprintf(s + 2 * i, 3, "%02x", b->data[i]);
+    for (size_t i = 0; i < b->len; i++) {
+        s[2 * i] = digits[b->data[i] >> 4];
+        s[2 * i + 1] = digits[b->data[i] & 15];
+    }
     s[b->len * 2] = '\0';
     v = json_string(s);
-    free(s);
+    if (s != small)
+        free(s);
     return v;
 }
 
@@ -582,6 +600,31 @@ static json_t *json_request(const Request *msg)
     return ok ? o : NULL;
 }
 
+/* json_dump_callback()'s sink: the text gathered in memory (jansson
+ * writes token by token; one stdio call per token cost more than the
+ * conversion). */
+static int dump_to(const char *p, size_t n, void *data)
+{
+    struct correct_wire_out *b = data;
+
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 65536;
+        uint8_t *np;
+        while (cap - b->len < n) {
+            if (cap > SIZE_MAX / 2)
+                return -1;
+            cap *= 2;
+        }
+        if (!(np = realloc(b->p, cap)))
+            return -1;
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
 static int write_json(struct corrector *c, const Request *msg)
 {
     json_t *doc = json_request(msg);
@@ -589,8 +632,12 @@ static int write_json(struct corrector *c, const Request *msg)
 
     if (!doc)
         return -INGEST_E_NOMEM;
-    if (json_dumpf(doc, c->out, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0 ||
-        fputc('\n', c->out) == EOF)
+    c->wbuf.len = 0;
+    if (json_dump_callback(doc, dump_to, &c->wbuf,
+                           JSON_COMPACT | JSON_PRESERVE_ORDER) != 0 ||
+        dump_to("\n", 1, &c->wbuf) != 0)
+        rc = -INGEST_E_NOMEM;
+    else if (fwrite(c->wbuf.p, 1, c->wbuf.len, c->out) != c->wbuf.len)
         rc = -INGEST_E_NOINPUT;
     json_decref(doc);
     return rc;
@@ -606,32 +653,52 @@ static int output_error(struct source *src, int rc, char *err, size_t errlen)
     return rc;
 }
 
+/* Write out what the wire path gathered in c->wbuf. */
+static int wire_flush(struct corrector *c, struct source *src, char *err,
+                      size_t errlen)
+{
+    size_t n = c->wbuf.len;
+
+    c->wbuf.len = 0;
+    if (n && fwrite(c->wbuf.p, 1, n, c->out) != n)
+        return output_error(src, -INGEST_E_NOINPUT, err, errlen);
+    return 0;
+}
+
 /* n bytes at p (part of the message at input offset off, in the frame at
- * frame_off) corrected on the wire and written length-delimited. */
+ * frame_off) corrected on the wire and written length-delimited. Messages
+ * are gathered and written WIRE_FLUSH bytes at a time: two stdio calls
+ * per message (its prefix, then the message, which passes stdio's buffer)
+ * cost as much as the rewriting for messages of a few KiB. */
+#define WIRE_FLUSH ((size_t)256 << 10)
 static int wire_chunk(struct corrector *c, struct source *src, const uint8_t *p,
                       size_t n, uint64_t off, uint64_t frame_off, char *err,
                       size_t errlen)
 {
+    static const char room[10];
     const struct correct_wire_at at = {source_name(src), off, frame_off};
+    size_t start = c->wbuf.len, len, k;
     uint8_t prefix[10];
-    size_t k;
     int rc;
 
     /* An empty message (a zero-length frame) carries nothing: writing it
      * would turn a run of zero bytes into as many messages. */
     if (n == 0)
         return 0;
-    c->wbuf.len = 0;
+    /* The message goes after room for its prefix, then moves up to it. */
+    if (dump_to(room, sizeof(room), &c->wbuf) < 0)
+        return output_error(src, -INGEST_E_NOMEM, err, errlen);
     rc = correct_wire_request(p, n, &at, c->model, c->opts->clock_domain_attr,
                               &c->wbuf, c->stats, err, errlen);
     if (rc < 0)
         return rc;
-    k = otlp_proto_put_varint(prefix, c->wbuf.len);
-    if (fwrite(prefix, 1, k, c->out) != k ||
-        fwrite(c->wbuf.p, 1, c->wbuf.len, c->out) != c->wbuf.len)
-        return output_error(src, -INGEST_E_NOINPUT, err, errlen);
+    len = c->wbuf.len - start - sizeof(room);
+    k = otlp_proto_put_varint(prefix, len);
+    memmove(c->wbuf.p + start + k, c->wbuf.p + start + sizeof(room), len);
+    memcpy(c->wbuf.p + start, prefix, k);
+    c->wbuf.len = start + k + len;
     c->written++;
-    return 0;
+    return c->wbuf.len >= WIRE_FLUSH ? wire_flush(c, src, err, errlen) : 0;
 }
 
 /* Decode n bytes at p (part of the message at input offset off, in the
@@ -777,6 +844,8 @@ static int run(struct source *src, const struct correct_opts *opts,
            (rc = correct_frame(&c, src, data, len, off,
                                otlp_proto_stream_offset(st), err, errlen)) == 0)
         ;
+    if (rc == 0 && c.wire)
+        rc = wire_flush(&c, src, err, errlen);
     /* Nothing written: JSON still gets a document; zero protobuf messages
      * are a valid (empty) output. */
     if (rc == 0 && c.written == 0 && c.json &&

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "util/ids.h"
+#include "util/json_esc.h"
 
 void json_out_init(struct json_out *o, FILE *out)
 {
@@ -50,30 +51,16 @@ void json_out_i64(struct json_out *o, int64_t v)
 
 void json_out_str(struct json_out *o, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
     const char *run = s;
 
     JSON_OUT_LIT(o, "\"");
     for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
+        char esc[6];
+        size_t n = json_esc_byte((unsigned char)*s, esc);
+        if (!n)
             continue;
         json_out_put(o, run, (size_t)(s - run));
         run = s + 1;
-        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
-        size_t n = 2;
-        if (c == '\n')
-            esc[1] = 'n';
-        else if (c == '\t')
-            esc[1] = 't';
-        else if (c == '\r')
-            esc[1] = 'r';
-        else if (c < 0x20) {
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
-        }
         json_out_put(o, esc, n);
     }
     if (s)

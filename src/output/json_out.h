@@ -1,6 +1,6 @@
 /* json_out: buffered writing of JSON text by hand, for the writers that
  * must be fast (a million spans in a second): a 64 KiB buffer, integers
- * without printf, strings escaped per RFC 8259. Write errors are sticky in
+ * without printf, strings escaped by util/json_esc. Write errors are sticky in
  * `failed`. */
 #ifndef SKEWSCOPE_JSON_OUT_H
 #define SKEWSCOPE_JSON_OUT_H

@@ -1,6 +1,6 @@
 /* report: the text tables and JSON documents that `check` and `estimate`
- * print. JSON shapes are DESIGN.md's contract; fields may be added, never
- * renamed or removed. */
+ * print. JSON shapes are docs/CONTRACTS.md's ("check --json", "estimate
+ * --json"); fields may be added, never renamed or removed. */
 #ifndef SKEWSCOPE_REPORT_H
 #define SKEWSCOPE_REPORT_H
 

@@ -164,7 +164,9 @@ static void side_eval(struct side *sd, const struct report_html_span *sp,
         int64_t cs = ref ? c->ref_start_ns : c->start_ns;
         int64_t pe = ref ? p->ref_end_ns : p->end_ns;
         int64_t ce = ref ? c->ref_end_ns : c->end_ns;
-        bool before = cs < ps, after = pairs[k].sync && ce > pe;
+        unsigned v = causality_violation(cs - ps, pe - ce, pairs[k].sync);
+        bool before = (v & CAUSALITY_STARTS_BEFORE) != 0;
+        bool after = (v & CAUSALITY_ENDS_AFTER) != 0;
         if (before) {
             side_mark(sd, pairs[k].child, VIOL_STARTS_BEFORE);
             if (ps - cs > sd->before_ns[pairs[k].child])

@@ -8,10 +8,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model/series.h"
 
-static void put_name(FILE *f, const char *s)
+void series_csv_put_field(FILE *f, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
@@ -24,6 +25,17 @@ static void put_name(FILE *f, const char *s)
         fputc(*s, f);
     }
     fputc('"', f);
+}
+
+void series_csv_put_datetime(FILE *f, int64_t unix_ns)
+{
+    time_t sec = (time_t)(unix_ns / 1000000000);
+    struct tm tm;
+    char buf[32];
+
+    gmtime_r(&sec, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    fprintf(f, "%s.%06" PRId64, buf, (unix_ns % 1000000000) / 1000);
 }
 
 /* Unix ns -> seconds, exact: "1700000000" or "1700000000.25". */
@@ -75,7 +87,7 @@ int series_csv_write(FILE *f, const struct series_table *t, char *err,
     fputs("time", f);
     for (size_t c = 0; c < t->ncols; c++) {
         fputc(',', f);
-        put_name(f, t->cols[c].name);
+        series_csv_put_field(f, t->cols[c].name);
     }
     fputc('\n', f);
     for (size_t r = 0; r < t->nrows; r++) {

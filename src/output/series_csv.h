@@ -19,9 +19,21 @@
 #define SKEWSCOPE_SERIES_CSV_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct series_table;
+
+/* The one CSV cell rule of the RCAEval writers (data.csv here, traces.csv
+ * and logs.csv in output/traces_csv and the testbed's case recorder):
+ * s as is, or quoted with its quotes doubled when it holds a comma, a
+ * quote, CR or LF (RFC 4180). */
+void series_csv_put_field(FILE *f, const char *s);
+
+/* unix_ns in pandas' datetime spelling (UTC), as RCAEval's traces.csv and
+ * logs.csv hold it: "2026-03-02 10:00:01.250000" (microseconds, truncated
+ * toward zero). */
+void series_csv_put_datetime(FILE *f, int64_t unix_ns);
 
 /* Write t to f. Returns 0, or -1 when a write fails (message in err). */
 int series_csv_write(FILE *f, const struct series_table *t, char *err,

@@ -10,11 +10,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ingest/ingest.h"
-
-#define NS_PER_S ((int64_t)1000000000)
+#include "output/series_csv.h"
 
 struct row {
     int64_t start_ns;
@@ -106,33 +104,6 @@ static const char *resource_service(json_t *rs)
     return str_or(attr_str(attrs, "service.name"), "unknown");
 }
 
-static void put_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-/* pandas' datetime spelling (UTC): "2026-03-02 10:00:01.250000". */
-static void put_datetime(FILE *f, int64_t unix_ns)
-{
-    time_t sec = (time_t)(unix_ns / NS_PER_S);
-    struct tm tm;
-    char buf[32];
-
-    gmtime_r(&sec, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-    fprintf(f, "%s.%06" PRId64, buf, (unix_ns % NS_PER_S) / 1000);
-}
-
 static int span_row(struct rows *rs, const char *service, json_t *sp,
                     const struct traces_csv_opts *o)
 {
@@ -155,11 +126,11 @@ static int span_row(struct rows *rs, const char *service, json_t *sp,
             str_or(json_string_value(json_object_get(sp, "traceId")), ""),
             str_or(json_string_value(json_object_get(sp, "spanId")), ""),
             str_or(json_string_value(json_object_get(sp, "parentSpanId")), ""));
-    put_field(f, service);
+    series_csv_put_field(f, service);
     fputc(',', f);
-    put_field(f, name);
+    series_csv_put_field(f, name);
     fputc(',', f);
-    put_field(f, name);
+    series_csv_put_field(f, name);
     fprintf(f, ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%d\n", start / 1000000,
             start / 1000, (end - start) / 1000, error ? 500 : 200);
     if (fclose(f) != 0) {
@@ -249,7 +220,7 @@ static void write_rows(FILE *out, struct rows *rs)
           "operationName,startTimeMillis,startTime,duration,statusCode\n",
           out);
     for (size_t i = 0; i < rs->n; i++) {
-        put_datetime(out, rs->v[i].start_ns);
+        series_csv_put_datetime(out, rs->v[i].start_ns);
         fputs(rs->v[i].line, out);
     }
 }

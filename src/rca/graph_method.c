@@ -132,6 +132,14 @@ static int build(const struct rca_graph_spec *s, const struct gconf *g,
         struct stats_fastica_opts o = {(unsigned)g->max_iter, 0.0, seed};
         size_t *order = malloc((n + 1) * sizeof(size_t));
         what = "ICALiNGAM";
+        if (rows <= n) { /* RCAEval raises too: see icalingam.h */
+            free(order);
+            return rca_fail(err, errlen, RCA_E_DATA, s->name,
+                            "ICALiNGAM needs more rows than columns (%zu "
+                            "columns x %zu rows); RCAEval's fails on such a "
+                            "table as well",
+                            n, rows);
+        }
         rc = order ? stats_ica_lingam(t->values, rows, n, &o, order, NULL,
                                       (unsigned char *)m, NULL)
                    : -STATS_E_NOMEM;

@@ -63,6 +63,10 @@ struct rca_role_info {
     bool cause;        /* a change points at the service itself */
     bool explainable;  /* a rise explained by a callee's belongs to it */
     const char *about; /* one line for docs and messages */
+    /* the smallest normal spread, as a share of the normal median's
+     * magnitude: a change within it is noise; 0 means the method's
+     * default (llm: 5%) */
+    double floor;
 };
 
 /* The role's description (r < RCA_ROLE_COUNT), never NULL. */

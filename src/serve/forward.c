@@ -42,11 +42,11 @@
 #include "serve/forward_grpc.h"
 #include "serve/spool.h"
 #include "util/clock.h"
+#include "util/http_client.h"
 #include "util/log.h"
 
 #define SINK_HTTP 1u
 #define SINK_KAFKA 2u
-#define TRACES_PATH "/v1/traces"
 #define DEFAULT_SPOOL_DIR "skewscope-spool"
 #define DEFAULT_SPOOL_MAX ((uint64_t)1 << 30)
 #define DEFAULT_MAX_QUEUED ((size_t)256 << 20)
@@ -159,45 +159,6 @@ static void wait_until(struct forward *f, int64_t until_ms)
 
 /* ---- the OTLP/HTTP sink (libcurl) ---- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void curl_init_once(void)
-{
-    /* Never cleaned up: other libcurl users in the process may need it. */
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* "http://h:4318" and "http://h:4318/" get TRACES_PATH (as OTLP exporters
- * do with a base endpoint); a URL with any other path is used as given.
- * Returns a malloc'd URL, or NULL with err filled. */
-static char *traces_url(const char *endpoint, char *err, size_t errlen)
-{
-    const char *scheme_end = strstr(endpoint, "://");
-    const char *path;
-    size_t n = strlen(endpoint);
-    char *url;
-
-    if (!scheme_end || scheme_end == endpoint || !scheme_end[3]) {
-        snprintf(err, errlen,
-                 "forward: OTLP endpoint '%s' is not a URL (want e.g. "
-                 "http://127.0.0.1:4318/v1/traces)",
-                 endpoint);
-        return NULL;
-    }
-    path = strpbrk(scheme_end + 3, "/?#");
-    if (path && !(path[0] == '/' && path[1] == '\0'))
-        url = strdup(endpoint);
-    else if ((url = malloc(n + sizeof TRACES_PATH)) != NULL) {
-        n -= path != NULL; /* drop the lone '/' */
-        memcpy(url, endpoint, n);
-        memcpy(url + n, TRACES_PATH, sizeof TRACES_PATH);
-    }
-    if (!url)
-        snprintf(err, errlen, "forward: out of memory");
-    return url;
-}
-
 /* Keeps the start of the reply body (for the log), printable. */
 static size_t on_reply(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -278,23 +239,25 @@ out:
 static int http_init(struct forward *f, const struct forward_config *cfg,
                      char *err, size_t errlen)
 {
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK) {
-        snprintf(err, errlen, "forward: libcurl initialisation failed: %s",
-                 curl_easy_strerror(curl_init_rc));
+    char why[512];
+
+    if (http_client_init(why, sizeof why) < 0) {
+        snprintf(err, errlen, "forward: %s", why);
         return -1;
     }
     if (forward_grpc_is_url(cfg->otlp_endpoint)) {
-        f->http.grpc =
-            forward_grpc_create(cfg->otlp_endpoint, cfg->otlp_token, err, errlen);
+        f->http.grpc = forward_grpc_create(cfg->otlp_endpoint, cfg->otlp_token,
+                                           err, errlen);
         if (!f->http.grpc)
             return -1;
         f->sinks |= SINK_HTTP;
         return 0;
     }
-    f->http.url = traces_url(cfg->otlp_endpoint, err, errlen);
-    if (!f->http.url)
+    f->http.url = http_client_traces_url(cfg->otlp_endpoint, why, sizeof why);
+    if (!f->http.url) {
+        snprintf(err, errlen, "forward: %s", why);
         return -1;
+    }
     if (http_setup(f, cfg->otlp_token) < 0) {
         snprintf(err, errlen, "forward: cannot set up the HTTP client for %s",
                  f->http.url);

@@ -1,9 +1,10 @@
 /* live: incremental, windowed, mergeable per-edge clock statistics and the
  * live estimate and early warnings computed from them (see live.h). The
- * estimate is analysis/clock_window's, the one `estimate` uses: live hands
- * it its kept windows' cells and turns the result into budgets and
- * warnings. The struct's body and the primitives that build it are in
- * live_private.h, shared with live_io.c (JSON export and import). */
+ * estimate is analysis/clock_window's, the one `estimate` uses, and the
+ * budgets analysis/skew_budget's: live hands them its kept windows' cells
+ * and turns the results into the snapshot and its warnings. The struct's body
+ * and the primitives that build it are in live_private.h, shared with live_io.c
+ * (JSON export and import). */
 #include "serve/live.h"
 
 #include <math.h>
@@ -11,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/causality.h"
 #include "analysis/clock_graph.h"
 #include "analysis/clock_obs.h"
 #include "analysis/clock_window.h"
 #include "analysis/edges.h"
+#include "analysis/skew_budget.h"
 #include "model/span_store.h"
 #include "serve/live_private.h"
 
@@ -206,7 +209,9 @@ static int add_pair(struct live *lv, const struct pair_obs *po)
     if (g == LIVE_NO_ID)
         return -1;
     struct live_group *gr = &lv->groups[g];
-    bool before = po->fwd < 0, after = po->key.sync && po->back < 0;
+    unsigned v = causality_violation(po->fwd, po->back, po->key.sync);
+    bool before = (v & CAUSALITY_STARTS_BEFORE) != 0;
+    bool after = (v & CAUSALITY_ENDS_AFTER) != 0;
     gr->pairs++;
     gr->before += before;
     gr->after += after;
@@ -422,26 +427,13 @@ static void est_free(struct est *e)
 
 /* ---- budgets, warnings, snapshot ------------------------------------ */
 
-/* One side of an edge's budget: the constraint that a relative offset of
- * sign `sign` consumes (-1: forward, +1: end of synchronous pairs). */
-struct side {
-    bool has;
-    int64_t budget_ns;
-};
-
-static void side_min(struct side *s, int64_t v)
-{
-    if (!s->has || v < s->budget_ns)
-        s->budget_ns = v;
-    s->has = true;
-}
-
 static void edge_budgets(const struct live *lv, const struct est *e,
-                         uint32_t edge, struct side *fwd, struct side *back)
+                         uint32_t edge, struct skew_budget_side *fwd,
+                         struct skew_budget_side *back)
 {
     const struct live_edge_state *es = &lv->edges[edge];
 
-    *fwd = *back = (struct side){0};
+    *fwd = *back = (struct skew_budget_side){0};
     for (size_t w = 0; w < e->nw; w++) {
         const struct clock_track_point *a = &e->ce.track[es->from * e->nw + w];
         const struct clock_track_point *b = &e->ce.track[es->to * e->nw + w];
@@ -452,39 +444,19 @@ static void edge_budgets(const struct live *lv, const struct est *e,
         for (size_t g = 0; g < lw->ncells; g++) {
             if (lv->groups[g].edge != edge || lw->cells[g].count == 0)
                 continue;
-            side_min(fwd, lw->cells[g].fwd_ns - r);
+            skew_budget_side_note(fwd, lw->cells[g].fwd_ns - r);
             if (lv->groups[g].sync)
-                side_min(back, lw->cells[g].back_ns + r);
+                skew_budget_side_note(back, lw->cells[g].back_ns + r);
         }
     }
-}
-
-/* Use of one side and when it runs out: offset r (ns) moves at rate
- * (ns/s); sign -1 = negative offsets consume the side. */
-static void side_use(const struct side *s, int sign, int64_t r, double rate,
-                     struct live_edge *out)
-{
-    if (!s->has || s->budget_ns <= 0)
-        return;
-    double used = (double)(sign * r) / (double)s->budget_ns;
-    used = used > 0 ? used : 0;
-    if (out->has_budget && used <= out->budget_used_ratio)
-        return;
-    double remaining = (double)s->budget_ns - (double)(sign * r);
-    double closing = sign * rate;
-    out->has_budget = true;
-    out->skew_budget_ns = s->budget_ns;
-    out->budget_used_ratio = used;
-    /* already past the budget: exhausted now, whichever way it drifts */
-    out->exhausts = closing > 0 || remaining <= 0;
-    out->exhaust_in_s = remaining > 0 && closing > 0 ? remaining / closing : 0;
 }
 
 static void edge_stat(struct live *lv, const struct est *e, uint32_t edge,
                       struct live_edge *out)
 {
     struct live_edge_state *es = &lv->edges[edge];
-    struct side fwd, back;
+    struct skew_budget_side fwd, back;
+    struct skew_budget bud = {0};
 
     *out = (struct live_edge){.from = lv->domains.v[es->from],
                               .to = lv->domains.v[es->to]};
@@ -502,8 +474,13 @@ static void edge_stat(struct live *lv, const struct est *e, uint32_t edge,
     out->drift_ppm =
         e->ce.nodes[es->to].drift_ppm - e->ce.nodes[es->from].drift_ppm;
     double rate = out->drift_ppm * 1e3; /* ns per s */
-    side_use(&fwd, -1, out->offset_ns, rate, out);
-    side_use(&back, +1, out->offset_ns, rate, out);
+    skew_budget_use(&bud, &fwd, -1, out->offset_ns, rate);
+    skew_budget_use(&bud, &back, +1, out->offset_ns, rate);
+    out->has_budget = bud.has;
+    out->skew_budget_ns = bud.budget_ns;
+    out->budget_used_ratio = bud.used_ratio;
+    out->exhausts = bud.exhausts;
+    out->exhaust_in_s = bud.exhaust_in_s;
     bool warn = out->has_budget && out->budget_used_ratio > lv->o.warn_share;
     out->new_warning = warn && !es->warning;
     out->warning = warn;

@@ -4,7 +4,8 @@
  * windows; an update recomputes every domain's offset, bounds, drift and
  * steps from those windows with analysis/clock_window's estimator (the one
  * `estimate` runs: same reference rule, transport classes, drift test and
- * step detection) and raises early warnings per edge.
+ * step detection), judges pairs with analysis/causality's violation test,
+ * and raises early warnings per edge from analysis/skew_budget.
  *
  * Flow: receiver -> span_store batch -> edges -> live_add_batch()
  *       -> live_update() -> struct live_snapshot -> /metrics, status, logs.
@@ -18,16 +19,16 @@
  * several `serve` instances (each consumes some Kafka partitions);
  * serve/live_io.h moves the statistics between processes as JSON.
  *
- * Sign convention (DESIGN.md): offset = domain clock - reference clock, ns;
- * positive = the domain's clock is ahead. An edge's relative offset is
- * offset(child domain) - offset(parent domain); drift in ppm, positive =
- * the clock runs fast relative to the reference.
+ * Sign convention (docs/CONTRACTS.md, "Sign conventions"): offset =
+ * domain clock - reference clock, ns; positive = the domain's clock is ahead.
+ * An edge's relative offset is offset(child domain) - offset(parent domain);
+ * drift in ppm, positive = the clock runs fast relative to the reference.
  *
- * Limitation: a pair is only seen when parent and child (or linked producer
- * and consumer) arrive in the same batch. The receiver should assemble
- * traces over a window before calling live_add_batch() (issue 4: "Spans are
- * assembled into traces over a configurable window"); children whose parent
- * arrives in another batch count as orphans in live_snapshot.orphans_total.
+ * A pair is only seen when parent and child (or linked producer and
+ * consumer) arrive in the same batch: serve assembles traces over a window
+ * (serve/assemble.h) before it calls live_add_batch(); children whose
+ * parent still arrives in another batch count as orphans in
+ * live_snapshot.orphans_total.
  *
  * Memory: O(domains + groups * max_windows); windows older than the newest
  * one minus max_windows are dropped (pairs falling before the kept range

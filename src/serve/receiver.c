@@ -54,7 +54,9 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "serve/receiver_conns.h"
 #include "util/counter.h"
+#include "util/json_esc.h"
 #include "util/log.h"
+#include "util/net_listen.h"
 
 #define TRACES_PATH "/v1/traces"
 #define MIB ((size_t)1 << 20)
@@ -208,29 +210,6 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct receiver *r,
     return ok;
 }
 
-/* JSON string body of s (quotes added); bytes >= 0x80 become '?' so that
- * the reply is valid UTF-8 whatever the message quotes. */
-static size_t json_escape(char *out, size_t cap, const char *s)
-{
-    size_t k = 0;
-
-    out[k++] = '"';
-    for (; *s && k + 8 < cap; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            out[k++] = '\\';
-            out[k++] = (char)ch;
-        } else if (ch < 0x20) {
-            k += (size_t)snprintf(out + k, cap - k, "\\u%04x", ch);
-        } else {
-            out[k++] = ch >= 0x80 ? '?' : (char)ch;
-        }
-    }
-    out[k++] = '"';
-    out[k] = '\0';
-    return k;
-}
-
 /* gRPC code that goes with an HTTP status in a google.rpc.Status. */
 static int grpc_code(unsigned http)
 {
@@ -274,8 +253,9 @@ static enum MHD_Result send_error(struct MHD_Connection *c, struct receiver *r,
         k += mlen;
         rp->content_type = "application/x-protobuf";
     } else if (content == RECEIVER_CONTENT_JSON) {
-        json_escape(esc, sizeof(esc), msg);
-        k = (size_t)snprintf(buf, sizeof(buf), "{\"code\":%d,\"message\":%s}",
+        json_esc_copy(esc, sizeof(esc), msg, true);
+        k = (size_t)snprintf(buf, sizeof(buf),
+                             "{\"code\":%d,\"message\":\"%s\"}",
                              grpc_code(rp->code), esc);
         rp->content_type = "application/json";
     } else {
@@ -331,11 +311,11 @@ static enum MHD_Result send_export_ok(struct MHD_Connection *c,
     if (content == RECEIVER_CONTENT_JSON) {
         rp.content_type = "application/json";
         if (rejected) {
-            json_escape(esc, sizeof(esc), ps.error_message);
+            json_esc_copy(esc, sizeof(esc), ps.error_message, true);
             rp.len = (size_t)snprintf(
                 buf, sizeof(buf),
                 "{\"partialSuccess\":{\"rejectedSpans\":\"%zu\","
-                "\"errorMessage\":%s}}",
+                "\"errorMessage\":\"%s\"}}",
                 rejected, esc);
         } else {
             rp.len = (size_t)snprintf(buf, sizeof(buf), "{}");
@@ -574,8 +554,9 @@ static void pending_release(struct receiver_pending *p)
     }
 }
 
-struct receiver_pending *receiver_pending_external(
-    bool (*answer)(void *ctx, enum receiver_verdict v), void *ctx)
+struct receiver_pending *
+receiver_pending_external(bool (*answer)(void *ctx, enum receiver_verdict v),
+                          void *ctx)
 {
     struct receiver_pending *p = calloc(1, sizeof(*p));
 
@@ -997,66 +978,6 @@ static size_t unescape_url(void *cls, struct MHD_Connection *c, char *s)
 
 /* ---- start / stop */
 
-/* Bind and listen on "HOST:PORT" / "[V6]:PORT". Returns the socket, or -1
- * with err filled. */
-static int open_listener(const char *listen_at, char *err, size_t errlen)
-{
-    char host[256];
-    const char *colon = strrchr(listen_at, ':');
-    struct addrinfo hints, *ai = NULL;
-    size_t hl;
-    int fd = -1, one = 1, rc;
-
-    if (!colon || colon == listen_at || !colon[1] ||
-        (size_t)(colon - listen_at) >= sizeof(host)) {
-        snprintf(err, errlen, "listen %s: expected HOST:PORT", listen_at);
-        return -1;
-    }
-    if (strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-        strlen(colon + 1) > 5 || atoi(colon + 1) > 65535) {
-        snprintf(err, errlen, "listen %s: port must be 0-65535", listen_at);
-        return -1;
-    }
-    hl = (size_t)(colon - listen_at);
-    memcpy(host, listen_at, hl);
-    host[hl] = '\0';
-    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = '\0';
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(host, colon + 1, &hints, &ai);
-    if (rc != 0) {
-        snprintf(err, errlen, "listen %s: %s", listen_at, gai_strerror(rc));
-        return -1;
-    }
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-        snprintf(err, errlen, "listen %s: %s", listen_at, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    return fd;
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-        return -1;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 static void apply_defaults(struct receiver_config *c)
 {
     if (!c->listen)
@@ -1230,10 +1151,10 @@ struct receiver *receiver_start(const struct receiver_config *cfg,
     fit_fd_limit(&r->cfg);
     if (!(r->conns = start_conns(&r->cfg, err, errlen)))
         goto fail;
-    fd = open_listener(r->listen, err, errlen);
+    fd = net_listen_tcp("listen", r->listen, 1024, false, err, errlen);
     if (fd < 0)
         goto fail;
-    r->port = bound_port(fd);
+    r->port = net_listen_port(fd);
     r->daemon = start_daemon(r, fd);
     if (!r->daemon) {
         snprintf(err, errlen, "listen %s: cannot start the HTTP server",

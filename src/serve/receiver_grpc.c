@@ -12,10 +12,10 @@
  *
  * A call (stream): headers checked when they are complete (method,
  * content-type, path, token, grpc-encoding, back-pressure: a refusal is
- * answered at once, the rest of the request body dropped, and the client
- * asked to stop sending with an RST_STREAM(NO_ERROR) once the answer is
- * out (libcurl 7.88 may then report error 92 instead of the status; gRPC
- * clients read the status), the body collected up to
+ * answered at once and the rest of the request body dropped; a client
+ * that sends more than LATE_UPLOAD_BYTES after the answer is asked to stop
+ * with an RST_STREAM(NO_ERROR) (libcurl 7.88 then reports error 92 instead
+ * of the status; gRPC clients read the status), the body collected up to
  * one message of max_body_bytes, and at END_STREAM unframed, inflated,
  * decoded and handed to the body handler, then answered: response headers,
  * one DATA message (ExportTraceServiceResponse), trailers with
@@ -64,10 +64,14 @@
 #include "util/clock.h"
 #include "util/counter.h"
 #include "util/log.h"
+#include "util/net_listen.h"
 
 #define MIB ((size_t)1 << 20)
 #define MAX_STREAMS 100
 #define MAX_HEADER_BYTES (64 * 1024)
+/* Body bytes a client may still send after its call was answered (an
+ * early refusal) before it is asked to stop (on_frame_send). */
+#define LATE_UPLOAD_BYTES (64 * 1024)
 #define STREAM_WINDOW (1 << 20)
 #define CONN_WINDOW (16 << 20)
 #define TICK_MS 100
@@ -145,9 +149,12 @@ struct stream {
     size_t len, cap, seen;
     int64_t begun_ns;
     /* state */
-    bool checked;  /* headers checked, body accepted */
-    bool handled;  /* given to the handler or refused: no deadline */
-    bool answered; /* a response is submitted */
+    bool checked;        /* headers checked, body accepted */
+    bool handled;        /* given to the handler or refused: no deadline */
+    bool answered;       /* a response is submitted */
+    bool answer_out;     /* ... and its last frame sent (END_STREAM) */
+    bool reset_sent;     /* RST_STREAM(NO_ERROR) asked for */
+    size_t after_answer; /* body bytes the client sent after answer_out */
     bool counted_inflight;
     size_t spans; /* decoded, for the counters of a later answer */
     struct pending *pending;
@@ -879,8 +886,15 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id,
     struct stream *st = stream_of(s, id);
 
     (void)flags;
-    if (st)
-        take_data(c->lp->g, st, data, len);
+    if (!st)
+        return 0;
+    if (st->answer_out && !st->reset_sent &&
+        (st->after_answer += len) > LATE_UPLOAD_BYTES) {
+        /* a refused upload that goes on: ask the client to stop */
+        st->reset_sent = true;
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+    }
+    take_data(c->lp->g, st, data, len);
     return 0;
 }
 
@@ -907,8 +921,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *fr,
 }
 
 /* Once our answer is out while the client still sends (an early refusal),
- * ask it to stop: RST_STREAM(NO_ERROR), as HTTP/2 (RFC 9113 8.1) allows,
- * so that a refused upload does not go on to its end. */
+ * let a short upload finish (libcurl 7.88 reports a reset that comes
+ * before its upload ends as error 92 and drops the status it was answered);
+ * one that goes on past LATE_UPLOAD_BYTES is asked to stop with
+ * RST_STREAM(NO_ERROR), as HTTP/2 (RFC 9113 8.1) allows (on_data_chunk). */
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *fr,
                          void *user)
 {
@@ -918,8 +934,7 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *fr,
     if ((fr->hd.type == NGHTTP2_HEADERS || fr->hd.type == NGHTTP2_DATA) &&
         (fr->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
         (st = stream_of(s, fr->hd.stream_id)) && !st->remote_ended)
-        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, fr->hd.stream_id,
-                                  NGHTTP2_NO_ERROR);
+        st->answer_out = true;
     return 0;
 }
 
@@ -1344,62 +1359,6 @@ static void *loop_main(void *arg)
 
 /* ---- start / stop */
 
-/* Bind and listen on "HOST:PORT" / "[V6]:PORT", non-blocking. Returns the
- * socket, or -1 with err filled. */
-static int open_listener(const char *at, char *err, size_t errlen)
-{
-    char host[256];
-    const char *colon = strrchr(at, ':');
-    struct addrinfo hints, *ai = NULL;
-    size_t hl;
-    int fd, one = 1, rc;
-
-    if (!colon || colon == at || !colon[1] ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-        strlen(colon + 1) > 5 || atoi(colon + 1) > 65535 ||
-        (size_t)(colon - at) >= sizeof(host)) {
-        snprintf(err, errlen, "listen-grpc %s: expected HOST:PORT", at);
-        return -1;
-    }
-    hl = (size_t)(colon - at);
-    memcpy(host, at, hl);
-    host[hl] = '\0';
-    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = '\0';
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    if ((rc = getaddrinfo(host, colon + 1, &hints, &ai)) != 0) {
-        snprintf(err, errlen, "listen-grpc %s: %s", at, gai_strerror(rc));
-        return -1;
-    }
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-        snprintf(err, errlen, "listen-grpc %s: %s", at, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    return fd;
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-        return -1;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 static void apply_defaults(struct receiver_grpc_config *c)
 {
     if (!c->listen)
@@ -1511,9 +1470,10 @@ receiver_grpc_start(const struct receiver_grpc_config *cfg, void *ctx,
                  cfg->body_handler ? "out of memory" : "no body handler");
         goto fail;
     }
-    if ((g->lfd = open_listener(g->listen, err, errlen)) < 0)
+    if ((g->lfd = net_listen_tcp("listen-grpc", g->listen, 1024, true, err,
+                                 errlen)) < 0)
         goto fail;
-    g->port = bound_port(g->lfd);
+    g->port = net_listen_port(g->lfd);
     for (unsigned i = 0; i < g->cfg.threads; i++) {
         g->loops[i].epfd = g->loops[i].evfd = -1;
         g->nloops++;

@@ -8,12 +8,16 @@
  * (no log, an empty request, or any refusal before the write), the syncer
  * thread (on_wal_synced), or receiver_stop (503 to what still waits past
  * the grace: the later callback then only lets go). A replay
- * thread queues what an earlier run's log kept; one pipeline thread owns
- * assembly, the live analysis, the clock model and the rewriting, so none of
- * those needs a lock. With peers, a cluster thread fetches the peers'
- * statistics (libcurl, all peers at once, short timeouts) and builds the
- * cluster view from them and the pipeline's last export; it shares
- * nothing with the pipeline but the published export (under pub_lock). */
+ * thread queues what an earlier run's log kept. One pipeline thread owns
+ * assembly and the rewriting; one analysis thread pairs the released
+ * generations into `live` (which only it touches), runs the update tick,
+ * publishes the snapshot and builds the clock model, which it swaps under
+ * model_lock for the pipeline's rewriter; the queue between input and
+ * pipeline is under `lock`, the analysis queue under `alock`. With peers, a
+ * cluster thread fetches the peers' statistics (libcurl, all peers at once,
+ * short timeouts) and builds the cluster view from them and the pipeline's last
+ * export; it shares nothing with the pipeline but the published export (under
+ * pub_lock). */
 #include "serve/serve.h"
 
 #include <errno.h>
@@ -32,10 +36,11 @@
 #include "serve/live.h"
 #include "serve/live_io.h"
 #include "serve/receiver.h"
-#include "serve/rewrite.h"
+#include "output/rewrite.h"
 #include "serve/serve_memory.h"
 #include "serve/serve_page.h"
 #include "serve/serve_private.h"
+#include "serve/serve_scrape.h"
 #include "serve/wal.h"
 #include "util/clock.h"
 #include "util/counter.h"
@@ -386,6 +391,8 @@ static void analyse(struct serve *s, struct span_store *st)
         log_ratelimited(LOG_ERROR, 5, "serve: out of memory in the analysis");
     } else {
         serve_page_note_batch(s->page, st, &l); /* traces with a violation */
+        /* collectives on the clock model (this thread is its only writer) */
+        serve_scrape_add_spans(s->scrape, st, s->model);
     }
     edge_list_free(&l);
     span_store_destroy(st);
@@ -612,6 +619,29 @@ static int start_analysis(struct serve *s, char *err, size_t errlen)
     return 0;
 }
 
+/* Live imbalance detection on the --scrape targets (serve_scrape.h). */
+static int start_scrape(struct serve *s, char *err, size_t errlen)
+{
+    struct serve_scrape_config sc = {
+        .targets = s->cfg.scrape_targets,
+        .ntargets = s->cfg.nscrape_targets,
+        .interval_s = s->cfg.scrape_interval_s,
+        .timeout_s = s->cfg.scrape_timeout_s,
+        .runbooks = s->cfg.runbooks,
+        .nrunbooks = s->cfg.nrunbooks,
+        .sets = s->cfg.runbook_sets,
+        .nsets = s->cfg.nrunbook_sets,
+        /* a trace reaches the analysis one assembly window after its last
+         * span, then waits at most a pipeline tick (100 ms) */
+        .trace_lag_s = s->cfg.assembly_window_s + 0.5,
+    };
+
+    if (!s->cfg.nscrape_targets)
+        return 0;
+    s->scrape = serve_scrape_start(&sc, s->page, err, errlen);
+    return s->scrape ? 0 : -1;
+}
+
 static int start_forward(struct serve *s, char *err, size_t errlen)
 {
     struct forward_config fc;
@@ -789,7 +819,8 @@ struct serve *serve_start(const struct serve_config *cfg, char *err,
         goto fail;
     }
     if (start_analysis(s, err, errlen) < 0 ||
-        start_forward(s, err, errlen) < 0 || start_wal(s, err, errlen) < 0)
+        start_scrape(s, err, errlen) < 0 || start_forward(s, err, errlen) < 0 ||
+        start_wal(s, err, errlen) < 0)
         goto fail;
     if (pthread_create(&s->analysis_thread, NULL, analysis, s) != 0) {
         snprintf(err, errlen, "serve: cannot start the analysis thread");
@@ -943,6 +974,9 @@ int serve_stop(struct serve *s)
     s->wal = NULL;
     free(s->wal_dir_owned);
     rc = counter_get(&s->forward_failed) ? -1 : 0;
+    /* after the analysis thread (which feeds it) and the HTTP threads */
+    serve_scrape_destroy(s->scrape);
+    s->scrape = NULL;
     serve_published_free(s);
     serve_page_destroy(s->page);
     assemble_destroy(s->asm_);

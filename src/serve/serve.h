@@ -61,6 +61,13 @@
  * the other instances only: a peer listed twice, or this instance listed
  * as its own peer, is counted twice.
  *
+ * With scrape targets (--scrape), a scrape thread (serve/serve_scrape.h)
+ * fetches them, runs the imbalance detectors on their metrics and on the
+ * collectives the analysis thread finds in assembled traces (arrivals on
+ * the live clock model), and adds the findings to /metrics,
+ * /api/v1/findings and the log; a target that fails is counted and
+ * logged, never fatal.
+ *
  * Threads: serve_start / serve_stop from one owner thread; serve_port and
  * serve_counters_read from any thread. The peers are fetched by a thread
  * of their own, so a slow peer never holds up the pipeline. */
@@ -81,7 +88,7 @@ enum serve_durability {
 
 /* Zero or NULL fields take the defaults in brackets. */
 struct serve_config {
-    const char *listen;            /* ["127.0.0.1:4318"] */
+    const char *listen; /* ["127.0.0.1:4318"] */
     /* OTLP/gRPC input (serve/receiver_grpc.h), "HOST:PORT" [NULL = none];
      * its requests take the HTTP requests' path (queue, WAL, counters) and
      * limits. grpc_listen_optional: an address that cannot be bound is
@@ -142,6 +149,21 @@ struct serve_config {
     const char *const *peers;
     size_t npeers;
     unsigned peer_timeout_ms; /* per fetch, connecting included [500] */
+
+    /* Live imbalance detection (serve/serve_scrape.h): Prometheus text
+     * targets, "URL" or "NAME=URL", scraped every scrape_interval_s [the
+     * runbook's step, 1 s] and judged by the detectors of `skewscope
+     * imbalance` (runbook files and COND.KEY=VALUE overrides on top of the
+     * built-in runbook), with the collectives of the traces on serve's
+     * clock model. Arrays and strings must outlive the serve. [none] */
+    const char *const *scrape_targets;
+    size_t nscrape_targets;
+    double scrape_interval_s;
+    double scrape_timeout_s; /* [0.8 x interval, at most 10 s] */
+    const char *const *runbooks;
+    size_t nrunbooks;
+    const char *const *runbook_sets;
+    size_t nrunbook_sets;
 };
 
 struct serve_counters {

@@ -20,6 +20,7 @@
 #include "serve/live_io.h"
 #include "util/clock.h"
 #include "util/counter.h"
+#include "util/http_client.h"
 #include "util/log.h"
 
 /* ---- cluster thread: the peers' statistics and the cluster view */
@@ -309,11 +310,9 @@ int serve_cluster_start(struct serve *s, char *err, size_t errlen)
                      s->cfg.peers[i] ? s->cfg.peers[i] : "(null)");
             return -1;
         }
-    /* thread-safe since libcurl 7.84; here on the owner thread anyway.
-     * Never cleaned up: other libcurl users in the process may need it. */
     s->cluster.peers = calloc(s->cfg.npeers, sizeof(*s->cluster.peers));
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-        !s->cluster.peers || !(s->fetch = fetcher_create(&s->cfg))) {
+    if (http_client_init(NULL, 0) < 0 || !s->cluster.peers ||
+        !(s->fetch = fetcher_create(&s->cfg))) {
         snprintf(err, errlen,
                  "serve: cannot set up the peer fetches "
                  "(libcurl or memory)");

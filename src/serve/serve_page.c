@@ -18,6 +18,8 @@
 #include "serve/live.h"
 #include "serve/receiver.h"
 #include "util/ids.h"
+#include "analysis/causality.h"
+#include "util/clock.h"
 
 /* ---- entries */
 
@@ -190,10 +192,7 @@ static void json_free_v(void *p)
 
 static int64_t unix_now_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return clock_now_ns(CLOCK_REALTIME);
 }
 
 /* ---- create, destroy */
@@ -476,8 +475,7 @@ static int cmp_pick_time(const void *a, const void *b)
 static bool violates(const struct span_rec *p, const struct span_rec *c,
                      uint32_t flags)
 {
-    return c->start_ns < p->start_ns ||
-           ((flags & EDGE_PAIR_SYNC) && c->end_ns > p->end_ns);
+    return causality_pair_violation(p, c, flags) != 0;
 }
 
 /* The newest `keep` violating traces seen so far (by their latest
@@ -836,9 +834,22 @@ static json_t *ktrace_summary(const struct ktrace *t)
 
 /* ---- findings */
 
+/* The ring's entry with this "id", or -1. Under mu. */
+static long find_by_id(const struct ring *r, const char *id)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        const char *v = json_string_value(json_object_get(ring_at(r, i), "id"));
+        if (v && strcmp(v, id) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
 int serve_page_add_finding(struct serve_page *p, const struct serve_finding *f)
 {
-    json_t *ev = json_null(), *o;
+    json_t *ev = json_null(), *o, *det = NULL, *old = NULL;
+    const char *k;
+    json_t *v;
 
     if (!p || !f->source || !f->kind || !f->subject || !f->summary)
         return -1;
@@ -854,10 +865,28 @@ int serve_page_add_finding(struct serve_page *p, const struct serve_finding *f)
                   (json_int_t)f->time_unix_ns);
     if (!o)
         return -1;
+    if (f->details_json && (det = json_loads(f->details_json, 0, NULL)))
+        json_object_foreach(det, k, v)
+        {
+            if (!json_object_get(o, k))
+                json_object_set(o, k, v);
+        }
+    json_decref(det);
+    if (f->id && json_object_set_new(o, "id", json_string(f->id)) < 0) {
+        json_decref(o);
+        return -1;
+    }
     pthread_mutex_lock(&p->mu);
-    o = ring_push(&p->finds, o);
+    long at = f->id ? find_by_id(&p->finds, f->id) : -1;
+    if (at >= 0) {
+        size_t slot = (p->finds.start + (size_t)at) % p->finds.cap;
+        old = p->finds.v[slot];
+        p->finds.v[slot] = o;
+    } else {
+        old = ring_push(&p->finds, o);
+    }
     pthread_mutex_unlock(&p->mu);
-    json_decref(o);
+    json_decref(old);
     return 0;
 }
 
@@ -920,9 +949,12 @@ static json_t *warn_json_v(const void *e)
 {
     return warn_json(e);
 }
+/* A copy, not a reference: jansson's reference counts release without
+ * acquiring, so an entry shared with an HTTP thread and freed by a writer
+ * that replaced it is a data race (ThreadSanitizer reports it). */
 static json_t *find_json_v(const void *e)
 {
-    return json_incref((json_t *)e);
+    return json_deep_copy((const json_t *)e);
 }
 
 static int history_route(void *ctx, char **body, size_t *len,

@@ -11,8 +11,9 @@
  *     causality_violations: the fields of the log line);
  *   - the last traces with a violation, their spans as received and the
  *     clock model at the time, to draw before and after correction;
- *   - findings of root-cause analysis and imbalance detection (none are
- *     produced yet; serve_page_add_finding() is where they will go).
+ *   - findings of root-cause analysis and imbalance detection
+ *     (serve_page_add_finding(); `serve --scrape` adds the imbalance
+ *     detectors' findings: serve/serve_scrape.h).
  *
  * Routes (serve_page_routes; JSON ones need the bearer token when serve has
  * one, the page and its assets do not):
@@ -37,8 +38,10 @@
  *        {"trace": null} when no violation is kept; 404 for an ID not
  *        kept, 400 for a malformed one
  *   GET /api/v1/findings {"total", "findings": [{"source", "kind",
- *        "subject", "summary", "evidence", "time_unix_nano"}]}
- *        oldest first (empty today)
+ *        "subject", "summary", "evidence", "time_unix_nano", ...the
+ *        source's details (imbalance: "id", "condition", "active",
+ *        "onset_unix_nano", "detected_unix_nano", "confidence", "causes",
+ *        "mitigations", ...)}]}   oldest first
  * Times in ns since the unix epoch; offsets as everywhere: domain clock -
  * reference clock, positive = ahead.
  *
@@ -101,7 +104,13 @@ void serve_page_note_batch(struct serve_page *p, const struct span_store *st,
 
 /* A finding for the findings panel. Strings are copied; evidence_json is
  * JSON text (kept as JSON; text that does not parse is kept as a string)
- * or NULL. Returns 0, or -1 when out of memory or a string is NULL. */
+ * or NULL. details_json (or NULL) is a JSON object whose members are added
+ * to the entry (imbalance: condition, onset_unix_nano, confidence, causes,
+ * mitigations, active, ...; they never replace the six fields above). An
+ * entry with the id of one still in the ring replaces it in place (a
+ * finding that ended: "active": false) and does not count in "total"; id
+ * NULL always appends. Returns 0, or -1 when out of memory or a required
+ * string is NULL. */
 struct serve_finding {
     const char *source;  /* "rca", "imbalance", ... */
     const char *kind;    /* what was found, e.g. "straggler" */
@@ -109,6 +118,8 @@ struct serve_finding {
     const char *summary; /* one sentence for people */
     const char *evidence_json;
     int64_t time_unix_ns;
+    const char *id;           /* [NULL] "imbalance/17" */
+    const char *details_json; /* [NULL] */
 };
 int serve_page_add_finding(struct serve_page *p, const struct serve_finding *f);
 

@@ -1,5 +1,6 @@
-/* serve_private: the state serve.c (pipeline) and serve_publish.c (metrics,
- * status, log lines) share. Not for other modules. */
+/* serve_private: the state serve.c (pipeline and analysis threads),
+ * serve_publish.c (metrics, status, log lines), serve_cluster.c (peers) and
+ * serve_scrape.c (--scrape) share. Not for other modules. */
 #ifndef SKEWSCOPE_SERVE_PRIVATE_H
 #define SKEWSCOPE_SERVE_PRIVATE_H
 
@@ -19,8 +20,9 @@ struct kafka_in;
 struct wal;
 struct assemble;
 struct clock_model;
-struct serve_fetcher; /* serve.c: the peers' libcurl handles */
+struct serve_fetcher; /* serve_cluster.c: the peers' libcurl handles */
 struct serve_page;
+struct serve_scrape;
 
 /* One accepted request or Kafka message waiting for the pipeline. */
 struct serve_item {
@@ -123,12 +125,15 @@ struct serve {
 
     struct live_opts live_opts; /* of lv, for the cluster live */
     struct serve_page *page;    /* the live page's rings (serve_page.h) */
+    /* live imbalance detection (serve_scrape.h), NULL without --scrape;
+     * set before the inputs start, destroyed after every thread stopped */
+    struct serve_scrape *scrape;
 
     pthread_mutex_t pub_lock; /* pub, cluster */
     struct serve_published pub;
     struct serve_cluster cluster;
 
-    /* The cluster thread (serve.c), with peers only. */
+    /* The cluster thread (serve_cluster.c), with peers only. */
     struct serve_fetcher *fetch; /* cluster thread only, once started */
     pthread_t cluster_thread;
     bool cluster_started;
@@ -152,10 +157,10 @@ int serve_windows_route(void *ctx, char **body, size_t *len,
 int serve_cluster_route(void *ctx, char **body, size_t *len,
                         const char **content_type);
 /* Take snap (moved into the published copy; the old one is freed) and log
- * warnings and first violations as structured lines. Pipeline thread. */
+ * warnings and first violations as structured lines. Analysis thread. */
 void serve_publish(struct serve *s, struct live_snapshot *snap);
 /* Take the export text (malloc'd, len bytes; NULL keeps the previous
- * one). Pipeline thread, or the owner before it starts. */
+ * one). Analysis thread, or the owner before it starts. */
 void serve_publish_windows(struct serve *s, char *text, size_t len);
 /* Take lv and snap (the old ones are destroyed) and copy the peers'
  * states (cfg.npeers entries). Cluster thread. */

@@ -23,51 +23,33 @@
 #include "serve/receiver.h"
 #include "serve/serve_memory.h"
 #include "serve/serve_page.h"
+#include "serve/serve_scrape.h"
 
 /* malloc_trim at most this often (it runs after an update). */
 #define TRIM_INTERVAL_NS (1000 * 1000000LL)
 #include "serve/wal.h"
 #include "util/counter.h"
+#include "util/json_esc.h"
+#include "util/log.h"
+#include "ingest/prom_common.h"
+#include "util/clock.h"
 
 /* ---- structured log lines */
 
 void serve_log_event(const char *level, const char *event,
                      const char *fields_fmt, ...)
 {
-    char fields[1024], ts[40];
-    struct timespec now;
-    struct tm tm;
     va_list ap;
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
     va_start(ap, fields_fmt);
-    vsnprintf(fields, sizeof(fields), fields_fmt, ap);
+    log_vevent(level, event, fields_fmt, ap);
     va_end(ap);
-    fprintf(stderr,
-            "{\"ts\":\"%s.%06ldZ\",\"level\":\"%s\",\"event\":\"%s\"%s%s}\n",
-            ts, now.tv_nsec / 1000, level, event, fields[0] ? "," : "", fields);
-    fflush(stderr);
 }
 
 /* JSON string body of s (names come from span attributes: escape). */
 static const char *jesc(const char *s, char *buf, size_t len)
 {
-    size_t k = 0;
-
-    for (; *s && k + 7 < len; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            buf[k++] = '\\';
-            buf[k++] = (char)c;
-        } else if (c < 0x20) {
-            k += (size_t)snprintf(buf + k, len - k, "\\u%04x", c);
-        } else {
-            buf[k++] = (char)c;
-        }
-    }
-    buf[k] = '\0';
+    json_esc_copy(buf, len, s, false);
     return buf;
 }
 
@@ -141,10 +123,7 @@ static void log_changes(struct serve_page *page,
 
 static int64_t unix_now_ns(void)
 {
-    struct timespec now;
-
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    return clock_now_ns(CLOCK_REALTIME);
 }
 
 void serve_publish(struct serve *s, struct live_snapshot *snap)
@@ -237,14 +216,7 @@ struct prom {
 /* Label value escaping (text exposition format). */
 static void put_label(FILE *f, const char *v)
 {
-    for (; *v; v++) {
-        if (*v == '\\' || *v == '"')
-            fputc('\\', f), fputc(*v, f);
-        else if (*v == '\n')
-            fputs("\\n", f);
-        else
-            fputc(*v, f);
-    }
+    prom_put_escaped(f, v, true);
 }
 
 static void head(FILE *f, const char *name, const char *type, const char *help)
@@ -630,6 +602,7 @@ int serve_metrics_route(void *ctx, char **body, size_t *len,
     transport_metrics(f, s);
     memory_metrics(f);
     wal_metrics(f, s);
+    serve_scrape_metrics(s->scrape, f);
     pthread_mutex_lock(&s->pub_lock);
     if (s->pub.valid) {
         scalar(f, "skewscope_clock_consistent", "gauge",
@@ -763,15 +736,12 @@ int serve_status_route(void *ctx, char **body, size_t *len,
 {
     struct serve *s = ctx;
     json_t *o = json_object();
-    struct timespec now;
 
     if (!o)
         return -1;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    json_object_set_new(o, "uptime_s",
-                        json_real(((int64_t)now.tv_sec * 1000000000 +
-                                   now.tv_nsec - s->started_mono_ns) *
-                                  1e-9));
+    json_object_set_new(
+        o, "uptime_s",
+        json_real((clock_now_ns(CLOCK_MONOTONIC) - s->started_mono_ns) * 1e-9));
     json_object_set_new(o, "spans", status_spans(s));
     pthread_mutex_lock(&s->pub_lock);
     if (s->pub.valid)

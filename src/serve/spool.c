@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/grow.h"
 #include "util/log.h"
 
 #define SEG_MIN_BYTES (4u << 10)
@@ -56,26 +57,10 @@ struct spool {
 
 /* ---- small helpers ---- */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    size_t n = *cap ? *cap : 8;
-    void *q;
-
-    if (need <= *cap)
-        return 0;
-    while (n < need)
-        n *= 2;
-    q = realloc(*p, n * elem);
-    if (!q)
-        return -ENOMEM;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 static int add_seg(struct spool *s, uint64_t no, uint64_t size)
 {
-    if (grow((void **)&s->segs, &s->segcap, s->nsegs + 1, sizeof *s->segs) < 0)
+    if (grow_array((void **)&s->segs, &s->segcap, s->nsegs + 1,
+                   sizeof *s->segs) < 0)
         return -ENOMEM;
     s->segs[s->nsegs++] = (struct seg){.no = no, .size = size};
     return 0;
@@ -110,7 +95,8 @@ static int index_push(struct spool *s, const struct rec *r)
         s->nrecs -= s->rhead;
         s->rhead = 0;
     }
-    if (grow((void **)&s->recs, &s->reccap, s->nrecs + 1, sizeof *s->recs) < 0)
+    if (grow_array((void **)&s->recs, &s->reccap, s->nrecs + 1,
+                   sizeof *s->recs) < 0)
         return -ENOMEM;
     s->recs[s->nrecs++] = *r;
     s->st.records++;

@@ -33,6 +33,7 @@
 
 #include "serve/segment.h"
 #include "util/clock.h"
+#include "util/grow.h"
 #include "util/log.h"
 
 #define DEFAULT_SEGMENT_BYTES ((uint64_t)32 << 20)
@@ -108,22 +109,6 @@ struct wal {
 
 /* ---- segments (mu held) ---- */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    size_t n = *cap ? *cap : 8;
-    void *q;
-
-    if (need <= *cap)
-        return 0;
-    while (n < need)
-        n *= 2;
-    if (!(q = realloc(*p, n * elem)))
-        return -ENOMEM;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 static struct wseg *find_seg(struct wal *w, uint64_t no)
 {
     for (size_t i = 0; i < w->nsegs; i++)
@@ -190,8 +175,8 @@ static struct wseg *ready_active(struct wal *w, uint64_t rec_bytes, int *rc)
     }
     if (t)
         return t;
-    if ((*rc = grow((void **)&w->segs, &w->segcap, w->nsegs + 1,
-                    sizeof *w->segs)) < 0)
+    if ((*rc = grow_array((void **)&w->segs, &w->segcap, w->nsegs + 1,
+                          sizeof *w->segs)) < 0)
         return NULL;
     fd = take_spare(w, w->next_no);
     if (fd < 0)
@@ -366,8 +351,8 @@ static int take_dirty(struct wal *w)
 {
     int n = 0;
 
-    if (grow((void **)&w->sync_fds, &w->sync_cap, w->nsegs + 1,
-             sizeof *w->sync_fds) < 0)
+    if (grow_array((void **)&w->sync_fds, &w->sync_cap, w->nsegs + 1,
+                   sizeof *w->sync_fds) < 0)
         return -1;
     for (size_t i = 0; i < w->nsegs; i++) {
         struct wseg *g = &w->segs[i];
@@ -665,8 +650,8 @@ static int on_record(void *ctx, uint64_t off, const struct segment_hdr *h)
 
     if (h->magic != SEGMENT_MAGIC_LIVE)
         return 0;
-    if (grow((void **)&w->replay, &w->replay_cap, w->nreplay + 1,
-             sizeof *w->replay) < 0 ||
+    if (grow_array((void **)&w->replay, &w->replay_cap, w->nreplay + 1,
+                   sizeof *w->replay) < 0 ||
         !(r = calloc(1, sizeof *r)))
         return -ENOMEM;
     *r = (struct wal_rec){.seg = c->g->no,
@@ -690,8 +675,8 @@ static int scan_one(struct wal *w, uint64_t no, bool newest, char *err,
     struct wseg *g;
     int fd, rc;
 
-    if (grow((void **)&w->segs, &w->segcap, w->nsegs + 1, sizeof *w->segs) <
-        0) {
+    if (grow_array((void **)&w->segs, &w->segcap, w->nsegs + 1,
+                   sizeof *w->segs) < 0) {
         snprintf(err, errlen, "wal %s: out of memory", w->d.path);
         return -1;
     }

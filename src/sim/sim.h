@@ -12,7 +12,7 @@
  *     obs_v(t) = t + skew_v + round(drift_v * 1e-6 * (t - start))
  *                  + (t >= start + step_at_v ? step_v : 0)
  * so a positive skew means the node's clock is AHEAD of true time (the sign
- * convention of DESIGN.md's offsets, with true time as the reference).
+ * convention of docs/CONTRACTS.md's offsets, with true time as the reference).
  *
  * Determinism: the same configuration (seed included) produces the same
  * bytes. Not thread-safe per config; separate runs may run in parallel. */
@@ -124,12 +124,12 @@ int sim_config_check(const struct sim_config *cfg, char *err, size_t errlen);
  *                             "negative_duration"},
  *                 "edges": [{"from", "to", "pairs", "violations",
  *                            "min_slack_ns"}]}}
- * "expected" applies DESIGN.md's check definitions to the spans as written:
- * times floored to µs for Jaeger and Zipkin, links only where the format can
- * carry them (not Zipkin). violating_pairs counts edge pairs with
- * starts_before_parent or ends_after_parent; negative_duration counts spans.
- * Returns 0, or -1 with a message in err (bad configuration, unknown node in
- * a clock spec, out of memory, write error). */
+ * "expected" applies the check definitions of docs/CONTRACTS.md ("Terms") to
+ * the spans as written: times floored to µs for Jaeger and Zipkin, links only
+ * where the format can carry them (not Zipkin). violating_pairs counts edge
+ * pairs with starts_before_parent or ends_after_parent; negative_duration
+ * counts spans. Returns 0, or -1 with a message in err (bad configuration,
+ * unknown node in a clock spec, out of memory, write error). */
 int sim_run(const struct sim_config *cfg, const struct trace_writer_ops *ops,
             FILE *out, FILE *truth, char *err, size_t errlen);
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/units.h"
+
 #define NS_PER_S 1000000000LL
 
 void sim_config_init(struct sim_config *cfg)
@@ -92,23 +94,6 @@ static int split_spec(const char *spec, char node[SIM_NODE_NAME_MAX],
     return 0;
 }
 
-static int parse_drift(const char *v, double *ppm)
-{
-    char *end;
-    double d;
-
-    errno = 0;
-    d = strtod(v, &end);
-    if (end == v || errno != 0 || !isfinite(d))
-        return -1;
-    if (*end && strcmp(end, "ppm") != 0)
-        return -1;
-    if (fabs(d) > 1e6)
-        return -1;
-    *ppm = d;
-    return 0;
-}
-
 /* "OFFSET@TIME": both durations with units (TIME may be bare seconds). */
 static int parse_step(const char *v, int64_t *step_ns, int64_t *at_ns)
 {
@@ -164,7 +149,7 @@ int sim_config_parse_clock(struct sim_config *cfg, enum sim_clock_param param,
     if (param == SIM_CLOCK_SKEW)
         rc = sim_parse_duration(v, 0, &skew);
     else if (param == SIM_CLOCK_DRIFT)
-        rc = parse_drift(v, &ppm);
+        rc = units_parse_ppm(v, 1e6, &ppm);
     else
         rc = parse_step(v, &step, &at);
     if (rc < 0)

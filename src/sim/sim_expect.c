@@ -1,4 +1,4 @@
-/* sim_expect: the simulator's own computation of DESIGN.md's check
+/* sim_expect: the simulator's own computation of docs/CONTRACTS.md's check
  * definitions, over the spans exactly as written (observed times, floored to
  * the format's resolution). It shares no code with analysis/, so tests can
  * use it as an independent oracle for `check`. */

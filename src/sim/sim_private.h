@@ -83,7 +83,8 @@ int sim_pipeline_request(struct sim *sim, int64_t t0);
 /* The time node `node` reads at true time t. */
 int64_t sim_observe(const struct sim *sim, int node, int64_t t);
 
-/* Accumulates DESIGN.md's check quantities over the written spans. */
+/* Accumulates the check quantities of docs/CONTRACTS.md "Terms" over the
+ * written spans. */
 struct sim_expect;
 
 struct sim_expect *sim_expect_create(unsigned nnodes, int64_t resolution_ns,

@@ -630,3 +630,19 @@ out:
     free(lab_old);
     return rc;
 }
+
+bool stats_comb_next(size_t *c, size_t k, size_t m)
+{
+    size_t i = k;
+
+    while (i > 0) {
+        i--;
+        if (c[i] < m - k + i) {
+            c[i]++;
+            for (size_t j = i + 1; j < k; j++)
+                c[j] = c[j - 1] + 1;
+            return true;
+        }
+    }
+    return false;
+}

@@ -22,6 +22,7 @@
 #ifndef SKEWSCOPE_STATS_CITEST_H
 #define SKEWSCOPE_STATS_CITEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* numpy.corrcoef of the columns into corr (cols x cols, row-major, values
@@ -84,5 +85,11 @@ int stats_disc_test(struct stats_disc *t, size_t x, size_t y, const size_t *s,
  * bins kept. Returns 0 or a negated status (NaN input: -STATS_E_INVAL). */
 int stats_kbins_kmeans(const double *x, size_t n, unsigned n_bins, int *out,
                        unsigned *bins_out);
+
+/* The conditioning sets the constraint-based searches (PC's skeleton,
+ * FCI, RCD) enumerate: the next k-combination c[0..k) of 0..m-1 in
+ * lexicographic order (start from {0, 1, .., k-1}). Returns false, c
+ * unchanged, after the last one. */
+bool stats_comb_next(size_t *c, size_t k, size_t m);
 
 #endif

@@ -215,23 +215,6 @@ static size_t possible_dsep(struct fci *f, size_t x, size_t y, size_t *out)
     return k;
 }
 
-/* Next k-combination of 0..m-1 in lexicographic order. */
-static bool next_comb(size_t *c, size_t k, size_t m)
-{
-    size_t i = k;
-
-    while (i > 0) {
-        i--;
-        if (c[i] < m - k + i) {
-            c[i]++;
-            for (size_t j = i + 1; j < k; j++)
-                c[j] = c[j - 1] + 1;
-            return true;
-        }
-    }
-    return false;
-}
-
 static bool all_adjacent(const struct fci *f, size_t a, const size_t *s,
                          size_t k)
 {
@@ -254,7 +237,7 @@ static int pdsep_search(struct fci *f, size_t a, size_t b, const size_t *pds,
         /* causal-learn keeps a reference to DepthChoiceGenerator's list,
          * which next() then advances in place: below the full size, the
          * first subset of each size is never tested (the last one twice) */
-        if (r < k && !next_comb(f->comb, r, k))
+        if (r < k && !stats_comb_next(f->comb, r, k))
             continue;
         do {
             bool indep;
@@ -275,7 +258,7 @@ static int pdsep_search(struct fci *f, size_t a, size_t b, const size_t *pds,
                 *rsize = r;
                 return 0;
             }
-        } while (next_comb(f->comb, r, k));
+        } while (stats_comb_next(f->comb, r, k));
     }
     return 0;
 }

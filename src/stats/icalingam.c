@@ -695,6 +695,14 @@ int stats_ica_lingam(const double *x, size_t rows, size_t cols,
 
     if (!w || !cost || !pw || !perm)
         goto out;
+    /* rows <= cols: where causal-learn's ICALiNGAM raises as well. With
+     * fewer rows than columns FastICA keeps rows components, and the
+     * permutation of that non-square unmixing matrix (PW_ica[col_index] =
+     * W_ica) fails with an IndexError or, the shapes then disagreeing in
+     * I - W, a ValueError; with as many, scikit-learn (>= 1.1) LassoLarsIC in
+     * the adjacency step refuses a regression with no more samples than
+     * features plus the intercept. RCAEval's @rca does not catch either:
+     * the case fails there too. */
     rc = -STATS_E_INVAL;
     if (cols == 0 || rows <= cols)
         goto out;

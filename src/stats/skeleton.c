@@ -72,23 +72,6 @@ static size_t max_degree(const struct stats_skeleton *sk)
     return best;
 }
 
-/* Next combination of k indices out of m in lexicographic order. */
-static bool next_comb(size_t *c, size_t k, size_t m)
-{
-    size_t i = k;
-
-    while (i > 0) {
-        i--;
-        if (c[i] < m - k + i) {
-            c[i]++;
-            for (size_t j = i + 1; j < k; j++)
-                c[j] = c[j - 1] + 1;
-            return true;
-        }
-    }
-    return false;
-}
-
 struct pair {
     size_t x, y;
 };
@@ -121,7 +104,7 @@ static int test_pair(struct stats_skeleton *sk, stats_ci_fn ci, void *ctx,
             if (o->unstable)
                 return 0;
         }
-    } while (depth > 0 && next_comb(comb, depth, m));
+    } while (depth > 0 && stats_comb_next(comb, depth, m));
     return 0;
 }
 

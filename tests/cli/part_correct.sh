@@ -63,8 +63,10 @@ expect "correct, malformed after a valid document: exit 65" [ "$rc" = 65 ]
 expect "correct, malformed after a valid document: nothing in the output directory" \
   empty_dir "$C/out"
 
-# A real process killed mid-run: nothing left, whatever the signal.
-sim --requests 2500 --skew prefill=5ms -o "$C/big.json"
+# A real process killed mid-run: nothing left, whatever the signal. (Large
+# enough that the rewriting, about 500 MB/s, is still writing when the
+# 50 ms poll below has seen 2 MB go out, even on a loaded machine.)
+sim --requests 10000 --skew prefill=5ms -o "$C/big.json"
 big=$(stat -c %s "$C/big.json")
 # wait until process $1 has written more than $2 bytes (or ended)
 wrote_more() {

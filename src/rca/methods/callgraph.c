@@ -402,6 +402,17 @@ size_t rca_wgraph_degree(const struct rca_wgraph *g, size_t v)
     return d;
 }
 
+int rca_wgraph_rank(const struct rca_wgraph *ag, const struct rca_callgraph *g,
+                    const double *score, struct rca_ranking *out)
+{
+    for (size_t i = 0; i < ag->k; i++)
+        if (rca_ranking_add(out, g->name[ag->order[i]], score[ag->order[i]]) <
+            0)
+            return -RCA_E_NOMEM;
+    rca_ranking_sort(out);
+    return 0;
+}
+
 int rca_wgraph_pagerank_reversed(const struct rca_wgraph *g, const double *pers,
                                  unsigned max_iter, double *score)
 {

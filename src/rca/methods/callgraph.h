@@ -44,6 +44,7 @@
 
 struct rca_case;
 struct rca_params;
+struct rca_ranking;
 struct series_table;
 
 struct rca_callgraph {
@@ -116,6 +117,12 @@ size_t rca_wgraph_degree(const struct rca_wgraph *g, size_t v);
  * to 0: networkx's ZeroDivisionError) or -RCA_E_NOMEM. */
 int rca_wgraph_pagerank_reversed(const struct rca_wgraph *g, const double *pers,
                                  unsigned max_iter, double *score);
+
+/* The ranking of a PageRank over ag: every node of ag, named after the
+ * call graph g's services, with score[node], best first. Returns 0 or
+ * -RCA_E_NOMEM. */
+int rca_wgraph_rank(const struct rca_wgraph *ag, const struct rca_callgraph *g,
+                    const double *score, struct rca_ranking *out);
 
 /* pandas Series.corr (Pearson) of a and b over n rows: NaN when either is
  * constant or n < 2. */

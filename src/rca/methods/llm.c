@@ -4,10 +4,14 @@
  *  - direction: each column has a role (signal_roles.h) saying which
  *    change is bad; a drop in tokens/s or SM clock scores like a rise in
  *    latency (NSigma and BARO score rises only);
- *  - persistence: a column's change is the highest level it holds for at
- *    least half of some `persist`-second stretch after the inject time, in
- *    robust units of its normal window, so a spike shorter than half of
- *    that counts for nothing;
+ *  - persistence: a column's change is the highest level it holds for
+ *    more than half of some `persist`-second stretch after the inject
+ *    time, in robust units of its normal window (a spread never below a
+ *    floor: 5% of the median, 30% for CPU, signal_roles.h), so a spike of
+ *    half of that or less counts for nothing;
+ *  - ranks: services named "<group>-<n>" (tensor-parallel ranks,
+ *    replicas) widen each other's normal spread: a level one held in the
+ *    normal window is no fault at another;
  *  - roles: a change in a cause signal (CPU, memory, SM clock, the network
  *    delay into the service) points at the service itself and weighs 1; a
  *    symptom (latency, TTFT, inter-token latency, tokens/s, queues, KV
@@ -42,14 +46,15 @@
 #define LEVEL_CAP 1000.0
 #define REL_FLOOR 0.05 /* a scale below 5% of the normal level is noise */
 
-static const char *const llm_params[] = {"roles", "persist", "symptom",
-                                         "other", "peers",   NULL};
+static const char *const llm_params[] = {"roles", "persist", "symptom", "other",
+                                         "peers", "ranks",   NULL};
 
 struct llm_opts {
     const char *roles; /* a user's role file, or NULL */
     double persist_s;
     double w_symptom, w_other;
     size_t peers; /* 1: each column relative to its peers' common mode */
+    size_t ranks; /* 1: ranks of one group share their normal spread */
 };
 
 static int llm_opts_read(const struct rca_params *p, struct llm_opts *o,
@@ -65,6 +70,8 @@ static int llm_opts_read(const struct rca_params *p, struct llm_opts *o,
         (rc = rca_param_double(p, "llm", "other", 0.25, 0.0, 1.0, &o->w_other,
                                err, errlen)) < 0 ||
         (rc = rca_param_size(p, "llm", "peers", 0, 0, 1, &o->peers, err,
+                             errlen)) < 0 ||
+        (rc = rca_param_size(p, "llm", "ranks", 1, 0, 1, &o->ranks, err,
                              errlen)) < 0)
         return rc;
     if (o->roles && !*o->roles)
@@ -152,38 +159,33 @@ struct work {
     size_t nn, na;
     size_t L, k; /* persistence window and count */
     double *buf, *tmp, *s, *ratio;
+    double *pool, *ptmp; /* normal values of a column and its ranks */
 };
 
-/* Median and robust scale of the normal rows of x. false when the column
- * has no finite normal value or does not move at all. */
-static bool fit(const struct work *w, const double *x, size_t nrows,
-                double *med, double *scale)
+/* Median and robust scale of the m values v (clobbered; tmp: m doubles);
+ * absmax: the largest magnitude the column takes, for the floor when the
+ * median is 0. false when there is no value or none moves at all. */
+static bool fit(double *v, size_t m, double absmax, double *tmp, double *med,
+                double *scale)
 {
     static const double q[] = {0.25, 0.5, 0.75};
-    double qv[3], absmax = 0;
-    size_t m = 0;
+    double qv[3];
 
-    for (size_t i = 0; i < w->nn; i++)
-        if (isfinite(x[w->nrm[i]]))
-            w->buf[m++] = x[w->nrm[i]];
-    for (size_t r = 0; r < nrows; r++)
-        if (isfinite(x[r]) && fabs(x[r]) > absmax)
-            absmax = fabs(x[r]);
-    if (m == 0 || stats_quantiles_select(w->buf, m, q, 3, w->tmp, qv) < 0)
+    if (m == 0 || stats_quantiles_select(v, m, q, 3, tmp, qv) < 0)
         return false;
     *med = qv[1];
     *scale = (qv[2] - qv[0]) / 1.349;
     if (!(*scale > 0)) { /* MAD, then the standard deviation */
         double mean = 0, ss = 0;
         for (size_t i = 0; i < m; i++)
-            mean += w->buf[i] / (double)m;
+            mean += v[i] / (double)m;
         for (size_t i = 0; i < m; i++) {
-            ss += (w->buf[i] - mean) * (w->buf[i] - mean);
-            w->buf[i] = fabs(w->buf[i] - *med);
+            ss += (v[i] - mean) * (v[i] - mean);
+            v[i] = fabs(v[i] - *med);
         }
         static const double h[] = {0.5};
         double mad = 0;
-        if (stats_quantiles_select(w->buf, m, h, 1, w->tmp, &mad) == 0)
+        if (stats_quantiles_select(v, m, h, 1, tmp, &mad) == 0)
             *scale = 1.4826 * mad;
         if (!(*scale > 0))
             *scale = sqrt(ss / (double)m);
@@ -194,11 +196,47 @@ static bool fit(const struct work *w, const double *x, size_t nrows,
     return *scale > 0 && isfinite(*scale);
 }
 
-static void score_column(const struct work *w, const double *x, size_t nrows,
-                         struct col *c)
+/* The finite normal-window values of x appended to w->pool at *m; the
+ * largest magnitude over the rows [0, nrows) (all of them, or the normal
+ * ones when nrows is 0) raised into *absmax. */
+static void pool_normal(const struct work *w, const double *x, size_t nrows,
+                        size_t *m, double *absmax)
 {
-    if (!fit(w, x, nrows, &c->med, &c->scale))
+    for (size_t i = 0; i < w->nn; i++)
+        if (isfinite(x[w->nrm[i]])) {
+            w->pool[(*m)++] = x[w->nrm[i]];
+            if (!nrows && fabs(x[w->nrm[i]]) > *absmax)
+                *absmax = fabs(x[w->nrm[i]]);
+        }
+    for (size_t r = 0; r < nrows; r++)
+        if (isfinite(x[r]) && fabs(x[r]) > *absmax)
+            *absmax = fabs(x[r]);
+}
+
+/* Column x's change after the inject time, in robust units of its normal
+ * window: its own median, and the larger of its own spread and that of
+ * its normal values pooled with those of its ranks (peer[0..np): the same
+ * metric at the other ranks of its group, see rank_peers()). */
+static void score_column(const struct work *w, const double *x, size_t nrows,
+                         const double *const *peer, size_t np, struct col *c)
+{
+    double absmax = 0, med, scale;
+    size_t m = 0;
+
+    pool_normal(w, x, nrows, &m, &absmax);
+    if (!fit(w->pool, m, absmax, w->ptmp, &c->med, &c->scale))
         return;
+    /* the group's spread widens the rank's own, never narrows it; the
+     * centre stays the rank's own (rank 0 may do more of the work) */
+    m = 0;
+    pool_normal(w, x, nrows, &m, &absmax);
+    for (size_t i = 0; i < np; i++)
+        pool_normal(w, peer[i], 0, &m, &absmax);
+    if (np && fit(w->pool, m, absmax, w->ptmp, &med, &scale) &&
+        scale > c->scale)
+        c->scale = scale;
+    double floor = rca_role_info(c->m.role)->floor * fabs(c->med);
+    c->scale = c->scale > floor ? c->scale : floor;
     for (size_t i = 0; i < w->na; i++) {
         double v = x[w->anm[i]];
         w->s[i] = isfinite(v) ? (v - c->med) / c->scale : NAN;
@@ -328,6 +366,7 @@ static double role_weight(const struct llm_opts *o, enum rca_role r)
 struct svcs {
     const char **name; /* borrowed: column names (service = prefix) */
     size_t *len;
+    size_t *grp; /* first service of its rank group, or SIZE_MAX */
     size_t n;
 };
 
@@ -342,6 +381,51 @@ static size_t svc_index(struct svcs *s, const char *colname)
     s->name[s->n] = p;
     s->len[s->n] = len;
     return s->n++;
+}
+
+/* Length of the group part of a rank's name: "decode-" of "decode-1"
+ * (a name, a '-', digits); 0 when the name is not a rank's. */
+static size_t rank_prefix(const char *name, size_t len)
+{
+    size_t d = len;
+
+    while (d > 0 && name[d - 1] >= '0' && name[d - 1] <= '9')
+        d--;
+    return d > 1 && d < len && name[d - 1] == '-' ? d : 0;
+}
+
+/* Rank groups: services named alike but for a trailing "-<n>" (the
+ * tensor-parallel ranks decode-0, decode-1; replicas redis-0, redis-1)
+ * run the same code on the same kind of work. */
+static void rank_groups(struct svcs *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        size_t p = rank_prefix(s->name[i], s->len[i]);
+        s->grp[i] = SIZE_MAX;
+        for (size_t k = 0; p && k <= i && s->grp[i] == SIZE_MAX; k++)
+            if (rank_prefix(s->name[k], s->len[k]) == p &&
+                !memcmp(s->name[k], s->name[i], p))
+                s->grp[i] = k;
+    }
+}
+
+/* The same metric as column j at the other ranks of j's group, as series
+ * of base (nrows each) into peer[0..max); returns how many. Which of two
+ * tensor-parallel ranks waits for the other (and spins its CPU in the
+ * all-reduce) flips back and forth; a level one rank reached in the normal
+ * window is a level the other may reach without a fault. */
+static size_t rank_peers(const struct series_table *t, const struct col *cs,
+                         const struct svcs *sv, const double *base, size_t j,
+                         const double **peer, size_t max)
+{
+    size_t np = 0, g = sv->grp[cs[j].svc];
+
+    for (size_t k = 0; g != SIZE_MAX && k < t->ncols && np < max; k++)
+        if (cs[k].svc != cs[j].svc && sv->grp[cs[k].svc] == g &&
+            cs[k].m.role != RCA_ROLE_IGNORE &&
+            !strcmp(t->cols[k].metric, t->cols[j].metric))
+            peer[np++] = base + k * t->nrows;
+    return np;
 }
 
 /* FNV-1a of a NUL-terminated string. */
@@ -617,7 +701,7 @@ static int split_rows(const struct rca_case *c, const struct llm_opts *o,
     double rows = o->persist_s * 1e9 / (double)step;
     w->L = rows < 1 ? 1 : rows > (double)w->na ? w->na : (size_t)llround(rows);
     w->L = w->L ? w->L : 1;
-    w->k = (w->L + 1) / 2;
+    w->k = w->L / 2 + 1;
     return 0;
 }
 
@@ -653,8 +737,9 @@ static int llm_rank(const struct rca_case *c, const struct rca_params *p,
     bmed = malloc((nc ? nc : 1) * sizeof *bmed);
     sv.name = malloc((nc ? nc : 1) * sizeof *sv.name);
     sv.len = malloc((nc ? nc : 1) * sizeof *sv.len);
+    sv.grp = malloc((nc ? nc : 1) * sizeof *sv.grp);
     if (!w.nrm || !w.anm || !w.buf || !w.tmp || !w.s || !w.ratio || !cs ||
-        !base || !bmed || !sv.name || !sv.len)
+        !base || !bmed || !sv.name || !sv.len || !sv.grp)
         goto done;
     if ((rc = split_rows(c, &o, &w)) < 0) {
         rca_fail(err, errlen, RCA_E_DATA, name,
@@ -667,6 +752,19 @@ static int llm_rank(const struct rca_case *c, const struct rca_params *p,
             rca_roles_match(roles, *col->metric ? col->metric : col->name);
         cs[j].svc = svc_index(&sv, col->name);
     }
+    rank_groups(&sv);
+    size_t maxpeers = 0; /* the largest group's size - 1, at most MAX_PEERS */
+    for (size_t i = 0; o.ranks && !o.peers && i < sv.n; i++) {
+        size_t in = 0;
+        for (size_t k = 0; sv.grp[i] != SIZE_MAX && k < sv.n; k++)
+            in += k != i && sv.grp[k] == sv.grp[i];
+        maxpeers = in > maxpeers ? in : maxpeers;
+    }
+    maxpeers = maxpeers < MAX_PEERS ? maxpeers : MAX_PEERS;
+    w.pool = malloc(n * (1 + maxpeers) * sizeof *w.pool);
+    w.ptmp = malloc(n * (1 + maxpeers) * sizeof *w.ptmp);
+    if (!w.pool || !w.ptmp)
+        goto done;
     /* the series each column is judged on: per unit of work where that
      * applies, then relative to its peers */
     for (size_t j = 0; j < nc; j++) {
@@ -679,10 +777,11 @@ static int llm_rank(const struct rca_case *c, const struct rca_params *p,
     for (size_t j = 0; j < nc; j++) {
         if (cs[j].m.role == RCA_ROLE_IGNORE)
             continue;
-        const double *x = base + j * t->nrows;
+        const double *x = base + j * t->nrows, *peer[MAX_PEERS];
+        size_t np = rank_peers(t, cs, &sv, base, j, peer, maxpeers);
         if (o.peers)
             x = peer_relative(t, cs, base, bmed, j, &w);
-        score_column(&w, x, t->nrows, &cs[j]);
+        score_column(&w, x, t->nrows, peer, np, &cs[j]);
         cs[j].score = role_weight(&o, cs[j].m.role) * log1p(cs[j].level);
     }
     explain_clock_by_idle(t, cs, &w);
@@ -704,9 +803,12 @@ done:
     free(calls);
     free(bmed);
     free(base);
+    free(sv.grp);
     free(sv.len);
     free(sv.name);
     free(cs);
+    free(w.ptmp);
+    free(w.pool);
     free(w.ratio);
     free(w.s);
     free(w.tmp);

@@ -126,10 +126,8 @@ static int monitorrank_rank(const struct rca_case *c,
                           : "monitorrank: every personalisation weight is 0");
         goto out;
     }
-    for (size_t i = 0; i < ag.k; i++)
-        if (rca_ranking_add(out, g.name[ag.order[i]], score[ag.order[i]]) < 0)
-            goto oom;
-    rca_ranking_sort(out);
+    if (rca_wgraph_rank(&ag, &g, score, out) < 0)
+        goto oom;
     goto out;
 oom:
     rc = rca_fail(err, errlen, RCA_E_NOMEM, name, "out of memory");

@@ -84,22 +84,6 @@ static int pl_push(struct rcd *r, size_t y, double p)
     return 0;
 }
 
-static bool next_comb(size_t *c, size_t k, size_t m)
-{
-    size_t i = k;
-
-    while (i > 0) {
-        i--;
-        if (c[i] < m - k + i) {
-            c[i]++;
-            for (size_t j = i + 1; j < k; j++)
-                c[j] = c[j - 1] + 1;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* One localized skeleton search around F (index k) on the k local
  * variables at alpha. Leaves r->adjf (F's neighbours) and the p-value
  * lists. */
@@ -157,7 +141,7 @@ static int local_skeleton(struct rcd *r, const size_t *cols, size_t k,
                 }
                 if ((rc = pl_push(r, y, pv)) < 0)
                     return rc;
-            } while (depth > 0 && next_comb(r->comb, (size_t)depth, mb));
+            } while (depth > 0 && stats_comb_next(r->comb, (size_t)depth, mb));
         }
     }
     return 0;

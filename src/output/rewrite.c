@@ -1,13 +1,13 @@
 /* rewrite: `skewscope correct` for one request body in memory (see
- * rewrite.h), on serve's forwarding path. The correction itself is
- * correct's: protobuf bodies go through output/correct_wire.c (the wire
- * rewriter on the readers' walker, ingest/otlp_walk.h), JSON bodies through
- * correct_otlp_json_ops (the streaming rewriter) over a memory source, into
- * a memory stream; what it writes (one line per document) is merged back
+ * rewrite.h), the correction writer of serve's forwarding path. The correction
+ * itself is correct's: protobuf bodies go through output/correct_wire.c (the
+ * wire rewriter on the readers' walker, ingest/otlp_walk.h), JSON bodies
+ * through correct_otlp_json_ops (the streaming rewriter) over a memory source,
+ * into a memory stream; what it writes (one line per document) is merged back
  * into one document.
  *
  * Threads: no shared state. */
-#include "serve/rewrite.h"
+#include "output/rewrite.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,6 +5,8 @@
  * originals kept as the CORRECT_ATTR_* attributes (replacing attributes of
  * the same key, so correcting twice keeps one of each).
  *
+ * One of the correction writers of src/output, beside correct_wire (which
+ * it wraps for protobuf) and correct_otlp_json (for JSON); serve calls it.
  * Flow: serve pipeline (decoded request body + live clock model) ->
  *       rewrite -> forward (downstream OTLP/HTTP or Kafka).
  *

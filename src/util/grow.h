@@ -1,0 +1,20 @@
+/* grow: the one growth rule of the arrays that readers and stores build
+ * element by element (ingest's RCAEval, Prometheus and recording readers,
+ * collect's families, serve's spool and write-ahead log): the capacity
+ * doubles, from 16 elements, until what is needed fits. Thread-safe (no
+ * state). */
+#ifndef SKEWSCOPE_GROW_H
+#define SKEWSCOPE_GROW_H
+
+#include <stddef.h>
+
+/* Make room for `need` elements of `elem` bytes in the malloc'd array *p
+ * of capacity *cap elements (NULL and 0 to start). Returns 0, or -ENOMEM
+ * when out of memory or when the size overflows; *p and *cap are then
+ * unchanged (the array is still the caller's to free). */
+int grow_array(void **p, size_t *cap, size_t need, size_t elem);
+
+/* The same, with the new elements zeroed. */
+int grow_array_zeroed(void **p, size_t *cap, size_t need, size_t elem);
+
+#endif

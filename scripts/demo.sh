@@ -93,7 +93,14 @@ echo
 echo "== 3. Imbalance =="
 echo "\$ skewscope imbalance --traces $out/tb.json"
 $bin imbalance --traces "$out/tb.json" || echo "(exit $?: findings)"
-# <!-- lead: imbtestbed --> (a testbed run with an imbalance condition goes here)
+# A testbed run with a condition: decode-1 slowed (a tensor-parallel
+# straggler) from 8 s, and the same detectors on its traces and scrapes.
+echo "\$ skewscope experiment imbalance --reps 1 --conditions clock-offset,tp-straggler"
+$bin experiment imbalance --reps 1 --conditions clock-offset,tp-straggler \
+    --out-dir "$out/imbalance" 2>/dev/null || echo "(exit $?: a goal missed)"
+echo "\$ skewscope imbalance --traces .../tp-straggler/1/traces.json .../scrapes.prom"
+$bin imbalance --traces "$out/imbalance/tp-straggler/1/traces.json" \
+    "$out/imbalance/tp-straggler/1/scrapes.prom" | head -12 || true
 # A Prometheus scrape of a GPU host, one a second for 30 s: its PCIe link
 # drops from x16 to x8 at 10 s.
 awk 'BEGIN {

@@ -29,7 +29,8 @@
     "  --quiet                no progress lines on stderr\n"
 
 static const char usage_main[] =
-    "usage: skewscope experiment skew-sweep|drift|rca-dataset [OPTIONS]\n\n"
+    "usage: skewscope experiment skew-sweep|drift|rca-dataset|imbalance "
+    "[OPTIONS]\n\n"
     "Reproduce the clock-skew experiments of arXiv:2604.21361 on the "
     "testbed\npipeline, analysed with skewscope's own check and estimate, "
     "or build a\nroot-cause-analysis dataset with known ground truth.\n\n"
@@ -37,7 +38,9 @@ static const char usage_main[] =
     "per skew\n"
     "  drift        violation rate and tracked offset over a long run "
     "with drift\n"
-    "  rca-dataset  every fault kind at every stage, as RCAEval cases\n\n"
+    "  rca-dataset  every fault kind at every stage, as RCAEval cases\n"
+    "  imbalance    recall, false positives and detection time of "
+    "`skewscope\n               imbalance` on labelled testbed runs\n\n"
     "'skewscope experiment skew-sweep --help' lists its options.\n";
 
 static const char usage_rca[] =
@@ -660,6 +663,213 @@ static int rca_main(int argc, char **argv)
     return rc;
 }
 
+static const char usage_imb[] =
+    "usage: skewscope experiment imbalance [OPTIONS]\n\n"
+    "Build a labelled set of testbed runs and judge `skewscope imbalance`'s "
+    "detectors\non them: clean runs, clock-offset-only runs (decode-1's "
+    "clock ahead, nothing\nslower), hop-jitter-only runs, and one run per "
+    "condition the testbed produces,\neach from --onset on:\n"
+    "  tp-straggler   gpu-throttle@decode-1:SPEED   -> tp_straggler "
+    "decode-1\n"
+    "  pp-imbalance   heavy@prefill:F               -> pp_imbalance "
+    "prefill\n"
+    "  early-stop     early-stop@decode-1           -> early_stop "
+    "decode-1\n"
+    "  kv-pressure    kv-budget@decode:B            -> kv_pressure "
+    "decode-N\n"
+    "  dp-load-skew   --dp 2, route-skew@tokenizer:P -> dp_load_skew "
+    "prefill-0\n"
+    "Each run keeps traces.json and scrapes.prom (every stage's /metrics, "
+    "each second)\nin OUT/<condition>/<rep>/; `skewscope imbalance "
+    "--traces traces.json\nscrapes.prom` there gives the same findings "
+    "(the experiment judges the rows up to\n--run-for, not the drain "
+    "after it). Reports per condition: recall, runs\ndetected within "
+    "--within of the onset, onset-to-detection time (median, max)\nand "
+    "runs with other findings (on a run without a condition: false "
+    "positives).\nExit 0, or 1 when a goal is missed (recall within "
+    "--within < 0.95, or a\nfinding on a clean, clock-offset or hop-jitter "
+    "run).\n\n"
+    "  --reps N               repetitions of every condition (default 3)\n"
+    "  --run-for D            each run's length (default 20s)\n"
+    "  --onset D              the condition's start into the run (default "
+    "8s)\n"
+    "  --within D             the detection goal (default 5s)\n"
+    "  --conditions LIST      (default all) of clean, clock-offset, "
+    "hop-jitter,\n                         tp-straggler, pp-imbalance, "
+    "early-stop, kv-pressure,\n                         dp-load-skew\n"
+    "  --offset D             clock-offset: decode-1's offset (default "
+    "3ms)\n"
+    "  --jitter D             hop-jitter: +- jitter (default half the hop "
+    "delay)\n"
+    "  --slow-speed S         tp-straggler: decode-1's speed (default "
+    "0.5)\n"
+    "  --heavy F              pp-imbalance: prefill's work factor (default "
+    "100)\n"
+    "  --kv-budget B          kv-pressure: KV budget, share of a "
+    "request's tokens (default\n                         0.6)\n"
+    "  --route-share P        dp-load-skew: prefill-0's share of the "
+    "requests (default 0.9)\n"
+    "  --model-dim D          model width (default the testbed's, 64)\n"
+    "  --json                 the summary and every run as JSON on stdout\n"
+    "  --hop-delay D          (default 2ms)  --tp N (2)  --max-new K (16)\n"
+    "  --concurrency N        (default 4)  --timeout D  --out-dir DIR "
+    "(build/imbalance-exp)\n"
+    "  --quiet                no progress lines on stderr\n"
+    "Example: skewscope experiment imbalance --reps 1 --run-for 14 "
+    "--onset 6\n";
+
+struct imb_args {
+    struct experiment_imb_config c;
+    bool json;
+};
+
+static int conditions_of(const char *arg, struct experiment_imb_config *c)
+{
+    char buf[512], *save = NULL;
+
+    if (strlen(arg) >= sizeof buf)
+        return bad("--conditions: list too long");
+    strcpy(buf, arg);
+    memset(c->conds, 0, sizeof c->conds);
+    for (char *t = strtok_r(buf, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
+        int k = experiment_imb_cond_of(t);
+        if (k < 0)
+            return bad("--conditions: unknown condition '%s'", t);
+        c->conds[k] = true;
+    }
+    return 0;
+}
+
+static int number_opt(const char *opt, const char *v, double lo, double hi,
+                      double *out)
+{
+    char *end;
+    double x = strtod(v, &end);
+
+    if (end == v || *end || !(x > lo && x < hi))
+        return bad("%s expects a number in (%g, %g), got '%s'", opt, lo, hi, v);
+    *out = x;
+    return 0;
+}
+
+static int imb_opt(int opt, const char *arg, void *ctx)
+{
+    struct imb_args *a = ctx;
+    struct experiment_imb_config *c = &a->c;
+    int64_t ns;
+    int rc = common_opt(opt, arg, &c->p);
+
+    if (rc != 1)
+        return rc;
+    switch (opt) {
+    case 'r':
+        return uint_opt("--reps", arg, &c->reps);
+    case 'R':
+    case 'a':
+    case 'w':
+        if ((rc = duration_opt(opt == 'R'   ? "--run-for"
+                               : opt == 'a' ? "--onset"
+                                            : "--within",
+                               arg, 1000000000, &ns)) != 0)
+            return rc;
+        *(opt == 'R'   ? &c->run_s
+          : opt == 'a' ? &c->onset_s
+                       : &c->within_s) = (double)ns / 1e9;
+        return 0;
+    case 'K':
+        return conditions_of(arg, c);
+    case 'O':
+        return duration_opt("--offset", arg, 0, &c->offset_ns);
+    case 'J':
+        return duration_opt("--jitter", arg, 0, &c->jitter_ns);
+    case 'S':
+        return number_opt("--slow-speed", arg, 0, 1, &c->slow_speed);
+    case 'F':
+        return number_opt("--heavy", arg, 1, 1000, &c->heavy);
+    case 'B':
+        return number_opt("--kv-budget", arg, 0, 1, &c->kv_budget);
+    case 'Q':
+        return number_opt("--route-share", arg, 0, 1, &c->route_share);
+    case 'D':
+        return uint_opt("--model-dim", arg, &c->model_dim);
+    case 'j':
+        a->json = true;
+        return 0;
+    default:
+        return bad("unexpected option");
+    }
+}
+
+/* Exit 1 when a goal of issue 11 is missed (recall, false positives,
+ * detection time). */
+static bool imb_goals_met(const struct experiment_imb *x)
+{
+    size_t runs[EXP_IMB_NCOND] = {0}, ok[EXP_IMB_NCOND] = {0};
+
+    for (size_t i = 0; i < x->nruns; i++) {
+        const struct experiment_imb_run *r = &x->runs[i];
+
+        /* a finding on a run without a condition is a false positive;
+         * another condition's finding on a condition's run is reported
+         * (other) but is not one */
+        if (r->false_findings && !experiment_imb_expected(r->cond))
+            return false;
+        runs[r->cond]++;
+        ok[r->cond] +=
+            r->detected &&
+            (double)(r->detected_ns - r->onset_ns) * 1e-9 <= x->within_s;
+    }
+    for (int c = 0; c < EXP_IMB_NCOND; c++)
+        if (runs[c] && experiment_imb_expected((enum experiment_imb_cond)c) &&
+            (double)ok[c] < 0.95 * (double)runs[c])
+            return false;
+    return true;
+}
+
+static int imb_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        COMMON_LONGOPTS,
+        {"reps", required_argument, NULL, 'r'},
+        {"run-for", required_argument, NULL, 'R'},
+        {"onset", required_argument, NULL, 'a'},
+        {"within", required_argument, NULL, 'w'},
+        {"conditions", required_argument, NULL, 'K'},
+        {"offset", required_argument, NULL, 'O'},
+        {"jitter", required_argument, NULL, 'J'},
+        {"slow-speed", required_argument, NULL, 'S'},
+        {"heavy", required_argument, NULL, 'F'},
+        {"kv-budget", required_argument, NULL, 'B'},
+        {"route-share", required_argument, NULL, 'Q'},
+        {"model-dim", required_argument, NULL, 'D'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    struct imb_args a = {.json = false};
+    struct experiment_imb r;
+    char err[1024] = "";
+
+    experiment_imb_config_init(&a.c);
+    a.c.p.progress = stderr;
+    int rc = cli_getopt(argc, argv, "experiment", ":h", longopts, usage_imb,
+                        imb_opt, &a);
+    if (rc)
+        return rc < 0 ? EXIT_FINE : rc;
+    if (optind < argc)
+        return bad("unexpected operand '%s'", argv[optind]);
+    rc = experiment_imb_run(&a.c, &r, err, sizeof err);
+    if (rc < 0)
+        rc = run_failed(rc, err);
+    else if ((a.json ? experiment_imb_json(stdout, &r)
+                     : experiment_imb_print(stdout, &r)) < 0)
+        rc = EXIT_SOFTWARE;
+    else
+        rc = imb_goals_met(&r) ? EXIT_FINE : EXIT_VIOLATIONS;
+    experiment_imb_free(&r);
+    return rc;
+}
+
 static int experiment_main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -677,7 +887,10 @@ static int experiment_main(int argc, char **argv)
         return drift_main(argc - 1, argv + 1);
     if (strcmp(sub, "rca-dataset") == 0)
         return rca_main(argc - 1, argv + 1);
-    return bad("unknown experiment '%s' (skew-sweep, drift or rca-dataset)",
+    if (strcmp(sub, "imbalance") == 0)
+        return imb_main(argc - 1, argv + 1);
+    return bad("unknown experiment '%s' (skew-sweep, drift, rca-dataset or "
+               "imbalance)",
                sub);
 }
 

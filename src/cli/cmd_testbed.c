@@ -34,12 +34,18 @@ static const char usage_text[] =
     "or\n                         synchronous calls (CLIENT/SERVER, replies "
     "back up the chain)\n"
     "  --tp N                 tensor-parallel decode ranks (default 2)\n"
+    "  --dp N                 data-parallel prefill replicas prefill-0.."
+    "N-1 behind\n                         the tokenizer, round robin "
+    "(default 1: one stage\n                         \"prefill\"; N <= 4, "
+    "one-way hops)\n"
     "  --max-new K            tokens generated per request (default 16)\n"
     "  --concurrency N        requests in flight (default 4)\n"
     "  --seed S               model weights and prompts (default 1)\n"
     "  --model-layers L, --model-dim D   model size (default 2, 64)\n"
     "  --hop-delay D          a message is handled no earlier than D after "
     "its send\n                         time (e.g. 2ms; default 0)\n"
+    "  --hop-jitter J         +- uniform jitter on every hop's delay, at "
+    "most the\n                         hop delay (e.g. 1ms; default 0)\n"
     "  --out FILE             OTLP JSON lines from every stage\n"
     "  --otlp-endpoint URL    OTLP/HTTP collector instead (with neither, "
     "nothing is\n                         traced: the stages record no "
@@ -63,6 +69,21 @@ static const char usage_text[] =
     "inbound hop\n                               (20ms/2ms)\n"
     "      gpu-throttle@STAGE[:S]   prefill or decode-N computes at speed "
     "S, e.g. 0.5\n"
+    "                               (0.5; a slowed TP rank: "
+    "gpu-throttle@decode-1)\n"
+    "    imbalance conditions (skewscope experiment imbalance):\n"
+    "      heavy@STAGE[:F]          prefill or decode-N does F times the "
+    "work, SM clock\n                               unchanged (4; a "
+    "heavier pipeline stage)\n"
+    "      early-stop@decode-N      the rank's sequences end after their "
+    "first token;\n                               it pads along with its "
+    "peers, producing nothing\n"
+    "      route-skew@tokenizer[:P] with --dp: share P of the requests "
+    "to prefill-0\n                               (0.8)\n"
+    "      kv-budget@decode[:B]     the TP group's KV cache holds B of a "
+    "request's\n                               tokens (0.6): requests "
+    "outgrowing it are preempted\n                               "
+    "(recomputed)\n"
     "  --fault-at D           start D after the run starts (at a whole "
     "second;\n                         default 10s)\n"
     "  --fault-for D          for D (default 10s)\n\n"
@@ -239,6 +260,8 @@ static int each_opt(int opt, const char *arg, void *ctx)
         return uint_opt("--requests", arg, &c->requests);
     case 'p':
         return uint_opt("--tp", arg, &c->tp);
+    case 'P':
+        return uint_opt("--dp", arg, &c->dp);
     case 'k':
         return uint_opt("--max-new", arg, &c->max_new);
     case 'C':
@@ -251,6 +274,8 @@ static int each_opt(int opt, const char *arg, void *ctx)
         return uint_opt("--model-dim", arg, &c->model_dim);
     case 'd':
         return parse_duration_opt("--hop-delay", arg, &c->hop_delay_ns);
+    case 'J':
+        return parse_duration_opt("--hop-jitter", arg, &c->hop_jitter_ns);
     case 'T':
         if ((rc = parse_duration_opt("--timeout", arg, &ns)) != 0)
             return rc;
@@ -302,12 +327,14 @@ static int parse_args(int argc, char **argv, struct testbed_args *a)
         {"brokers", required_argument, NULL, 'b'},
         {"requests", required_argument, NULL, 'n'},
         {"tp", required_argument, NULL, 'p'},
+        {"dp", required_argument, NULL, 'P'},
         {"max-new", required_argument, NULL, 'k'},
         {"concurrency", required_argument, NULL, 'C'},
         {"seed", required_argument, NULL, 's'},
         {"model-layers", required_argument, NULL, 'L'},
         {"model-dim", required_argument, NULL, 'D'},
         {"hop-delay", required_argument, NULL, 'd'},
+        {"hop-jitter", required_argument, NULL, 'J'},
         {"timeout", required_argument, NULL, 'T'},
         {"out", required_argument, NULL, 'o'},
         {"otlp-endpoint", required_argument, NULL, 'e'},

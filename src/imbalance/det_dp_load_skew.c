@@ -20,7 +20,7 @@ static const struct imb_param params[] = {
     {"tokens_min", 10, 0, 1e12, "tokens/s, at least"},
     {"z", 3.5, 0, 1e6, "robust z (3 or more other replicas)"},
     {"itl_ratio", 1.2, 1, 100, "cause slow_replica: ITL / others' median"},
-    {"persist_s", 5, 0, 86400, "must hold this long"},
+    {"persist_s", 3, 0, 86400, "must hold this long"},
     {"clear_s", 5, 0, 86400, "gone this long closes the finding"},
     {NULL, 0, 0, 0, NULL},
 };

@@ -13,7 +13,7 @@
 
 static const struct imb_param params[] = {
     {"silent_ratio", 0.05, 0, 1, "rate / own recent level, at most"},
-    {"peer_ratio", 0.5, 0, 1, "peers still at this share of their level"},
+    {"peer_ratio", 0.25, 0, 1, "peers still at this share of their level"},
     {"persist_s", 3, 0, 86400, "must hold this long"},
     {"clear_s", 3, 0, 86400, "gone this long closes the finding"},
     {NULL, 0, 0, 0, NULL},

@@ -15,7 +15,7 @@
 static const struct imb_param params[] = {
     {"busy_high", 0.80, 0, 1, "the hot stage's busy share, at least"},
     {"busy_gap", 0.30, 0.001, 1, "hot stage minus the others' median"},
-    {"persist_s", 5, 0, 86400, "must hold this long"},
+    {"persist_s", 3, 0, 86400, "must hold this long"},
     {"clear_s", 5, 0, 86400, "gone this long closes the finding"},
     {NULL, 0, 0, 0, NULL},
 };

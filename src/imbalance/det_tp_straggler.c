@@ -7,6 +7,8 @@
  *     standard deviations above them);
  *  B. wait: the rank waits least in the collective, by wait_share of a step
  *     or more below its peers' median wait (everyone else waits for it);
+ *     only for groups whose arrivals the traces do not give (C is the
+ *     robust form of the same question, see arrivals_known());
  *  C. arrival (traces): on the reference clock, the rank arrives at the
  *     collectives lateness_share of a collective period (and lateness_min_s)
  *     or more after its peers' median arrival. The same comparison on the
@@ -228,7 +230,27 @@ static double step_of(const struct imb_panels *p, const size_t *idx, size_t n,
     return imb_median(v, m, scratch);
 }
 
-/* Rule B. */
+/* True when the traces give every rank of the wait group its arrival
+ * lateness at row k. Rule C then answers B's question (who arrives last,
+ * so that everyone waits for it) per collective, on the reference clock,
+ * by the median; B's per-row mean wait is ruled by the few longest waits,
+ * which on a host that deschedules ranks for milliseconds at a time
+ * single out a rank by chance. */
+static bool arrivals_known(const struct imb_panels *p, const size_t *idx,
+                           size_t n, size_t k)
+{
+    for (size_t i = 0; i < n; i++) {
+        int l = imb_panel_find(p, IMB_ROLE_COLL_LATENESS,
+                               p->role[IMB_ROLE_COLL_WAIT].units[idx[i]].name);
+
+        if (l < 0 ||
+            !isfinite(imb_val(p, IMB_ROLE_COLL_LATENESS, (size_t)l, k)))
+            return false;
+    }
+    return n > 0;
+}
+
+/* Rule B (without the traces' arrivals). */
 static int rule_wait(struct imb_eval *ev)
 {
     const struct imb_panels *p = ev->p;
@@ -250,7 +272,7 @@ static int rule_wait(struct imb_eval *ev)
             if (isfinite(w) && w < wmin)
                 wmin = w, least = idx[i];
         }
-        if (least == SIZE_MAX)
+        if (least == SIZE_MAX || arrivals_known(p, idx, n, ev->row))
             continue;
         double med = imb_peer_median(p, IMB_ROLE_COLL_WAIT, idx, n, least,
                                      ev->row, &np, NULL);

@@ -16,7 +16,7 @@
  * clock estimate); experiment_report.c prints the text tables and writes
  * the CSV; experiment_svg.c draws the charts (hand-written SVG).
  *
- * Clocks: DESIGN.md's sign convention throughout. An offset is the
+ * Clocks: docs/CONTRACTS.md's "Sign conventions" throughout. An offset is the
  * stage's clock minus the reference clock (node-gateway, which runs on true
  * time; node-tokenizer when the gateway itself is skewed), in ns; positive
  * = the stage is AHEAD. Drift positive = the stage's clock runs fast.
@@ -309,5 +309,112 @@ int experiment_drift_csv(FILE *out, const struct experiment_drift *d);
 /* Two panels: violation rate (%) over time, and the estimated next to the
  * injected offset (ms) over time (two polylines). Returns 0 or -EIO. */
 int experiment_drift_svg(FILE *out, const struct experiment_drift *d);
+
+/* --- imbalance (experiment_imbalance.c) ---
+ * A labelled set of testbed runs for `skewscope imbalance`'s detectors
+ * (issue 11's proof): clean runs, clock-offset-only runs (a rank's clock
+ * ahead, nothing slower: must not be flagged), hop-jitter-only runs, and
+ * one run per condition the testbed can produce, each `reps` times. Every
+ * run records its traces (OTLP JSON) and its stages' /metrics scrapes (one
+ * multi-scrape Prometheus file, `# SCRAPE` markers) into
+ * out_dir/<condition>/<rep>/, then runs the same engine as the command
+ * (built-in runbook, collectives on the clock `estimate` recovers from the
+ * same traces). A condition starts at the first whole Unix second
+ * onset_s after the run starts (the fault window of testbed/pipeline.h)
+ * and holds to the end; that is the truth its onset is measured from. */
+
+enum experiment_imb_cond {
+    EXP_IMB_CLEAN = 0,
+    EXP_IMB_OFFSET, /* --skew decode-1=offset: no finding expected */
+    EXP_IMB_JITTER, /* hop delay +- jitter everywhere: no finding */
+    EXP_IMB_TP,     /* gpu-throttle@decode-1 -> tp_straggler decode-1 */
+    EXP_IMB_PP,     /* heavy@prefill -> pp_imbalance prefill */
+    EXP_IMB_EARLY,  /* early-stop@decode-1 -> early_stop decode-1 */
+    EXP_IMB_KV,     /* kv-budget@decode -> kv_pressure decode-N */
+    EXP_IMB_DP,     /* --dp 2, route-skew@tokenizer -> dp_load_skew
+                       prefill-0 */
+    EXP_IMB_NCOND,
+};
+
+struct experiment_imb_config {
+    struct experiment_pipeline p; /* defaults: hop delay 2 ms, concurrency 4,
+                                     out_dir "build/imbalance-exp" */
+    unsigned reps;                /* default 3 */
+    double run_s;                 /* each run (default 20) */
+    double onset_s;               /* condition starts (default 8) */
+    double within_s;              /* the detection goal (default 5) */
+    bool conds[EXP_IMB_NCOND];    /* default all */
+    int64_t offset_ns;            /* clock offset (default 3 ms) */
+    int64_t jitter_ns;            /* hop jitter (default hop delay / 2) */
+    double slow_speed;            /* straggler's speed (default 0.5) */
+    double heavy;                 /* heavy stage's work factor (default 100) */
+    double kv_budget;             /* KV budget share (default 0.6) */
+    double route_share;           /* prefill-0's share (default 0.9) */
+    unsigned model_dim;           /* 0: the testbed's default */
+};
+
+/* One run and what the detectors made of it. */
+struct experiment_imb_run {
+    enum experiment_imb_cond cond;
+    unsigned rep;
+    char dir[EXPERIMENT_PATH_MAX];
+    int64_t onset_ns;    /* truth: the condition's start (Unix ns); 0 none */
+    bool detected;       /* the expected finding, at or after the onset */
+    int64_t detected_ns; /* its detection time */
+    int64_t finding_onset_ns;
+    double confidence;
+    size_t false_findings; /* findings of another condition or subject, or
+                              before the onset (all findings of a run
+                              without a condition) */
+    char other[160];       /* the first of them: "pp_imbalance decode-0" */
+    unsigned requests;
+    int64_t load_end_ns; /* the gateway stopped sending: rows judged end
+                            by then (Unix ns) */
+    unsigned scrapes_failed, nstages; /* of the run judged */
+    double stall_s;  /* its 1 s scrape rounds' lateness, summed */
+    unsigned reruns; /* runs repeated because the host stalled the testbed
+                        (more than 2 s of scrapes unanswered or late; at
+                        most 2) */
+    double seconds;  /* run and analysis */
+};
+
+struct experiment_imb {
+    struct experiment_imb_run *runs;
+    size_t nruns;
+    double seconds;
+    double within_s;
+};
+
+void experiment_imb_config_init(struct experiment_imb_config *cfg);
+/* Name of a condition as the command spells it ("clean", "clock-offset",
+ * "hop-jitter", "tp-straggler", "pp-imbalance", "early-stop",
+ * "kv-pressure", "dp-load-skew"); the runbook condition it expects, or
+ * NULL. */
+const char *experiment_imb_cond_name(enum experiment_imb_cond c);
+const char *experiment_imb_expected(enum experiment_imb_cond c);
+/* Condition of a name, or -1. */
+int experiment_imb_cond_of(const char *name);
+/* Add condition c's fault or clock error to pc (at onset_ns after the
+ * start, for for_ns). Returns 0 or -1 with a message in err. */
+int experiment_imb_apply(const struct experiment_imb_config *cfg,
+                         enum experiment_imb_cond c, int64_t onset_ns,
+                         int64_t for_ns, struct pipeline_config *pc, char *err,
+                         size_t errlen);
+/* Judge one run's findings against its label (fills detected..other of
+ * r from the findings of engine e; r->cond and r->onset_ns set). */
+struct imb_engine;
+void experiment_imb_judge(const struct imb_engine *e,
+                          struct experiment_imb_run *r);
+/* Run every (condition, rep). Returns 0 with *out filled, or the codes of
+ * experiment_sweep_run() (-EINVAL, -EINTR, -EIO with err naming the run).
+ * Free *out with experiment_imb_free() in every case. */
+int experiment_imb_run(const struct experiment_imb_config *cfg,
+                       struct experiment_imb *out, char *err, size_t errlen);
+void experiment_imb_free(struct experiment_imb *x);
+/* The per-condition table (runs, recall, false positives, onset to
+ * detection: median and max) and each run's line; JSON: {"conditions":
+ * [...], "runs": [...]}. Return 0 or -EIO. */
+int experiment_imb_print(FILE *out, const struct experiment_imb *x);
+int experiment_imb_json(FILE *out, const struct experiment_imb *x);
 
 #endif

@@ -9,8 +9,8 @@
  *     seen(t) = t + offset + (R - 1) * (t - t_start),  R = 1 + drift_ppm*1e-6
  * where t is the real CLOCK_REALTIME and t_start the moment the child's
  * libfaketime initialised (each exec'd process restarts the drift at its
- * own start). Positive offset = the child's clock is AHEAD (DESIGN.md's
- * sign convention); positive drift = it runs fast.
+ * own start). Positive offset = the child's clock is AHEAD; positive drift
+ * = it runs fast (docs/CONTRACTS.md, "Sign conventions").
  *
  * What it cannot reach: statically linked programs, setuid/setgid binaries
  * (the loader ignores LD_PRELOAD), programs that read the clock through raw

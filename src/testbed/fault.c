@@ -21,6 +21,10 @@ static const struct {
     [PIPELINE_FAULT_MEMORY] = {"memory", "memory"},
     [PIPELINE_FAULT_NETWORK] = {"network", "network"},
     [PIPELINE_FAULT_GPU_THROTTLE] = {"gpu-throttle", "gpu"},
+    [PIPELINE_FAULT_HEAVY] = {"heavy", "heavy"},
+    [PIPELINE_FAULT_EARLY_STOP] = {"early-stop", "early-stop"},
+    [PIPELINE_FAULT_KV_BUDGET] = {"kv-budget", "kv"},
+    [PIPELINE_FAULT_ROUTE_SKEW] = {"route-skew", "route"},
 };
 
 const char *pipeline_fault_name(enum pipeline_fault_kind kind)
@@ -35,9 +39,20 @@ const char *pipeline_fault_case_name(enum pipeline_fault_kind kind)
 
 bool pipeline_fault_applies(enum pipeline_fault_kind kind, const char *stage)
 {
-    if (kind != PIPELINE_FAULT_GPU_THROTTLE)
+    switch (kind) {
+    case PIPELINE_FAULT_GPU_THROTTLE:
+    case PIPELINE_FAULT_HEAVY:
+        return strcmp(stage, "prefill") == 0 ||
+               strncmp(stage, "decode-", 7) == 0;
+    case PIPELINE_FAULT_EARLY_STOP:
+        return strncmp(stage, "decode-", 7) == 0;
+    case PIPELINE_FAULT_KV_BUDGET:
+        return strcmp(stage, "decode") == 0;
+    case PIPELINE_FAULT_ROUTE_SKEW:
+        return strcmp(stage, "tokenizer") == 0;
+    default:
         return true;
-    return strcmp(stage, "prefill") == 0 || strncmp(stage, "decode-", 7) == 0;
+    }
 }
 
 int pipeline_stage_index(const char *stage, unsigned tp)
@@ -51,6 +66,13 @@ int pipeline_stage_index(const char *stage, unsigned tp)
     for (int i = 0; i < 4; i++)
         if (strcmp(stage, fixed[i]) == 0)
             return i;
+    if (strncmp(stage, "prefill-", 8) == 0 && stage[8] >= '0' &&
+        stage[8] <= '9') {
+        unsigned long k = strtoul(stage + 8, &end, 10);
+        if (*end || k >= PIPELINE_MAX_DP)
+            return -1;
+        return k == 0 ? 2 : 3 + PIPELINE_MAX_TP + (int)k;
+    }
     if (strncmp(stage, "decode-", 7) != 0 || stage[7] < '0' || stage[7] > '9')
         return -1;
     unsigned long r = strtoul(stage + 7, &end, 10);
@@ -133,6 +155,12 @@ static int parse_param(struct pipeline_fault *f, const char *p, char *err,
         [PIPELINE_FAULT_NETWORK] = "a delay like 50ms, or 50ms/5ms with "
                                    "jitter (at most the delay)",
         [PIPELINE_FAULT_GPU_THROTTLE] = "the speed left, like 0.5 or 50%",
+        [PIPELINE_FAULT_HEAVY] = "a work factor above 1, like 4",
+        [PIPELINE_FAULT_EARLY_STOP] = "no parameter",
+        [PIPELINE_FAULT_KV_BUDGET] = "the budget's share of a request's "
+                                     "tokens, like 0.8",
+        [PIPELINE_FAULT_ROUTE_SKEW] = "prefill-0's share of the requests, "
+                                      "like 0.8",
     };
     char *end;
     int rc = -1;
@@ -149,7 +177,15 @@ static int parse_param(struct pipeline_fault *f, const char *p, char *err,
         rc = parse_delay(p, f);
         break;
     case PIPELINE_FAULT_GPU_THROTTLE:
+    case PIPELINE_FAULT_KV_BUDGET:
+    case PIPELINE_FAULT_ROUTE_SKEW:
         rc = parse_speed(p, &f->amount);
+        break;
+    case PIPELINE_FAULT_HEAVY:
+        f->amount = strtod(p, &end);
+        rc = (end != p && !*end && f->amount > 1 && f->amount <= 1000) ? 0 : -1;
+        break;
+    case PIPELINE_FAULT_EARLY_STOP:
         break;
     }
     if (rc < 0)
@@ -173,6 +209,17 @@ static void fault_defaults(struct pipeline_fault *f)
         break;
     case PIPELINE_FAULT_GPU_THROTTLE:
         f->amount = 0.5;
+        break;
+    case PIPELINE_FAULT_HEAVY:
+        f->amount = 4;
+        break;
+    case PIPELINE_FAULT_KV_BUDGET:
+        f->amount = 0.6;
+        break;
+    case PIPELINE_FAULT_ROUTE_SKEW:
+        f->amount = 0.8;
+        break;
+    case PIPELINE_FAULT_EARLY_STOP:
         break;
     }
 }
@@ -203,7 +250,8 @@ int pipeline_config_add_fault(struct pipeline_config *cfg, const char *spec,
     if (!at || parse_kind(spec, (size_t)(at - spec), &f.kind) < 0) {
         snprintf(err, errlen,
                  "'%s': expected KIND@STAGE[:PARAM] with KIND cpu, memory, "
-                 "network or gpu-throttle",
+                 "network, gpu-throttle, heavy, early-stop, kv-budget or "
+                 "route-skew",
                  spec);
         return -1;
     }
@@ -221,8 +269,10 @@ int pipeline_config_add_fault(struct pipeline_config *cfg, const char *spec,
     f.stage[n] = '\0';
     if (!pipeline_fault_applies(f.kind, f.stage)) {
         snprintf(err, errlen,
-                 "'%s': gpu-throttle applies to the stages that run the "
-                 "model (prefill, decode-N)",
+                 "'%s': gpu-throttle and heavy apply to the stages that run "
+                 "the model (prefill, decode-N), early-stop to decode-N, "
+                 "kv-budget to decode (the TP group), route-skew to "
+                 "tokenizer (the router)",
                  spec);
         return -1;
     }

@@ -566,6 +566,7 @@ static void attend(struct llm *m, const struct llm_kv *kv, unsigned l,
 static _Atomic uint64_t total_macs;
 static _Atomic int64_t total_busy_ns;
 static _Atomic double throttle_speed = 1.0;
+static _Atomic double work_factor = 1.0;
 /* throttle time owed by this thread (negative: a sleep overshot) */
 static _Thread_local int64_t throttle_debt_ns;
 
@@ -604,6 +605,16 @@ double llm_throttle(void)
     return atomic_load(&throttle_speed);
 }
 
+void llm_workload_set(double factor)
+{
+    atomic_store(&work_factor, factor > 1 && isfinite(factor) ? factor : 1.0);
+}
+
+double llm_workload(void)
+{
+    return atomic_load(&work_factor);
+}
+
 /* Sleep off the debt when it is at least min_ns; returns the time slept. */
 static int64_t throttle_pay(int64_t min_ns)
 {
@@ -624,9 +635,11 @@ static void phase_done(int64_t t0, uint64_t macs)
 {
     int64_t el = cpu_ns() - t0;
     double speed = atomic_load_explicit(&throttle_speed, memory_order_relaxed);
+    double stretch =
+        atomic_load_explicit(&work_factor, memory_order_relaxed) / speed;
 
-    if (speed < 1)
-        throttle_debt_ns += (int64_t)((double)el * (1 / speed - 1));
+    if (stretch > 1)
+        throttle_debt_ns += (int64_t)((double)el * (stretch - 1));
     else if (throttle_debt_ns > 0)
         throttle_debt_ns = 0; /* the throttle was lifted */
     el += throttle_pay(THROTTLE_MIN_SLEEP_NS);

@@ -197,6 +197,13 @@ void llm_compute_totals(struct llm_compute_totals *out);
 /* Set the process-wide speed; values outside (0, 1] mean 1 (no throttle). */
 void llm_throttle_set(double speed);
 double llm_throttle(void);
+/* A heavier workload (the `heavy` fault: a pipeline stage given more of the
+ * model than its peers): every compute phase takes `factor` times as long,
+ * stretched as the throttle stretches it (the two multiply) and counted as
+ * busy, but the SM clock stays where it is: the stage does more work, not
+ * slower work. Values outside (1, inf) mean 1. Any thread. */
+void llm_workload_set(double factor);
+double llm_workload(void);
 
 /* Byte-level tokenizer: tokens[i] = bytes[i]; returns len (tokens must hold
  * len ints). */

@@ -29,6 +29,7 @@
 #include "testbed/scraper.h"
 #include "testbed/stage.h"
 #include "testbed/stage_board.h"
+#include "util/units.h"
 
 #define MAX_CHILDREN (PIPELINE_MAX_TP + 5)
 
@@ -98,6 +99,7 @@ void pipeline_config_init(struct pipeline_config *cfg)
     cfg->transport = "zmq";
     cfg->requests = 10;
     cfg->tp = 2;
+    cfg->dp = 1;
     cfg->max_new = 16;
     cfg->concurrency = 4;
     cfg->seed = 1;
@@ -117,18 +119,6 @@ static struct pipeline_clock *clock_for(struct pipeline_config *cfg,
     memset(c, 0, sizeof *c);
     snprintf(c->stage, sizeof c->stage, "%s", stage);
     return c;
-}
-
-static int parse_ppm(const char *v, double *out)
-{
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-
-    if (errno || end == v || (*end && strcmp(end, "ppm") != 0))
-        return -1;
-    *out = d;
-    return 0;
 }
 
 int pipeline_config_add_clock(struct pipeline_config *cfg, bool is_drift,
@@ -152,7 +142,7 @@ int pipeline_config_add_clock(struct pipeline_config *cfg, bool is_drift,
     }
     memcpy(stage, spec, n);
     stage[n] = '\0';
-    if (is_drift ? parse_ppm(eq + 1, &ppm)
+    if (is_drift ? units_parse_ppm(eq + 1, 1e6, &ppm)
                  : sim_parse_duration(eq + 1, 0, &skew)) {
         snprintf(err, errlen, "'%s': expected %s", eq + 1,
                  is_drift ? "a drift like 40ppm" : "a duration like 5ms");
@@ -190,12 +180,24 @@ size_t pipeline_prompt(uint64_t seed, unsigned i, char *out, size_t outlen)
     return (size_t)len;
 }
 
+/* True when the run has a stage of that name ("prefill" only without
+ * replicas, "prefill-K" only with K < dp). */
+static bool stage_in_run(const struct pipeline_config *cfg, const char *name)
+{
+    enum stage_kind kind;
+    unsigned rank;
+
+    if (stage_parse_name(name, cfg->tp, &kind, &rank) < 0)
+        return false;
+    if (kind != STAGE_PREFILL)
+        return true;
+    return cfg->dp > 1 ? rank >= 1 && rank <= cfg->dp : rank == 0;
+}
+
 static int check_config(const struct pipeline_config *cfg, char *err,
                         size_t errlen)
 {
     struct llm_config mc;
-    enum stage_kind kind;
-    unsigned rank;
 
     if (strcmp(cfg->transport, "zmq") != 0 &&
         strcmp(cfg->transport, "kafka") != 0) {
@@ -217,15 +219,27 @@ static int check_config(const struct pipeline_config *cfg, char *err,
         return -1;
     }
     for (size_t i = 0; i < cfg->nclocks; i++)
-        if (stage_parse_name(cfg->clocks[i].stage, cfg->tp, &kind, &rank)) {
+        if (!stage_in_run(cfg, cfg->clocks[i].stage)) {
             snprintf(err, errlen,
                      "no stage '%s' (gateway, tokenizer, "
                      "prefill, decode-0..%u, detokenizer)",
                      cfg->clocks[i].stage, cfg->tp - 1);
             return -1;
         }
+    if (cfg->dp < 1 || cfg->dp > PIPELINE_MAX_DP ||
+        (cfg->dp > 1 && cfg->hops == PIPELINE_HOPS_RPC)) {
+        snprintf(err, errlen,
+                 "need 1 <= dp <= %d, and one-way hops with dp > 1",
+                 PIPELINE_MAX_DP);
+        return -1;
+    }
+    if (cfg->hop_jitter_ns < 0 || cfg->hop_jitter_ns > cfg->hop_delay_ns) {
+        snprintf(err, errlen, "hop jitter must lie in [0, hop delay]");
+        return -1;
+    }
     for (size_t i = 0; i < cfg->nfaults; i++)
-        if (stage_parse_name(cfg->faults[i].stage, cfg->tp, &kind, &rank)) {
+        if (strcmp(cfg->faults[i].stage, "decode") != 0 &&
+            !stage_in_run(cfg, cfg->faults[i].stage)) {
             snprintf(err, errlen,
                      "fault at '%s': no such stage (gateway, tokenizer, "
                      "prefill, decode-0..%u, detokenizer)",
@@ -233,7 +247,7 @@ static int check_config(const struct pipeline_config *cfg, char *err,
             return -1;
         }
     if (cfg->metrics && cfg->metrics_port &&
-        cfg->metrics_port + cfg->tp + 4 > 65536) {
+        cfg->metrics_port + cfg->tp + 3 + cfg->dp > 65536) {
         snprintf(err, errlen, "metrics ports %u.. run past 65535",
                  cfg->metrics_port);
         return -1;
@@ -393,6 +407,9 @@ static void fault_spec(const struct pipeline_fault *f, char *buf, size_t len)
     case PIPELINE_FAULT_MEMORY:
         snprintf(buf, len, "%s@%s:%.0fB", k, f->stage, f->amount);
         break;
+    case PIPELINE_FAULT_EARLY_STOP:
+        snprintf(buf, len, "%s@%s", k, f->stage);
+        break;
     default:
         snprintf(buf, len, "%s@%s:%.17g", k, f->stage, f->amount);
         break;
@@ -431,6 +448,8 @@ static void build_argv(const struct run *r, const char *name, int slot,
     ARG("--model-layers=%u", c->model_layers);
     ARG("--model-dim=%u", c->model_dim);
     ARG("--hop-delay=%" PRId64 "ns", c->hop_delay_ns);
+    ARG("--hop-jitter=%" PRId64 "ns", c->hop_jitter_ns);
+    ARG("--dp=%u", c->dp);
     ARG("--timeout=%ums", c->timeout_ms);
     if (c->out_path)
         ARG("--out=%s", c->out_path);
@@ -720,10 +739,14 @@ static int start_stages(struct run *r, int64_t deadline, char *err,
     for (unsigned k = 0; k < r->cfg->tp; k++)
         if (start_stage(r, STAGE_DECODE, k, err, errlen) < 0)
             return -EIO;
-    if (start_stage(r, STAGE_PREFILL, 0, err, errlen) < 0 ||
-        start_stage(r, STAGE_TOKENIZER, 0, err, errlen) < 0)
+    for (unsigned k = 0; k < r->cfg->dp; k++)
+        if (start_stage(r, STAGE_PREFILL, r->cfg->dp > 1 ? k + 1 : 0, err,
+                        errlen) < 0)
+            return -EIO;
+    if (start_stage(r, STAGE_TOKENIZER, 0, err, errlen) < 0)
         return -EIO;
-    if ((rc = wait_ready(r, r->cfg->tp + 3, deadline, err, errlen)) < 0)
+    if ((rc = wait_ready(r, r->cfg->tp + 2 + r->cfg->dp, deadline, err,
+                         errlen)) < 0)
         return rc;
     close(r->ready_wr);
     r->ready_wr = -1;
@@ -924,20 +947,25 @@ static int write_sd(const struct run *r, const char *path, char *err,
 static int bind_metrics(struct run *r, char *err, size_t errlen)
 {
     const struct pipeline_config *cfg = r->cfg;
-    unsigned n = cfg->tp + 4;
+    unsigned n = cfg->tp + 3 + cfg->dp;
 
     for (unsigned i = 0; i < n; i++) {
         struct pipeline_endpoint *ep = &r->eps[r->neps];
         if (i < 4)
             stage_name((enum stage_kind[]){STAGE_GATEWAY, STAGE_TOKENIZER,
                                            STAGE_PREFILL, STAGE_DETOKENIZER}[i],
-                       0, ep->stage, sizeof ep->stage);
-        else
+                       i == 2 && cfg->dp > 1 ? 1 : 0, ep->stage,
+                       sizeof ep->stage);
+        else if (i < 4 + cfg->tp)
             stage_name(STAGE_DECODE, i - 4, ep->stage, sizeof ep->stage);
-        r->metrics_fd[i] =
+        else /* prefill-1.. */
+            stage_name(STAGE_PREFILL, i - 4 - cfg->tp + 2, ep->stage,
+                       sizeof ep->stage);
+        int slot = pipeline_stage_index(ep->stage, cfg->tp);
+        r->metrics_fd[slot] =
             listen_on(cfg->metrics_port ? cfg->metrics_port + i : 0, &ep->port,
                       err, errlen);
-        if (r->metrics_fd[i] < 0)
+        if (r->metrics_fd[slot] < 0)
             return -1;
         r->neps++;
     }

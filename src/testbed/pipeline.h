@@ -33,11 +33,18 @@
  * removes its ipc directory (/tmp/skewscope-tb-<pid>-XXXXXX) before
  * pipeline_run() returns.
  *
- * Clocks: DESIGN.md's sign convention. skew_ns > 0 = the stage's clock is
- * AHEAD of true time, drift_ppm > 0 = it runs fast.
+ * Clocks: docs/CONTRACTS.md's "Sign conventions". skew_ns > 0 = the stage's
+ * clock is AHEAD of true time, drift_ppm > 0 = it runs fast.
+ *
+ * Replicas: with cfg->dp > 1 the prefill stage runs as dp replicas
+ * prefill-0.. behind the tokenizer, which routes requests round robin (a
+ * route-skew fault skews it); each replica feeds every decode rank, and the
+ * ranks take requests in request order (stage_decode.c).
  *
  * Faults (testbed/stage_monitor.h): each stage injects the faults aimed at
- * it (cpu hog, growing memory, inbound network delay, compute throttle)
+ * it (cpu hog, growing memory, inbound network delay, compute throttle,
+ * heavier work, early stop; the KV budget and the routing skew are read
+ * from the board by the decode ranks and the tokenizer)
  * in the window the orchestrator publishes on the run's board
  * (testbed/stage_board.h): from the first whole Unix second at least
  * fault_at after the gateway starts, for fault_for.
@@ -66,7 +73,10 @@
 #define PIPELINE_MAX_CLOCKS 16
 #define PIPELINE_STAGE_NAME_MAX 32
 #define PIPELINE_MAX_FAULTS 8
-#define PIPELINE_MAX_STAGES (PIPELINE_MAX_TP + 4)
+#define PIPELINE_MAX_DP 4
+/* slots: gateway, tokenizer, prefill (or prefill-0), detokenizer,
+ * decode-0..MAX_TP-1, prefill-1..MAX_DP-1 (pipeline_stage_index) */
+#define PIPELINE_MAX_STAGES (PIPELINE_MAX_TP + 4 + PIPELINE_MAX_DP - 1)
 
 /* Clock error of one stage, by stage name without "node-" ("prefill",
  * "decode-1"). */
@@ -95,6 +105,21 @@ enum pipeline_fault_kind {
     PIPELINE_FAULT_NETWORK,      /* delay + jitter on the stage's inbound hop */
     PIPELINE_FAULT_GPU_THROTTLE, /* the stage's compute slowed (prefill and
                                     decode ranks: they run the model) */
+    /* imbalance conditions (issue 11; experiment_imbalance.c) */
+    PIPELINE_FAULT_HEAVY,      /* the stage's work multiplied (a heavier
+                                  pipeline stage): compute stretched by
+                                  `amount` (>= 1), SM clock unchanged */
+    PIPELINE_FAULT_EARLY_STOP, /* a decode rank's sequences end after their
+                                  first token: it keeps stepping with its
+                                  peers (padding, as a static batch does)
+                                  but produces no tokens */
+    PIPELINE_FAULT_KV_BUDGET,  /* "decode": the TP group's KV cache cut to
+                                  `amount` of the tokens a request needs;
+                                  a request that outgrows it is preempted
+                                  (recomputed) */
+    PIPELINE_FAULT_ROUTE_SKEW, /* "tokenizer", the router of --dp replicas:
+                                  `amount` of the requests go to prefill-0,
+                                  the rest spread over the others */
 };
 
 struct pipeline_fault {
@@ -106,7 +131,12 @@ struct pipeline_fault {
     /* cpu: competing processes (default 4); memory: bytes the allocation
      * grows to over the first half of the window, then holds (default 256
      * MiB); gpu-throttle: the compute speed left, in (0, 1) (default 0.5:
-     * half speed); network: unused. */
+     * half speed); heavy: work factor, > 1 (default 4); kv-budget: budget
+     * as a share of prompt + max_new tokens, in (0, 1) (default 0.6:
+     * below the testbed's prompts, so the cache is full from a request's
+     * first step and each request is preempted once);
+     * route-skew: prefill-0's share of the requests, in (0, 1) (0.8);
+     * network, early-stop: unused. */
     double amount;
     int64_t delay_ns;  /* network: added delay (default 20 ms) */
     int64_t jitter_ns; /* network: +- uniform jitter (default delay / 10) */
@@ -164,6 +194,14 @@ struct pipeline_config {
     pipeline_scrape_fn scrape_fn; /* with metrics: called per scrape */
     void *scrape_ctx;
     unsigned scrape_interval_ms; /* default 1000 */
+    int64_t hop_jitter_ns; /* +- uniform jitter on every hop's delay (at most
+                              hop_delay_ns; default 0) */
+    /* Data-parallel prefill replicas behind the tokenizer, which routes
+     * (round robin; a route-skew fault skews it). 1 (default): one stage
+     * "prefill"; N > 1: "prefill-0".."prefill-<N-1>", one-way hops only.
+     * The decode ranks take the replicas' requests in request order, so
+     * that every rank decodes the same request at the same step. */
+    unsigned dp;
 };
 
 /* A stage's metrics endpoint. */
@@ -216,17 +254,20 @@ int pipeline_config_add_fault(struct pipeline_config *cfg, const char *spec,
                               int64_t at_ns, int64_t for_ns, char *err,
                               size_t errlen);
 
-/* "cpu", "memory", "network", "gpu-throttle" (CLI spelling). */
+/* "cpu", "memory", "network", "gpu-throttle", "heavy", "early-stop",
+ * "kv-budget", "route-skew" (CLI spelling). */
 const char *pipeline_fault_name(enum pipeline_fault_kind kind);
 /* The fault's name in a dataset folder <service>_<fault>: "cpu",
  * "memory", "network", "gpu" (as rca-llm's cases are named). */
 const char *pipeline_fault_case_name(enum pipeline_fault_kind kind);
-/* True when a fault of kind can hit stage (gpu-throttle: prefill and the
- * decode ranks; the others: every stage). */
+/* True when a fault of kind can hit stage (gpu-throttle, heavy: prefill
+ * and the decode ranks; early-stop: the decode ranks; kv-budget: "decode",
+ * the TP group; the others: every stage). */
 bool pipeline_fault_applies(enum pipeline_fault_kind kind, const char *stage);
 
-/* Slot of a stage in the run: gateway 0, tokenizer 1, prefill 2,
- * detokenizer 3, decode-R 4 + R; -1 for an unknown name. */
+/* Slot of a stage in the run: gateway 0, tokenizer 1, prefill (or
+ * prefill-0) 2, detokenizer 3, decode-R 4 + R, prefill-K (K >= 1)
+ * 3 + PIPELINE_MAX_TP + K; -1 for an unknown name. */
 int pipeline_stage_index(const char *stage, unsigned tp);
 
 /* Run the pipeline. Returns 0 and fills *res when every request completed

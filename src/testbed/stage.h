@@ -7,6 +7,8 @@
  *   gateway      sends "tokenize", receives "response"   (stage_gateway.c)
  *   tokenizer    "tokenize"   -> "prefill"               (stage_work.c)
  *   prefill      "prefill"    -> "decode.R" per rank     (stage_work.c)
+ *                (with --dp N: replicas prefill-K on "prefill.K", the
+ *                tokenizer routing; decode ranks take requests in order)
  *   decode-R     "decode.R"   -> "detokenize" (rank 0)   (stage_decode.c)
  *   detokenizer  "detokenize" -> "response"              (stage_work.c)
  *
@@ -82,7 +84,8 @@ enum stage_kind {
 struct stage_env {
     const struct pipeline_config *cfg;
     enum stage_kind kind;
-    unsigned rank;       /* STAGE_DECODE: 0..tp-1 */
+    unsigned rank;       /* STAGE_DECODE: 0..tp-1; STAGE_PREFILL: 0, or
+                            replica + 1 with cfg->dp > 1 (stage_name) */
     const char *dir;     /* ipc directory (zmq channels, all-reduce) */
     const char *brokers; /* kafka bootstrap servers */
     const char *run_id;  /* names Kafka topics and consumer groups */
@@ -147,7 +150,9 @@ struct stage_report {
     int64_t wall_ns; /* first request sent .. last response (monotonic) */
 };
 
-/* Stage name of kind/rank into out ("decode-1"); returns out. */
+/* Stage name of kind/rank into out ("decode-1"); returns out. Prefill:
+ * rank 0 is the one stage "prefill"; with --dp replicas rank K + 1 is
+ * "prefill-K". */
 const char *stage_name(enum stage_kind kind, unsigned rank, char *out,
                        size_t outlen);
 /* Parse a stage name; 0 or -1 (unknown, or rank >= tp). */

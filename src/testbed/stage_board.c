@@ -53,6 +53,13 @@ int stage_board_slot_of_channel(const char *channel)
     for (int i = 0; i < 4; i++)
         if (strcmp(channel, fixed[i]) == 0)
             return i;
+    if (strncmp(channel, "prefill.", 8) == 0 && channel[8] >= '0' &&
+        channel[8] <= '9') {
+        unsigned long k = strtoul(channel + 8, &end, 10);
+        if (*end || k >= PIPELINE_MAX_DP)
+            return -1;
+        return k == 0 ? 2 : 3 + PIPELINE_MAX_TP + (int)k;
+    }
     if (strncmp(channel, "decode.", 7) != 0 || channel[7] < '0' ||
         channel[7] > '9')
         return -1;

@@ -71,6 +71,8 @@ const char *stage_name(enum stage_kind kind, unsigned rank, char *out,
 {
     if (kind == STAGE_DECODE)
         snprintf(out, outlen, "decode-%u", rank);
+    else if (kind == STAGE_PREFILL && rank > 0)
+        snprintf(out, outlen, "prefill-%u", rank - 1);
     else
         snprintf(out, outlen, "%s", kind_names[kind]);
     return out;
@@ -87,9 +89,17 @@ int stage_parse_name(const char *name, unsigned tp, enum stage_kind *kind,
             *kind = (enum stage_kind)k;
             return 0;
         }
+    char *end;
+    if (strncmp(name, "prefill-", 8) == 0 && name[8] >= '0' && name[8] <= '9') {
+        unsigned long k = strtoul(name + 8, &end, 10);
+        if (*end || k >= PIPELINE_MAX_DP)
+            return -1;
+        *kind = STAGE_PREFILL;
+        *rank = (unsigned)k + 1;
+        return 0;
+    }
     if (strncmp(name, "decode-", 7) != 0 || name[7] < '0' || name[7] > '9')
         return -1;
-    char *end;
     unsigned long r = strtoul(name + 7, &end, 10);
     if (*end || r >= tp)
         return -1;
@@ -365,10 +375,28 @@ int stage_wait_msg(struct stage *s, struct transport *tr,
     }
 }
 
+/* --hop-jitter: uniform in [-J, +J] per message (xorshift64*, seeded by
+ * the process so that stages draw independently). */
+static int64_t hop_jitter_ns(const struct pipeline_config *cfg)
+{
+    static uint64_t x;
+
+    if (cfg->hop_jitter_ns <= 0)
+        return 0;
+    if (x == 0)
+        x = 0x9e3779b97f4a7c15ull ^ ((uint64_t)getpid() << 17) ^
+            (uint64_t)stage_mono_ns();
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    double u = (double)((x * 0x2545f4914f6cdd1dull) >> 11) * 0x1.0p-53;
+    return (int64_t)((2 * u - 1) * (double)cfg->hop_jitter_ns);
+}
+
 int64_t stage_hold(struct stage *s, const struct transport_msg *m)
 {
     const char *sent = transport_msg_header(m, "x-sent-mono");
-    int64_t d = s->env->cfg->hop_delay_ns +
+    int64_t d = s->env->cfg->hop_delay_ns + hop_jitter_ns(s->env->cfg) +
                 stage_monitor_net_delay_ns(s->monitor, stage_mono_ns());
 
     if (d <= 0 || !sent)
@@ -600,6 +628,9 @@ int stage_main(const struct stage_env *env, char *err, size_t errlen)
 
     if (env->kind == STAGE_DECODE) {
         snprintf(ch_buf, sizeof ch_buf, "decode.%u", env->rank);
+        ch = ch_buf;
+    } else if (env->kind == STAGE_PREFILL && env->rank > 0) {
+        snprintf(ch_buf, sizeof ch_buf, "prefill.%u", env->rank - 1);
         ch = ch_buf;
     } else if (env->kind == STAGE_GATEWAY && rpc) {
         /* the gateway only calls: its one transport takes the replies */

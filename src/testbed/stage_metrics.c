@@ -187,6 +187,16 @@ static void render_vllm(const struct out *o)
               "Request to response at the gateway.", &m->e2e);
     counter(o, "vllm:generation_tokens_total", "Tokens this stage produced.",
             (double)LOAD(m->tokens));
+    counter(o, "vllm:num_preemptions_total",
+            "Requests preempted for want of KV cache blocks.",
+            (double)LOAD(m->preemptions));
+    if (m->rank < 0)
+        return;
+    histogram(o, "skewscope_step_seconds",
+              "Decode step time: compute and collectives.", &m->step);
+    histogram(o, "skewscope_collective_wait_seconds",
+              "Time of a decode step spent in its all-reduce calls.",
+              &m->coll_wait);
 }
 
 static void render_process(const struct out *o)

@@ -66,6 +66,19 @@
  *                                            clock stand-in
  *   skewscope_engine_busy_seconds_total counter the total behind the GPU
  *                                            utilisation stand-in
+ *   vllm:num_preemptions_total       counter requests preempted for want of
+ *                                            KV cache (kv-budget fault)
+ *   skewscope_step_seconds           histogram  decode ranks: each decode
+ *                                            step as a GPU times it: its
+ *                                            kernels (multiply-adds at
+ *                                            STAGE_KERNEL_MACS_PER_US,
+ *                                            stretched by a throttle or a
+ *                                            heavier load) + collectives
+ *   skewscope_collective_wait_seconds histogram decode ranks: per step, the
+ *                                            time spent inside its
+ *                                            all-reduce calls (arrival to
+ *                                            release, summed); step minus
+ *                                            wait is the rank's compute
  *
  * Threads: the stage thread (and its monitor thread) update fields with
  * the inline helpers below (relaxed atomics); libmicrohttpd's thread
@@ -93,6 +106,11 @@ struct stage_board;
  * (a boost bin) by which a loaded GPU's reported clock wanders. */
 #define STAGE_SM_CLOCK_MHZ 1410.0
 #define STAGE_SM_CLOCK_BIN_MHZ 15.0
+/* The stand-in GPU's kernel rate at the boost clock, multiply-adds per
+ * us: what the testbed's model achieves on one core of the development
+ * host (skewscope_compute_rate_mhz, about 4000). Decode ranks time their
+ * steps' kernels with it (skewscope_step_seconds). */
+#define STAGE_KERNEL_MACS_PER_US 4000.0
 
 struct stage_hist {
     _Atomic uint64_t bucket[STAGE_HIST_NBOUNDS + 1]; /* not cumulative */
@@ -112,6 +130,10 @@ struct stage_metrics {
     _Atomic int64_t engine_since_ns; /* start of the open one; 0: idle */
     _Atomic uint64_t engine_seq;     /* odd while the stage updates them */
     struct stage_hist duration, hop, net, ttft, itl, e2e;
+    /* decode ranks: each decode step, and the time of that step spent
+     * waiting in its collectives (all-reduce calls, summed) */
+    struct stage_hist step, coll_wait;
+    _Atomic uint64_t preemptions; /* KV-budget preemptions (recomputes) */
     /* updated by the stage's monitor (stage_monitor.c) */
     _Atomic double sm_clock_mhz, compute_rate_mhz, gpu_util_pct;
     _Atomic double hog_cpu_s; /* CPU seconds of cpu-fault hogs, dead ones

@@ -142,7 +142,7 @@ static void hog_main(int cpu, int64_t until)
         for (int i = 0; i < 1000000; i++)
             x += (uint64_t)i;
         if (mono_ns() > until)
-            _exit(0);
+            _exit(x == 0); /* x read: the loop is the point, not dead code */
     }
 }
 
@@ -252,6 +252,20 @@ static void describe(const struct fault_run *r, char *buf, size_t len)
     case PIPELINE_FAULT_GPU_THROTTLE:
         snprintf(buf, len, "compute at %.0f%% speed", f->amount * 100);
         break;
+    case PIPELINE_FAULT_HEAVY:
+        snprintf(buf, len, "%.3gx the work", f->amount);
+        break;
+    case PIPELINE_FAULT_EARLY_STOP:
+        snprintf(buf, len, "sequences end after their first token");
+        break;
+    case PIPELINE_FAULT_KV_BUDGET:
+        snprintf(buf, len, "KV budget %.0f%% of a request's tokens",
+                 f->amount * 100);
+        break;
+    case PIPELINE_FAULT_ROUTE_SKEW:
+        snprintf(buf, len, "%.0f%% of the requests to prefill-0",
+                 f->amount * 100);
+        break;
     }
 }
 
@@ -273,7 +287,13 @@ static void begin(struct stage_monitor *mon, struct fault_run *r, int64_t now,
     case PIPELINE_FAULT_GPU_THROTTLE:
         llm_throttle_set(r->f->amount);
         break;
+    case PIPELINE_FAULT_HEAVY:
+        llm_workload_set(r->f->amount);
+        break;
     case PIPELINE_FAULT_NETWORK:
+    case PIPELINE_FAULT_EARLY_STOP: /* the stage asks stage_monitor_active */
+    case PIPELINE_FAULT_KV_BUDGET:  /* decode ranks read the board */
+    case PIPELINE_FAULT_ROUTE_SKEW: /* the tokenizer reads the board */
         break;
     }
     describe(r, what, sizeof what);
@@ -295,7 +315,13 @@ static void end(struct stage_monitor *mon, struct fault_run *r)
     case PIPELINE_FAULT_GPU_THROTTLE:
         llm_throttle_set(1);
         break;
+    case PIPELINE_FAULT_HEAVY:
+        llm_workload_set(1);
+        break;
     case PIPELINE_FAULT_NETWORK:
+    case PIPELINE_FAULT_EARLY_STOP:
+    case PIPELINE_FAULT_KV_BUDGET:
+    case PIPELINE_FAULT_ROUTE_SKEW:
         break;
     }
     r->active = false;
@@ -466,4 +492,21 @@ int64_t stage_monitor_net_delay_ns(struct stage_monitor *mon, int64_t now_ns)
         return d > 0 ? d : 0;
     }
     return 0;
+}
+
+bool stage_monitor_in_window(const struct stage_monitor *mon, int kind,
+                             int64_t now_ns)
+{
+    if (!mon)
+        return false;
+    for (size_t i = 0; i < mon->nruns; i++) {
+        const struct fault_run *r = &mon->runs[i];
+        if ((int)r->f->kind != kind)
+            continue;
+        int64_t s = load_ns(&mon->board->fault_start_ns[r->index]);
+        int64_t e = load_ns(&mon->board->fault_end_ns[r->index]);
+        if (s && now_ns >= s && now_ns < e)
+            return true;
+    }
+    return false;
 }

@@ -24,6 +24,14 @@
  *                 occupancy) rises only where the engine had idle time
  *                 to give, and stays near 100% on a stage with work
  *                 queued, as on a power-capped serving GPU.
+ *   heavy         llm_workload_set(amount) for the window: every compute
+ *                 phase takes `amount` times as long (a heavier pipeline
+ *                 stage), the SM clock unchanged.
+ *   early-stop, kv-budget, route-skew
+ *                 nothing here: the stage carries them out itself (a decode
+ *                 rank asks stage_monitor_in_window() per request; the
+ *                 decode ranks and the tokenizer read the board's windows
+ *                 for faults aimed at "decode" and at the router).
  *
  * Each start and stop is logged ("fault" events, stage_log.h) with the
  * time the stage saw. Windows are CLOCK_MONOTONIC; the monitor wakes at
@@ -37,6 +45,7 @@
 #ifndef SKEWSCOPE_STAGE_MONITOR_H
 #define SKEWSCOPE_STAGE_MONITOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,5 +69,12 @@ void stage_monitor_stop(struct stage_monitor *mon);
  * delay of an open network window of this stage +- uniform jitter; 0
  * outside one. NULL mon: 0. */
 int64_t stage_monitor_net_delay_ns(struct stage_monitor *mon, int64_t now_ns);
+
+/* True when a fault of `kind` (enum pipeline_fault_kind) aimed at this
+ * stage has its window open at now_ns (monotonic ns): how the stage thread
+ * asks for the faults it carries out itself (early-stop). NULL mon: false.
+ * Any thread (reads the board). */
+bool stage_monitor_in_window(const struct stage_monitor *mon, int kind,
+                             int64_t now_ns);
 
 #endif

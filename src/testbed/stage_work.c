@@ -14,8 +14,49 @@
 
 #include "testbed/llm.h"
 #include "testbed/pipeline.h"
+#include "testbed/stage_board.h"
 
 /* ---- tokenizer ---- */
+
+/* The share of the requests a route-skew fault whose window is open sends
+ * to prefill-0, or -1 (none open). */
+static double route_share(const struct stage *s)
+{
+    const struct pipeline_config *cfg = s->env->cfg;
+    int64_t now = stage_mono_ns();
+
+    for (size_t i = 0; s->board && i < cfg->nfaults; i++) {
+        int64_t a = atomic_load_explicit(&s->board->fault_start_ns[i],
+                                         memory_order_relaxed);
+        int64_t b = atomic_load_explicit(&s->board->fault_end_ns[i],
+                                         memory_order_relaxed);
+
+        if (cfg->faults[i].kind == PIPELINE_FAULT_ROUTE_SKEW && a && now >= a &&
+            now < b)
+            return cfg->faults[i].amount;
+    }
+    return -1;
+}
+
+/* The router of the --dp prefill replicas: round robin, or under a
+ * route-skew fault `share` of the requests to prefill-0 and the rest
+ * round robin over the others (a hash of the request number decides, so
+ * a run routes the same way each time). */
+static unsigned route(const struct stage *s, unsigned request)
+{
+    unsigned dp = s->env->cfg->dp;
+    double share = route_share(s);
+
+    if (share < 0)
+        return request % dp;
+    uint64_t x = (uint64_t)request * 0x9e3779b97f4a7c15ull;
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 29;
+    if ((double)(x >> 11) * 0x1.0p-53 < share)
+        return 0;
+    return 1 + request % (dp - 1);
+}
 
 static int tokenize_one(struct stage *s, void *ctx, const struct stage_msg *msg,
                         struct tracer_span *consumer, char *err, size_t errlen)
@@ -33,17 +74,24 @@ static int tokenize_one(struct stage *s, void *ctx, const struct stage_msg *msg,
     stage_span_internal(s, &sp, "tokenize", consumer);
     llm_tokenize(msg->m.payload, n, tokens);
     stage_span_end(s, &sp);
-    rc = stage_relay(s, msg, "prefill", consumer, tokens, n * sizeof(int), err,
-                     errlen);
+    char ch[32] = "prefill";
+    if (s->env->cfg->dp > 1)
+        snprintf(ch, sizeof ch, "prefill.%u", route(s, msg->request));
+    rc =
+        stage_relay(s, msg, ch, consumer, tokens, n * sizeof(int), err, errlen);
     free(tokens);
     return rc;
 }
 
 int stage_tokenizer_run(struct stage *s, char *err, size_t errlen)
 {
-    static const char *const next[] = {"prefill"};
+    static const char *const one[] = {"prefill"};
+    static const char *const replicas[PIPELINE_MAX_DP] = {
+        "prefill.0", "prefill.1", "prefill.2", "prefill.3"};
+    unsigned dp = s->env->cfg->dp;
 
-    return stage_serve(s, tokenize_one, NULL, next, 1, err, errlen);
+    return stage_serve(s, tokenize_one, NULL, dp > 1 ? replicas : one,
+                       dp > 1 ? dp : 1, err, errlen);
 }
 
 /* ---- prefill ---- */

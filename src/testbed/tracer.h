@@ -13,9 +13,9 @@
  * (CLOCK_REALTIME) is
  *     recorded(t) = t + skew_ns + round(drift_ppm * 1e-6 * (t - t0_ns))
  * (the simulator's formula, sim.h): positive skew = the stage's clock is
- * AHEAD, positive drift = it runs fast (DESIGN.md's sign convention with the
- * true clock as reference). In TRACER_CLOCK_PROCESS mode timestamps are the
- * process clock as read, unadjusted: the mode for stages started under
+ * AHEAD, positive drift = it runs fast (docs/CONTRACTS.md's "Sign conventions"
+ * with the true clock as reference). In TRACER_CLOCK_PROCESS mode timestamps
+ * are the process clock as read, unadjusted: the mode for stages started under
  * libfaketime (testbed/faketime.h), whose clock is skewed already.
  *
  * Threads: every function taking a struct tracer may be called from any

@@ -16,6 +16,7 @@
 #include "analysis/edges.h"
 #include "analysis/estimate.h"
 #include "model/span_store.h"
+#include "util/clock.h"
 
 void experiment_drift_config_init(struct experiment_drift_config *cfg)
 {
@@ -32,10 +33,7 @@ void experiment_drift_config_init(struct experiment_drift_config *cfg)
 
 static int64_t realtime_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return clock_now_ns(CLOCK_REALTIME);
 }
 
 static int check_config(const struct experiment_drift_config *cfg, char *err,

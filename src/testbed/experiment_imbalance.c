@@ -31,6 +31,7 @@
 #include "model/clock_model.h"
 #include "model/series.h"
 #include "model/span_store.h"
+#include "util/clock.h"
 
 #define EXP_IMB_STALL_S 2
 #define EXP_IMB_RERUNS 2
@@ -276,10 +277,7 @@ out:
 
 static double now_s(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return (double)clock_now_ns(CLOCK_MONOTONIC) * 1e-9;
 }
 
 static int run_pipeline(const struct experiment_imb_config *cfg,

@@ -14,6 +14,7 @@
 
 #include "model/series.h"
 #include "testbed/case_record.h"
+#include "util/clock.h"
 
 typedef char stage_names[PIPELINE_MAX_STAGES][PIPELINE_STAGE_NAME_MAX];
 
@@ -153,10 +154,7 @@ static void measure(struct experiment_rca_case *rc, const struct case_record *c,
 
 static double now_s(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return (double)clock_now_ns(CLOCK_MONOTONIC) * 1e-9;
 }
 
 /* Run and record one case. */

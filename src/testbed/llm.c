@@ -7,6 +7,7 @@
  * decode reproduces a from-scratch prefill. The single-process references
  * that run all ranks live in llm_tp.c. */
 #include "testbed/llm.h"
+#include "util/clock.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -572,10 +573,7 @@ static _Thread_local int64_t throttle_debt_ns;
 
 static int64_t mono_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return clock_now_ns(CLOCK_MONOTONIC);
 }
 
 /* The calling thread's CPU time: a phase's compute time without the time
@@ -583,10 +581,7 @@ static int64_t mono_ns(void)
  * measure would make the "clock" wander with the load). */
 static int64_t cpu_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return clock_now_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
 void llm_compute_totals(struct llm_compute_totals *out)

@@ -30,6 +30,7 @@
 #include "testbed/stage.h"
 #include "testbed/stage_board.h"
 #include "util/units.h"
+#include "util/clock.h"
 
 #define MAX_CHILDREN (PIPELINE_MAX_TP + 5)
 
@@ -77,18 +78,12 @@ int pipeline_last_signal(void)
 
 static int64_t mono_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return clock_now_ns(CLOCK_MONOTONIC);
 }
 
 static int64_t unix_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return clock_now_ns(CLOCK_REALTIME);
 }
 
 /* ---- configuration ---- */

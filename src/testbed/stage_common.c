@@ -18,6 +18,7 @@
 #include "testbed/stage_board.h"
 #include "testbed/stage_log.h"
 #include "testbed/stage_monitor.h"
+#include "util/clock.h"
 
 static volatile sig_atomic_t stage_stop_signal;
 
@@ -45,10 +46,7 @@ bool stage_stop_requested(void)
 
 int64_t stage_mono_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return clock_now_ns(CLOCK_MONOTONIC);
 }
 
 size_t stage_msg_bytes(const struct transport_msg *m)

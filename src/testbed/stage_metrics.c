@@ -17,6 +17,7 @@
 
 #include "testbed/llm.h"
 #include "testbed/stage_board.h"
+#include "util/clock.h"
 
 static const double hist_bounds[STAGE_HIST_NBOUNDS] = STAGE_HIST_BOUNDS;
 
@@ -37,10 +38,7 @@ void stage_hist_observe(struct stage_hist *h, int64_t ns)
 
 static int64_t mono_now_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return clock_now_ns(CLOCK_MONOTONIC);
 }
 
 int64_t stage_engine_busy_ns(const struct stage_metrics *m, int64_t now_ns)

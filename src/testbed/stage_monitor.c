@@ -26,6 +26,7 @@
 #include "testbed/stage_board.h"
 #include "testbed/stage_log.h"
 #include "testbed/stage_metrics.h"
+#include "util/clock.h"
 
 #define TICK_NS 50000000     /* wake at least this often */
 #define SAMPLE_NS 1000000000 /* compute gauges over this window */
@@ -71,10 +72,7 @@ struct stage_monitor {
 
 static int64_t mono_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return clock_now_ns(CLOCK_MONOTONIC);
 }
 
 static int64_t load_ns(const _Atomic int64_t *p)

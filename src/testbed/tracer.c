@@ -81,11 +81,8 @@ struct tracer {
 
 static int64_t realtime_ns(void *arg)
 {
-    struct timespec ts;
-
     (void)arg;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return clock_now_ns(CLOCK_REALTIME);
 }
 
 int64_t tracer_clock_at(const struct tracer *t, int64_t true_ns)

@@ -23,9 +23,10 @@
 
 #include "output/trace_writer.h"
 #include "testbed/tracer.h"
+#include "util/clock.h"
+#include "util/http_client.h"
 
 #define MAX_BACKOFF_MS 5000u
-#define TRACES_PATH "/v1/traces"
 
 struct tracer_exporter {
     CURL *curl;
@@ -36,22 +37,9 @@ struct tracer_exporter {
     char curl_err[CURL_ERROR_SIZE];
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void curl_init_once(void)
-{
-    /* Never cleaned up: other users of libcurl in the process may need it,
-     * and curl_global_cleanup() is not thread-safe. */
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static int64_t mono_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_now_ns(CLOCK_MONOTONIC) / 1000000;
 }
 
 static void sleep_ms(int64_t ms)
@@ -61,41 +49,6 @@ static void sleep_ms(int64_t ms)
 
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
-}
-
-/* Whether endpoint looks like SCHEME://HOST...; fills err when not. */
-static bool valid_url(const char *endpoint, char *err, size_t errlen)
-{
-    const char *scheme_end = strstr(endpoint, "://");
-
-    if (scheme_end && scheme_end != endpoint && scheme_end[3])
-        return true;
-    snprintf(err, errlen,
-             "OTLP endpoint '%s' is not a URL (want e.g. "
-             "http://127.0.0.1:4318)",
-             endpoint);
-    return false;
-}
-
-/* "http://h:4318" and "http://h:4318/" get TRACES_PATH; a URL with any
- * other path is used as given. endpoint passed valid_url(). Returns a
- * malloc'd URL, or NULL when out of memory. */
-static char *traces_url(const char *endpoint)
-{
-    const char *path = strpbrk(strstr(endpoint, "://") + 3, "/?#");
-    size_t n = strlen(endpoint);
-    char *url;
-
-    if (path && !(path[0] == '/' && path[1] == '\0'))
-        return strdup(endpoint);
-    if (path)
-        n--; /* drop the lone '/' */
-    url = malloc(n + sizeof TRACES_PATH);
-    if (url) {
-        memcpy(url, endpoint, n);
-        memcpy(url + n, TRACES_PATH, sizeof TRACES_PATH);
-    }
-    return url;
 }
 
 static size_t discard_body(char *p, size_t size, size_t nmemb, void *arg)
@@ -146,21 +99,18 @@ static struct tracer_exporter *http_create(const struct tracer_config *cfg,
 {
     struct tracer_exporter *e = NULL;
 
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK) {
-        snprintf(err, errlen, "libcurl initialisation failed: %s",
-                 curl_easy_strerror(curl_init_rc));
-        return NULL;
-    }
-    if (!cfg->endpoint || !valid_url(cfg->endpoint, err, errlen))
+    if (http_client_init(err, errlen) < 0 || !cfg->endpoint)
         return NULL;
     if (!(e = calloc(1, sizeof(*e))))
         goto nomem;
     e->timeout_ms = cfg->export_timeout_ms;
     e->retry_initial_ms = cfg->retry_initial_ms;
     e->rng = (uint64_t)mono_ms() * 0x9e3779b97f4a7c15ULL | 1;
-    if (!(e->url = traces_url(cfg->endpoint)) ||
-        !(e->curl = curl_easy_init()) || setup_handle(e) < 0)
+    if (!(e->url = http_client_traces_url(cfg->endpoint, err, errlen))) {
+        http_destroy(e);
+        return NULL;
+    }
+    if (!(e->curl = curl_easy_init()) || setup_handle(e) < 0)
         goto nomem;
     return e;
 nomem:

@@ -20,6 +20,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "util/log.h"
+#include "util/clock.h"
 
 #define KT_MAX_RX 32
 #define KT_TOPIC_MAX 256
@@ -40,10 +41,7 @@ struct transport_impl {
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_now_ns(CLOCK_MONOTONIC) / 1000000;
 }
 
 /* librdkafka logs from its own threads; route them to the log module. */

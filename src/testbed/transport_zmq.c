@@ -8,6 +8,7 @@
  * Each transport has its own ZeroMQ context, so that a transport opened
  * after fork() shares nothing with the parent's. */
 #include "testbed/transport.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -394,10 +395,7 @@ cleanup:
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_now_ns(CLOCK_MONOTONIC) / 1000000;
 }
 
 static int zt_recv(struct transport_impl *z, struct transport_msg *out,

@@ -585,6 +585,17 @@ static void test_network_fault(void **state)
  * the engine's occupancy) stays near 100%, before and during, as on a
  * saturated GPU; so does its peer's, which waits for it in the
  * all-reduce. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 static void test_gpu_throttle(void **state)
 {
     struct run *rp = &the_run;
@@ -604,9 +615,15 @@ static void test_gpu_throttle(void **state)
            "x%.2f, prefill x%.2f\n",
            clk, ub, ud, peer, tok, other, pf);
     assert_true(clk > 0.25 && clk < 0.75);
-    /* saturated before and during: the utilisation does not tell */
-    assert_true(ub > 75 && ud > 75 && peer > 75);
-    assert_true(fabs(ud - ub) < 15);
+    /* saturated before and during: the utilisation does not tell. Not
+     * under AddressSanitizer, whose instrumentation slows the upstream
+     * stages more than the decode ranks' modelled compute, so that the
+     * decode ranks wait for work (56% busy in CI) and the premise of the
+     * scenario, a saturated GPU, does not hold; the normal build checks it. */
+    if (!UNDER_ASAN) {
+        assert_true(ub > 75 && ud > 75 && peer > 75);
+        assert_true(fabs(ud - ub) < 15);
+    }
     assert_true(other > 0.75);
     assert_true(pf > 0.75);
     run_free(rp);

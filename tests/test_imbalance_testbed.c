@@ -285,9 +285,12 @@ static void test_kv_budget_preempts_in_lockstep(void **state)
     assert_non_null(d1);
     double p0 = sample(d0, "vllm:num_preemptions_total");
     double p1 = sample(d1, "vllm:num_preemptions_total");
-    /* the last scrape may fall between the ranks' counts of one request */
+    printf("# preemptions decode-0 %.0f decode-1 %.0f\n", p0, p1);
+    /* The ranks' last scrapes are separate requests: at ~60 preemptions a
+     * second some land between them (more than 2 apart in a CI run). A
+     * rank preempting on its own would be off by a multiple. */
     assert_true(p0 >= 1);
-    assert_true(fabs(p0 - p1) <= 2);
+    assert_true(fabs(p0 - p1) <= 2 + 0.05 * fmax(p0, p1));
     assert_true(sample(d0, "vllm:kv_cache_usage_perc") >= 0.95);
     assert_true(sample(page_of(&lp, "prefill"), "vllm:num_preemptions_total") ==
                 0);

@@ -45,7 +45,6 @@
 #include "serve/receiver.h"
 #include "serve/serve.h"
 #include "testbed/kafka_mock.h"
-#include "testbed/pipeline.h"
 
 #define MS 1000000LL
 #define T0 1790000000000000000LL
@@ -691,28 +690,52 @@ static void *watch_run(void *arg)
     return NULL;
 }
 
-static void run_testbed(int port, const char *clock_spec, bool drift,
-                        unsigned duration_ms, unsigned requests)
+/* The testbed in its own process (`skewscope testbed`), not pipeline_run
+ * here: the stages are forked, and a fork while serve's threads run can
+ * leave the child a lock one of them held (AddressSanitizer's allocator
+ * lock, seen in CI: the stages never started). */
+static int run_testbed(int port, const char *clock_spec, bool drift,
+                       unsigned duration_ms, unsigned requests)
 {
-    struct pipeline_config pc;
-    struct pipeline_result res;
-    char url[128], err[512] = "";
+    const char *bin =
+        getenv("SKEWSCOPE") ? getenv("SKEWSCOPE") : "build/skewscope";
+    char url[128], dur[32], req[32];
+    pid_t pid;
+    int st;
 
-    pipeline_config_init(&pc);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/traces", port);
-    pc.otlp_endpoint = url;
-    pc.hop_delay_ns = 2 * MS;
-    pc.tp = 1;
-    pc.max_new = 4;
-    pc.concurrency = 2;
-    pc.duration_ms = duration_ms;
-    pc.requests = requests;
-    pc.timeout_ms = 60000;
-    assert_int_equal(
-        pipeline_config_add_clock(&pc, drift, clock_spec, err, sizeof(err)), 0);
-    if (pipeline_run(&pc, &res, err, sizeof(err)) != 0)
-        fail_msg("testbed: %s", err);
-    assert_true(res.identical);
+    snprintf(dur, sizeof(dur), "%ums", duration_ms);
+    snprintf(req, sizeof(req), "%u", requests);
+    char *argv[] = {(char *)bin,
+                    (char *)"testbed",
+                    (char *)"--otlp-endpoint",
+                    url,
+                    (char *)"--hop-delay",
+                    (char *)"2ms",
+                    (char *)"--tp",
+                    (char *)"1",
+                    (char *)"--max-new",
+                    (char *)"4",
+                    (char *)"--concurrency",
+                    (char *)"2",
+                    (char *)(duration_ms ? "--duration" : "--requests"),
+                    duration_ms ? dur : req,
+                    (char *)"--timeout",
+                    (char *)"60s",
+                    (char *)(drift ? "--drift" : "--skew"),
+                    (char *)clock_spec,
+                    NULL};
+    posix_spawn_file_actions_t fa;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    assert_int_equal(posix_spawn(&pid, bin, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        print_error("skewscope testbed: wait status %d\n", st);
+        return -1;
+    }
+    return 0;
 }
 
 static void test_testbed_offsets(void **state)
@@ -724,7 +747,8 @@ static void test_testbed_offsets(void **state)
     (void)state;
     cfg.reference = "node-gateway";
     s = start_serve(&cfg);
-    run_testbed(serve_port(s), "prefill=5ms", false, 0, 60);
+    assert_int_equal(run_testbed(serve_port(s), "prefill=5ms", false, 0, 60),
+                     0);
     sc_sleep_ms(1500); /* the last spans through assembly and one update */
     st = status(serve_port(s));
     double off = (double)json_integer_value(
@@ -754,10 +778,11 @@ static void test_testbed_warning_first(void **state)
     w.t0 = sc_now_s();
     w.first_warning = w.first_violation = -1;
     assert_int_equal(pthread_create(&th, NULL, watch_run, &w), 0);
-    run_testbed(serve_port(w.s), "prefill=250ppm", true, 14000, 0);
+    int rc = run_testbed(serve_port(w.s), "prefill=250ppm", true, 14000, 0);
     sc_sleep_ms(1500);
     atomic_store(&w.stop, true);
-    pthread_join(th, NULL);
+    pthread_join(th, NULL); /* before any assertion leaves this frame */
+    assert_int_equal(rc, 0);
     print_message("warning at %.2f s, first violation at %.2f s: lead %.2f s\n",
                   w.first_warning, w.first_violation,
                   w.first_violation - w.first_warning);

@@ -3,6 +3,10 @@
  * (maxes, find_cps) follows BARO's definitions. */
 #include "testlib.h"
 
+#include <gsl/gsl_blas.h>
+#include <gsl/gsl_linalg.h>
+#include <stdlib.h>
+#include <string.h>
 #include <math.h>
 
 #include "stats/changepoint.h"
@@ -91,6 +95,139 @@ static void test_bocpd_run_lengths(void **state)
     assert_int_equal(cps[0], 2);
 }
 
+/* ---- a reference: BARO's recursion one hypothesis at a time, with the
+ * inverse scale kept as a dense matrix and factorised afresh (GSL) at
+ * every prediction; the vectorised slots must give the same run lengths */
+
+struct ref_hyp {
+    double kappa, dof, logr;
+    double mu[8], p[64];
+};
+
+static double ref_logpdf(const struct ref_hyp *h, const double *x, size_t d)
+{
+    double df = h->dof - (double)d + 1.0;
+    double c = (h->kappa + 1.0) / (h->kappa * df);
+    gsl_matrix *m = gsl_matrix_alloc(d, d);
+    gsl_vector *v = gsl_vector_alloc(d);
+    double logdet = 0.0, q = 0.0;
+
+    for (size_t i = 0; i < d; i++) {
+        gsl_vector_set(v, i, x[i] - h->mu[i]);
+        for (size_t k = 0; k < d; k++)
+            gsl_matrix_set(m, i, k, h->p[i * d + k]);
+    }
+    gsl_linalg_cholesky_decomp1(m);
+    for (size_t i = 0; i < d; i++)
+        logdet += 2.0 * log(gsl_matrix_get(m, i, i));
+    gsl_blas_dtrsv(CblasLower, CblasNoTrans, CblasNonUnit, m, v);
+    for (size_t i = 0; i < d; i++)
+        q += gsl_vector_get(v, i) * gsl_vector_get(v, i);
+    gsl_matrix_free(m);
+    gsl_vector_free(v);
+    logdet += (double)d * log(c);
+    q /= c;
+    return lgamma((df + (double)d) / 2.0) - lgamma(df / 2.0) -
+           (double)d / 2.0 * log(df * M_PI) - 0.5 * logdet -
+           (df + (double)d) / 2.0 * log1p(q / df);
+}
+
+static void ref_prior(struct ref_hyp *h, size_t d)
+{
+    memset(h, 0, sizeof(*h));
+    h->kappa = 1.0;
+    h->dof = (double)d + 1.0;
+    for (size_t i = 0; i < d; i++)
+        h->p[i * d + i] = 1.0;
+}
+
+static void ref_bocpd(const double *x, size_t rows, size_t d, int *maxes)
+{
+    struct ref_hyp *h = calloc(rows + 1, sizeof(*h)),
+                   *h2 = calloc(rows + 1, sizeof(*h2));
+    double lh = log(1.0 / 50.0), l1h = log1p(-1.0 / 50.0), xt[8];
+    size_t nh = 1;
+
+    ref_prior(&h[0], d);
+    for (size_t t = 0; t <= rows; t++)
+        maxes[t] = 0;
+    for (size_t t = 0; t < rows; t++) {
+        size_t best = 0;
+        for (size_t j = 0; j < d; j++)
+            xt[j] = x[j * rows + t];
+        for (size_t i = 1; i < nh; i++)
+            if (h[i].logr > h[best].logr)
+                best = i;
+        maxes[t] = (int)best; /* hypothesis i has run length i */
+        double cp = -INFINITY;
+        for (size_t i = 0; i < nh; i++) {
+            double lp = h[i].logr + ref_logpdf(&h[i], xt, d), a = lp + lh;
+            cp = cp > a ? cp + log1p(exp(a - cp)) : a + log1p(exp(cp - a));
+            h[i].logr = lp + l1h;
+        }
+        ref_prior(&h2[0], d);
+        h2[0].logr = cp;
+        for (size_t i = 0; i < nh; i++) {
+            struct ref_hyp *g = &h2[i + 1];
+            *g = h[i];
+            double f = g->kappa / (g->kappa + 1.0);
+            for (size_t a = 0; a < d; a++)
+                for (size_t b = 0; b < d; b++)
+                    g->p[a * d + b] +=
+                        f * (xt[a] - g->mu[a]) * (xt[b] - g->mu[b]);
+            for (size_t a = 0; a < d; a++)
+                g->mu[a] = (g->kappa * g->mu[a] + xt[a]) / (g->kappa + 1.0);
+            g->kappa += 1.0;
+            g->dof += 1.0;
+        }
+        nh++;
+        double mx = -INFINITY, z = 0.0;
+        for (size_t i = 0; i < nh; i++)
+            mx = fmax(mx, h2[i].logr);
+        for (size_t i = 0; i < nh; i++)
+            z += exp(h2[i].logr - mx);
+        for (size_t i = 0; i < nh; i++) {
+            h[i] = h2[i];
+            h[i].logr -= mx + log(z);
+        }
+    }
+    free(h);
+    free(h2);
+}
+
+static void test_bocpd_equals_reference(void **state)
+{
+    /* shapes around the vector width (4 slots), two change points, a
+     * heavy-tailed column */
+    static const size_t shapes[][2] = {{1, 1},   {7, 2},   {90, 1},
+                                       {121, 3}, {150, 5}, {64, 8}};
+    struct stats_rng r;
+    (void)state;
+    stats_rng_seed(&r, 11);
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        size_t rows = shapes[s][0], d = shapes[s][1];
+        double *x = malloc(rows * d * sizeof(double));
+        int *got = malloc((rows + 1) * sizeof(int)),
+            *want = malloc((rows + 1) * sizeof(int));
+        for (size_t j = 0; j < d; j++)
+            for (size_t t = 0; t < rows; t++) {
+                double g = gauss(&r);
+                x[j * rows + t] = 0.3 + 0.05 * (j % 2 ? g * g * g : g) +
+                                  (t >= rows / 3 && j % 2 == 0 ? 0.2 : 0.0) -
+                                  (t >= 2 * rows / 3 ? 0.15 : 0.0);
+            }
+        assert_int_equal(stats_bocpd(x, rows, d, NULL, got), 0);
+        ref_bocpd(x, rows, d, want);
+        for (size_t t = 0; t <= rows; t++)
+            if (got[t] != want[t])
+                fail_msg("%zu x %zu: maxes[%zu] = %d, reference %d", rows, d, t,
+                         got[t], want[t]);
+        free(x);
+        free(got);
+        free(want);
+    }
+}
+
 static void test_cusum(void **state)
 {
     double x[ROWS];
@@ -114,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_bocpd_series_finds_shift),
         cmocka_unit_test(test_bocpd_matrix_finds_shift),
         cmocka_unit_test(test_bocpd_run_lengths),
+        cmocka_unit_test(test_bocpd_equals_reference),
         cmocka_unit_test(test_cusum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

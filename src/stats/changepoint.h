@@ -10,8 +10,11 @@
  *        point is an index i where the run length jumps by more than 1
  *        (BARO's find_cps). The recursion is kept in log space (BARO
  *        renormalises probabilities; the argmax is the same) and each
- *        hypothesis keeps a Cholesky factor updated by rank one, so a step
- *        costs O(t d^2) instead of BARO's O(t d^3).
+ *        hypothesis keeps a Cholesky factor updated by rank one, with its
+ *        log determinant (one log1p per update), so a step costs O(t d^2)
+ *        instead of BARO's O(t d^3); the hypotheses are stored side by side
+ *        (structure of arrays) and a row's work runs across them in
+ *        vectors, each hypothesis's arithmetic unchanged.
  * CUSUM  the two-sided tabular CUSUM alarm against a reference window, and
  *        the least-squares single change point (the index maximising
  *        |sum of deviations from the mean|).

@@ -9,6 +9,7 @@
 
 #include "stats/descriptive.h"
 #include "stats/stats_status.h"
+#include "stats/vec4.h"
 
 /* ---------------------------------------------------------------------
  * The hypotheses side by side. Each live run length is a slot, oldest
@@ -23,17 +24,6 @@
  * bit for bit those of one hypothesis at a time). kappa and dof are set by
  * the run length r: kappa = 1 + r, dof = d + 1 + r.
  * --------------------------------------------------------------------- */
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
-    !defined(__SANITIZE_ADDRESS__)
-#define KERN __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define KERN
-#endif
-
-typedef double v4d __attribute__((vector_size(32), aligned(8)));
-#define V4_LOAD(v, ptr) memcpy(&(v), (ptr), sizeof(v4d))
-#define V4_STORE(ptr, v) memcpy((ptr), &(v), sizeof(v4d))
 
 /* The part of the Student-t log density set by the run length r: lgamma
  * and log terms once per run length, not per hypothesis and row. */
@@ -91,7 +81,7 @@ static void slot_prior(struct slots *s, size_t j)
 
 /* q[j] = |L^-1 (x - mu_j)|^2 for slots [0, m), m a multiple of 4: the
  * forward solve by columns of L (rows of U). */
-KERN static void slots_solve(struct slots *s, const double *x, size_t m)
+STATS_KERN static void slots_solve(struct slots *s, const double *x, size_t m)
 {
     size_t d = s->d, cap = s->cap;
     double *t = s->tmp;
@@ -131,7 +121,7 @@ KERN static void slots_solve(struct slots *s, const double *x, size_t m)
 
 /* Every slot in [0, m) takes x: w = f (x - mu), L L^T += w w^T by the
  * rank-one Cholesky update on U, then the mean. */
-KERN static void slots_update(struct slots *s, const double *x, size_t m)
+STATS_KERN static void slots_update(struct slots *s, const double *x, size_t m)
 {
     size_t d = s->d, cap = s->cap;
     double *w = s->tmp;

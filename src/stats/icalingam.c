@@ -18,6 +18,7 @@
 #include "stats/lingam.h"
 #include "stats/randwalk.h"
 #include "stats/stats_status.h"
+#include "stats/vec4.h"
 
 #define SV_FLOOR 1e-13 /* smallest singular value kept, relative */
 
@@ -46,23 +47,9 @@ static double dot4(const double *a, const double *b, size_t len)
  * clones), at the 1e-16 relative level.
  * --------------------------------------------------------------------- */
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
-    !defined(__SANITIZE_ADDRESS__)
-#define KERN __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define KERN
-#endif
-
-typedef double v4d __attribute__((vector_size(32), aligned(8)));
-
-/* Unaligned vector load and store (macros: a function returning a 32-byte
- * vector would change the baseline ABI). */
-#define V4_LOAD(v, ptr) memcpy(&(v), (ptr), sizeof(v4d))
-#define V4_STORE(ptr, v) memcpy((ptr), &(v), sizeof(v4d))
-
 /* y (p x n) = w (p x p) x (p x n), all row-major. */
-KERN static void kern_wx(const double *w, const double *x, double *y, size_t p,
-                         size_t n)
+STATS_KERN static void kern_wx(const double *w, const double *x, double *y,
+                               size_t p, size_t n)
 {
     size_t i = 0;
 
@@ -114,8 +101,8 @@ KERN static void kern_wx(const double *w, const double *x, double *y, size_t p,
 #define HSUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
 
 /* out (p x p) = g (p x n) x^T (x: p x n) * scale. */
-KERN static void kern_gxt(const double *g, const double *x, double *out,
-                          size_t p, size_t n, double scale)
+STATS_KERN static void kern_gxt(const double *g, const double *x, double *out,
+                                size_t p, size_t n, double scale)
 {
     for (size_t i = 0; i < p; i += 2) {
         size_t i1 = i + 1 < p ? i + 1 : i;
@@ -197,7 +184,7 @@ typedef long long v4l __attribute__((vector_size(32), aligned(8)));
 /* y <- tanh(y) in place for len values; returns sum(1 - tanh^2). Four at
  * a time with vector extensions (2^k built in the exponent field, the
  * sign copied by mask), the tail one by one: the same arithmetic. */
-KERN static double kern_tanh(double *y, size_t len)
+STATS_KERN static double kern_tanh(double *y, size_t len)
 {
     const v4l sign = {
         (long long)0x8000000000000000ULL, (long long)0x8000000000000000ULL,

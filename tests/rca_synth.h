@@ -31,6 +31,8 @@ struct rca_synth {
     const char *fault; /* "cpu", "memory" or "network" */
     double shift;      /* rise in noise standard deviations */
     uint64_t seed;
+    int laplace; /* noise: 0 normal, 1 Laplace (heavy-tailed, as
+                    real metrics; FastICA can separate it) */
 };
 
 static inline uint64_t rca_synth_next(uint64_t *s)
@@ -47,6 +49,14 @@ static inline double rca_synth_normal(uint64_t *s)
     double u = ((double)(rca_synth_next(s) >> 11) + 0.5) / 9007199254740992.0;
     double v = ((double)(rca_synth_next(s) >> 11) + 0.5) / 9007199254740992.0;
     return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* A Laplace draw of unit standard deviation. */
+static inline double rca_synth_laplace(uint64_t *s)
+{
+    double u = ((double)(rca_synth_next(s) >> 11) + 0.5) / 9007199254740992.0;
+    double b = 0.7071067811865476;
+    return u < 0.5 ? b * log(2.0 * u) : -b * log(2.0 * (1.0 - u));
 }
 
 static inline const char *rca_synth_name(const struct rca_synth *c, unsigned s,
@@ -108,7 +118,8 @@ static inline struct series_table *rca_synth_table(const struct rca_synth *c)
             }
             rca_synth_level(m, &base, &sd);
             for (size_t r = 0; r < c->rows; r++) {
-                v[r] = base + sd * rca_synth_normal(&s);
+                v[r] = base + sd * (c->laplace ? rca_synth_laplace(&s)
+                                               : rca_synth_normal(&s));
                 if (r >= c->inject_row && rca_synth_faulty(c, sv, m))
                     v[r] += c->shift * sd;
             }

@@ -9,8 +9,12 @@
 #include "testlib.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "stats/icalingam.h"
+#include "stats/lingam.h"
+#include "stats/regress.h"
 #include "stats/randwalk.h"
 #include "stats/stats_status.h"
 
@@ -194,6 +198,54 @@ static void test_ica_lingam_matches_python(void **state)
     free(x);
 }
 
+/* The adjacency from one Gram matrix (stats_lingam_adjacency) equals the
+ * per-target regressions on the data (stats_adaptive_lasso, the SVD path),
+ * zeros and values, on SEMs whose columns span eight orders of magnitude
+ * (bytes next to ratios, as RCA cases have). */
+static void test_adjacency_gram_equals_data_path(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        size_t N = 6 + 3 * seed, rows = 200 + 150 * seed;
+        double *x = malloc(N * rows * sizeof(double)),
+               *des = malloc(N * rows * sizeof(double)),
+               *B = malloc(N * N * sizeof(double)),
+               *coef = malloc(N * sizeof(double));
+        size_t *order = malloc(N * sizeof(size_t));
+        assert_non_null(x);
+        assert_non_null(des);
+        assert_non_null(B);
+        assert_non_null(coef);
+        assert_non_null(order);
+        sem(N, rows, seed, 0.4, x);
+        for (size_t j = 0; j < N; j++) {
+            double scale = pow(10.0, (double)((j * 5 + seed) % 9) - 3.0);
+            for (size_t t = 0; t < rows; t++)
+                x[j * rows + t] *= scale;
+            order[j] = j;
+        }
+        assert_int_equal(stats_lingam_adjacency(x, rows, N, order, B), 0);
+        for (size_t i = 1; i < N; i++) {
+            for (size_t q = 0; q < i; q++)
+                memcpy(des + q * rows, x + order[q] * rows,
+                       rows * sizeof(double));
+            assert_int_equal(stats_adaptive_lasso(
+                                 des, rows, i, x + order[i] * rows, 1.0, coef),
+                             0);
+            for (size_t q = 0; q < i; q++) {
+                double got = B[order[i] * N + order[q]];
+                assert_int_equal(got != 0.0, coef[q] != 0.0);
+                NEAR(got, coef[q], 1e-9 * fabs(coef[q]));
+            }
+        }
+        free(x);
+        free(des);
+        free(B);
+        free(coef);
+        free(order);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_fastica_unmixes),
         cmocka_unit_test(test_ica_lingam_chain),
         cmocka_unit_test(test_ica_lingam_matches_python),
+        cmocka_unit_test(test_adjacency_gram_equals_data_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,6 +99,59 @@ static void test_lasso_lars_bic_matches_sklearn(void **state)
                      -STATS_E_INVAL);
 }
 
+/* The Gram-matrix path (lingam's adjacency, many targets on one data set)
+ * equals the data path, and steps aside where the predictors are near
+ * collinear. */
+static void test_adaptive_lasso_gram(void **state)
+{
+    double x[6 * N], y[N], b[5], g[5], gram[36], xc[6 * N];
+    size_t pred[5] = {0, 1, 2, 3, 4};
+    (void)state;
+    make_design(x, y);
+    for (int i = 0; i < N; i++) {
+        x[4 * N + i] = 0.7 * x[i] - 0.2 * x[N + i] + 0.05 * cos(2.9 * i);
+        x[5 * N + i] = y[i] + 0.1 * x[4 * N + i];
+    }
+    for (int j = 0; j < 6; j++) {
+        double m = 0.0;
+        for (int i = 0; i < N; i++)
+            m += x[j * N + i];
+        for (int i = 0; i < N; i++)
+            xc[j * N + i] = x[j * N + i] - m / N;
+    }
+    for (int a = 0; a < 6; a++)
+        for (int c = 0; c < 6; c++) {
+            double s = 0.0;
+            for (int i = 0; i < N; i++)
+                s += xc[a * N + i] * xc[c * N + i];
+            gram[a * 6 + c] = s;
+        }
+    for (size_t k = 1; k <= 5; k++) {
+        assert_int_equal(stats_adaptive_lasso(x, N, k, x + 5 * N, 1.0, b), 0);
+        assert_int_equal(
+            stats_adaptive_lasso_gram(gram, xc, N, 6, pred, k, 5, 1.0, g), 0);
+        for (size_t j = 0; j < k; j++)
+            NEAR(g[j], b[j], 1e-9 * (1.0 + fabs(b[j])));
+    }
+    /* a predictor that is another one rescaled: the normal equations are
+     * singular, the caller must take the data path */
+    for (int i = 0; i < N; i++)
+        xc[4 * N + i] = 3.0 * xc[i];
+    for (int a = 0; a < 6; a++)
+        for (int c = 0; c < 6; c++) {
+            double s = 0.0;
+            for (int i = 0; i < N; i++)
+                s += xc[a * N + i] * xc[c * N + i];
+            gram[a * 6 + c] = s;
+        }
+    assert_int_equal(
+        stats_adaptive_lasso_gram(gram, xc, N, 6, pred, 5, 5, 1.0, g),
+        -STATS_E_SINGULAR);
+    assert_int_equal(
+        stats_adaptive_lasso_gram(gram, xc, 5, 6, pred, 4, 5, 1.0, g),
+        -STATS_E_INVAL);
+}
+
 #define T 200
 
 static void make_series(double *y, double *x)
@@ -146,6 +199,7 @@ int main(void)
         cmocka_unit_test(test_ols_closed_form),
         cmocka_unit_test(test_ols_matches_sklearn),
         cmocka_unit_test(test_lasso_lars_bic_matches_sklearn),
+        cmocka_unit_test(test_adaptive_lasso_gram),
         cmocka_unit_test(test_granger_matches_statsmodels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

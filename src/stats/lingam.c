@@ -181,21 +181,45 @@ int stats_lingam_adjacency(const double *x, size_t rows, size_t cols,
 {
     size_t n = rows;
     double *des = malloc((rows * cols + 1) * sizeof(double));
+    double *xc = malloc((rows * cols + 1) * sizeof(double));
+    double *gram = malloc((cols * cols + 1) * sizeof(double));
     double *coef = malloc((cols + 1) * sizeof(double));
     int rc = -STATS_E_NOMEM;
 
-    if (!des || !coef)
+    if (!des || !xc || !gram || !coef)
         goto out;
     memset(B, 0, cols * cols * sizeof(double));
+    /* every target's regressions from one Gram matrix of the centred
+     * columns (stats_adaptive_lasso_gram), the SVD path on the data where
+     * the predictors are near collinear */
+    for (size_t j = 0; j < cols; j++) {
+        double m = 0.0;
+        for (size_t i = 0; i < n; i++)
+            m += x[j * n + i];
+        m /= (double)n;
+        for (size_t i = 0; i < n; i++)
+            xc[j * n + i] = x[j * n + i] - m;
+    }
+    for (size_t a = 0; a < cols; a++)
+        for (size_t b = a; b < cols; b++) {
+            double s = 0.0;
+            for (size_t i = 0; i < n; i++)
+                s += xc[a * n + i] * xc[b * n + i];
+            gram[a * cols + b] = gram[b * cols + a] = s;
+        }
     for (size_t i = 1; i < cols; i++) {
         size_t target = order[i];
-        for (size_t p = 0; p < i; p++)
-            memcpy(des + p * n, x + order[p] * n, n * sizeof(double));
         if (rows <= i + 1) {
             rc = -STATS_E_INVAL;
             goto out;
         }
-        rc = stats_adaptive_lasso(des, n, i, x + target * n, 1.0, coef);
+        rc = stats_adaptive_lasso_gram(gram, xc, n, cols, order, i, target, 1.0,
+                                       coef);
+        if (rc == -STATS_E_SINGULAR) {
+            for (size_t p = 0; p < i; p++)
+                memcpy(des + p * n, x + order[p] * n, n * sizeof(double));
+            rc = stats_adaptive_lasso(des, n, i, x + target * n, 1.0, coef);
+        }
         if (rc < 0)
             goto out;
         for (size_t p = 0; p < i; p++)
@@ -204,6 +228,8 @@ int stats_lingam_adjacency(const double *x, size_t rows, size_t cols,
     rc = 0;
 out:
     free(des);
+    free(xc);
+    free(gram);
     free(coef);
     return rc;
 }

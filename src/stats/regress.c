@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
 #include <gsl/gsl_multifit.h>
 
 #include "stats/stats_status.h"
@@ -269,11 +270,89 @@ out:
     return rc;
 }
 
+/* The residual sum of squares of yc on the columns cols[j] * scale[j]
+ * (scale NULL: 1) with coefficients c, from the data. */
+static double rss_direct(const double *const *cols, const double *scale,
+                         const double *yc, size_t n, size_t k, const double *c)
+{
+    double rss = 0.0;
+
+    for (size_t i = 0; i < n; i++) {
+        double r = yc[i];
+        for (size_t j = 0; j < k; j++)
+            r -= (scale ? cols[j][i] * scale[j] : cols[j][i]) * c[j];
+        rss += r * r;
+    }
+    return rss;
+}
+
+/* A centred LassoLarsIC problem: the Gram matrix g (k x k) and xy = X'yc
+ * of the centred design, whose columns are cols[j] * scale[j]; yc, yy =
+ * yc'yc, n and the OLS noise variance s2. gram_rss: a path point's RSS
+ * from g (yy - 2 c'xy + c'g c) unless that is below 1e-6 yy (cancellation:
+ * then from the data); else always from the data. */
+struct lars_ic_problem {
+    const double *g, *xy, *yc, *scale;
+    const double *const *cols;
+    size_t n, k;
+    double yy, s2;
+    bool gram_rss;
+};
+
+static int lars_ic_select(const struct lars_ic_problem *pb, enum stats_ic ic,
+                          double *coef, double *alpha_out)
+{
+    struct lars l = {.n = pb->n, .k = pb->k, .g = pb->g, .xy = pb->xy};
+    size_t n = pb->n, k = pb->k;
+    int rc = -STATS_E_NOMEM;
+
+    if (lars_path(&l) < 0 || l.steps == 0)
+        goto out;
+    double factor = ic == STATS_IC_BIC ? log((double)n) : 2.0, best = INFINITY;
+    size_t bi = 0;
+    for (size_t st = 0; st < l.steps; st++) {
+        const double *c = l.path + st * k;
+        double rss = -1.0;
+        size_t df = 0;
+        for (size_t j = 0; j < k; j++)
+            df += fabs(c[j]) > DBL_EPSILON;
+        if (pb->gram_rss) {
+            double cg = 0.0, cxy = 0.0;
+            for (size_t a = 0; a < k; a++) {
+                double v = 0.0;
+                for (size_t b = 0; b < k; b++)
+                    v += pb->g[a * k + b] * c[b];
+                cg += c[a] * v;
+                cxy += c[a] * pb->xy[a];
+            }
+            rss = pb->yy - 2.0 * cxy + cg;
+            if (!(rss >= 1e-6 * pb->yy))
+                rss = -1.0;
+        }
+        if (rss < 0.0)
+            rss = rss_direct(pb->cols, pb->scale, pb->yc, n, k, c);
+        double crit = (double)n * log(2.0 * M_PI * pb->s2) + rss / pb->s2 +
+                      factor * (double)df;
+        if (crit < best) {
+            best = crit;
+            bi = st;
+        }
+    }
+    memcpy(coef, l.path + bi * k, k * sizeof(double));
+    if (alpha_out)
+        *alpha_out = l.alphas[bi];
+    rc = 0;
+out:
+    free(l.path);
+    free(l.alphas);
+    return rc;
+}
+
 int stats_lasso_lars_ic(const double *x, size_t n, size_t k, const double *y,
                         enum stats_ic ic, double *coef, double *alpha_out)
 {
     double *xc = NULL, *yc = NULL, *g = NULL, *xy = NULL;
-    struct lars l = {0};
+    const double **cols = NULL;
     struct stats_ols ols;
     int rc = -STATS_E_NOMEM;
 
@@ -283,7 +362,8 @@ int stats_lasso_lars_ic(const double *x, size_t n, size_t k, const double *y,
     yc = malloc(n * sizeof(double));
     g = malloc(k * k * sizeof(double));
     xy = malloc(k * sizeof(double));
-    if (!xc || !yc || !g || !xy)
+    cols = malloc(k * sizeof(*cols));
+    if (!xc || !yc || !g || !xy || !cols)
         goto out;
     double ym = 0.0;
     for (size_t i = 0; i < n; i++)
@@ -298,6 +378,7 @@ int stats_lasso_lars_ic(const double *x, size_t n, size_t k, const double *y,
         m /= (double)n;
         for (size_t i = 0; i < n; i++)
             xc[j * n + i] = x[j * n + i] - m;
+        cols[j] = xc + j * n;
     }
     for (size_t a = 0; a < k; a++) {
         double s = 0.0;
@@ -316,46 +397,20 @@ int stats_lasso_lars_ic(const double *x, size_t n, size_t k, const double *y,
     rc = stats_ols_fit(xc, n, k, yc, false, NULL, &ols);
     if (rc < 0)
         goto out;
-    double s2 = ols.ssr / (double)(n - k - 1);
-    l.n = n;
-    l.k = k;
-    l.g = g;
-    l.xy = xy;
-    rc = -STATS_E_NOMEM;
-    if (lars_path(&l) < 0 || l.steps == 0)
-        goto out;
-    double factor = ic == STATS_IC_BIC ? log((double)n) : 2.0, best = INFINITY;
-    size_t bi = 0;
-    for (size_t st = 0; st < l.steps; st++) {
-        const double *c = l.path + st * k;
-        double rss = 0.0;
-        size_t df = 0;
-        for (size_t j = 0; j < k; j++)
-            df += fabs(c[j]) > DBL_EPSILON;
-        for (size_t i = 0; i < n; i++) {
-            double r = yc[i];
-            for (size_t j = 0; j < k; j++)
-                r -= xc[j * n + i] * c[j];
-            rss += r * r;
-        }
-        double crit =
-            (double)n * log(2.0 * M_PI * s2) + rss / s2 + factor * (double)df;
-        if (crit < best) {
-            best = crit;
-            bi = st;
-        }
-    }
-    memcpy(coef, l.path + bi * k, k * sizeof(double));
-    if (alpha_out)
-        *alpha_out = l.alphas[bi];
-    rc = 0;
+    struct lars_ic_problem pb = {.g = g,
+                                 .xy = xy,
+                                 .yc = yc,
+                                 .cols = cols,
+                                 .n = n,
+                                 .k = k,
+                                 .s2 = ols.ssr / (double)(n - k - 1)};
+    rc = lars_ic_select(&pb, ic, coef, alpha_out);
 out:
     free(xc);
     free(yc);
     free(g);
     free(xy);
-    free(l.path);
-    free(l.alphas);
+    free(cols);
     return rc;
 }
 
@@ -385,5 +440,93 @@ int stats_adaptive_lasso(const double *x, size_t n, size_t k, const double *y,
 out:
     free(w);
     free(xw);
+    return rc;
+}
+
+int stats_adaptive_lasso_gram(const double *gram, const double *xc, size_t n,
+                              size_t p, const size_t *pred, size_t k,
+                              size_t target, double gamma, double *coef)
+{
+    gsl_matrix *r = gsl_matrix_alloc(k ? k : 1, k ? k : 1);
+    gsl_vector *v = gsl_vector_alloc(k ? k : 1);
+    gsl_vector *work = gsl_vector_alloc(3 * (k ? k : 1));
+    double *d = malloc((k + 1) * sizeof(double)),
+           *w = malloc((k + 1) * sizeof(double)),
+           *gw = malloc((k * k + 1) * sizeof(double)),
+           *xy = malloc((k + 1) * sizeof(double));
+    const double **cols = malloc((k + 1) * sizeof(*cols));
+    const double *yc = xc + target * n;
+    int rc = -STATS_E_NOMEM;
+
+    if (!r || !v || !work || !d || !w || !gw || !xy || !cols)
+        goto out;
+    rc = -STATS_E_INVAL;
+    if (k == 0 || n <= k + 1)
+        goto out;
+    /* OLS with an intercept = OLS on the centred columns: the normal
+     * equations on the predictors' correlation matrix (centred, scaled to
+     * unit length, for its conditioning), or the data path when that is
+     * near singular */
+    rc = -STATS_E_SINGULAR;
+    for (size_t a = 0; a < k; a++) {
+        d[a] = sqrt(gram[pred[a] * p + pred[a]]);
+        if (!(d[a] > 0.0))
+            goto out;
+        cols[a] = xc + pred[a] * n;
+    }
+    for (size_t a = 0; a < k; a++) {
+        for (size_t b = 0; b < k; b++)
+            gsl_matrix_set(r, a, b,
+                           gram[pred[a] * p + pred[b]] / (d[a] * d[b]));
+        gsl_vector_set(v, a, gram[pred[a] * p + target] / d[a]);
+    }
+    gsl_set_error_handler_off();
+    double rcond = 0.0;
+    if (gsl_linalg_cholesky_decomp1(r) != 0 ||
+        gsl_linalg_cholesky_rcond(r, &rcond, work) != 0 || !(rcond > 1e-7) ||
+        gsl_linalg_cholesky_svx(r, v) != 0)
+        goto out;
+    /* weights |b|^gamma (b in coef for now); a zero weight drops a column,
+     * which the data path handles as scikit-learn does */
+    for (size_t a = 0; a < k; a++) {
+        coef[a] = gsl_vector_get(v, a) / d[a];
+        w[a] = pow(fabs(coef[a]), gamma);
+        if (!(w[a] > 0.0) || !isfinite(w[a]))
+            goto out;
+    }
+    /* the lasso's noise variance: OLS on the weighted centred design, whose
+     * columns span what the unweighted ones do: the same residuals */
+    double ssr = rss_direct(cols, NULL, yc, n, k, coef);
+    for (size_t a = 0; a < k; a++) {
+        for (size_t b = 0; b < k; b++)
+            gw[a * k + b] = w[a] * w[b] * gram[pred[a] * p + pred[b]];
+        xy[a] = w[a] * gram[pred[a] * p + target];
+    }
+    struct lars_ic_problem pb = {.g = gw,
+                                 .xy = xy,
+                                 .yc = yc,
+                                 .scale = w,
+                                 .cols = cols,
+                                 .n = n,
+                                 .k = k,
+                                 .yy = gram[target * p + target],
+                                 .s2 = ssr / (double)(n - k - 1),
+                                 .gram_rss = true};
+    rc = lars_ic_select(&pb, STATS_IC_BIC, coef, NULL);
+    if (rc == 0)
+        for (size_t a = 0; a < k; a++)
+            coef[a] *= w[a];
+out:
+    if (r)
+        gsl_matrix_free(r);
+    if (v)
+        gsl_vector_free(v);
+    if (work)
+        gsl_vector_free(work);
+    free(d);
+    free(w);
+    free(gw);
+    free(xy);
+    free(cols);
     return rc;
 }

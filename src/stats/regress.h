@@ -44,4 +44,19 @@ int stats_lasso_lars_ic(const double *x, size_t n, size_t k, const double *y,
 int stats_adaptive_lasso(const double *x, size_t n, size_t k, const double *y,
                          double gamma, double *coef);
 
+/* The same from the Gram matrix of the centred columns, for a caller that
+ * fits many targets on one data set (lingam's adjacency): gram (p x p,
+ * row-major) = xc' xc, xc the p centred columns (column-major, n rows);
+ * the target is column `target`, the predictors pred[0..k). The OLS
+ * weights come from the normal equations on the predictors' correlation
+ * matrix, the lasso path from the weighted Gram matrix, each path point's
+ * RSS from it too (from the data where it would cancel). Returns
+ * -STATS_E_SINGULAR, computing nothing, when that matrix's reciprocal
+ * condition number is below 1e-7 or a weight is 0: the caller then uses
+ * stats_adaptive_lasso() on the data (the SVD path), whose results these
+ * equal to rounding otherwise. -STATS_E_INVAL: n <= k + 1 or k == 0. */
+int stats_adaptive_lasso_gram(const double *gram, const double *xc, size_t n,
+                              size_t p, const size_t *pred, size_t k,
+                              size_t target, double gamma, double *coef);
+
 #endif

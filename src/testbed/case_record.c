@@ -1,8 +1,9 @@
 /* case_record: a testbed run -> an RCAEval case folder (case_record.h). Scrapes
  * go through prom_text into a series_store; data.csv is aligned from it
  * with the series model's own aggregations (one rule for counters, in
- * src/model) and written with series_csv; traces.csv and logs.csv are
- * converted from the run's OTLP JSON lines and JSON log lines. */
+ * src/model) and written with series_csv; traces.csv is the run's OTLP
+ * JSON lines through output/traces_csv (the converter `correct`'s output
+ * goes through too), logs.csv its JSON log lines. */
 #include "testbed/case_record.h"
 
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include "ingest/prom_text.h"
 #include "model/series.h"
 #include "output/series_csv.h"
+#include "output/traces_csv.h"
 #include "testbed/experiment.h"
 
 #define SEC INT64_C(1000000000)
@@ -372,34 +374,7 @@ nomem:
     return -1;
 }
 
-/* ---- traces.csv and logs.csv ---- */
-
-/* pandas' datetime spelling (UTC): "2026-03-02 10:00:01.250000". */
-static void put_datetime(FILE *f, int64_t unix_ns)
-{
-    time_t sec = (time_t)(unix_ns / SEC);
-    struct tm tm;
-    char buf[32];
-
-    gmtime_r(&sec, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-    fprintf(f, "%s.%06" PRId64, buf, (unix_ns % SEC) / 1000);
-}
-
-static void put_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
+/* ---- logs.csv (traces.csv: output/traces_csv) ---- */
 
 static const char *str_or(const char *s, const char *dflt)
 {
@@ -415,39 +390,23 @@ static int64_t json_i64(json_t *v)
     return 0;
 }
 
-/* String value of attribute key in an OTLP attribute array, or NULL. */
-static const char *attr(json_t *attrs, const char *key)
-{
-    size_t i;
-    json_t *a;
-
-    json_array_foreach(attrs, i, a)
-    {
-        if (strcmp(str_or(json_string_value(json_object_get(a, "key")), ""),
-                   key) == 0)
-            return json_string_value(
-                json_object_get(json_object_get(a, "value"), "stringValue"));
-    }
-    return NULL;
-}
-
-struct span_row {
-    int64_t start_ns, dur_ns;
+struct log_line {
+    int64_t start_ns;
     char *line; /* the CSV fields after time */
 };
 
 struct rows {
-    struct span_row *v;
+    struct log_line *v;
     size_t n, cap;
 };
 
-static int add_row(struct rows *rs, int64_t start, int64_t dur, char *line)
+static int add_row(struct rows *rs, int64_t start, char *line)
 {
     if (!line)
         return -1;
     if (rs->n == rs->cap) {
         size_t cap = rs->cap ? rs->cap * 2 : 1024;
-        struct span_row *p = realloc(rs->v, cap * sizeof *p);
+        struct log_line *p = realloc(rs->v, cap * sizeof *p);
         if (!p) {
             free(line);
             return -1;
@@ -455,86 +414,16 @@ static int add_row(struct rows *rs, int64_t start, int64_t dur, char *line)
         rs->v = p;
         rs->cap = cap;
     }
-    rs->v[rs->n++] = (struct span_row){start, dur, line};
+    rs->v[rs->n++] = (struct log_line){start, line};
     return 0;
 }
 
 static int cmp_row(const void *a, const void *b)
 {
-    int64_t x = ((const struct span_row *)a)->start_ns,
-            y = ((const struct span_row *)b)->start_ns;
+    int64_t x = ((const struct log_line *)a)->start_ns,
+            y = ((const struct log_line *)b)->start_ns;
 
     return (x > y) - (x < y);
-}
-
-static int span_row(struct rows *rs, const char *service, json_t *sp)
-{
-    int kind = (int)json_i64(json_object_get(sp, "kind"));
-    if (kind == 1) /* INTERNAL: not between stages */
-        return 0;
-    json_t *attrs = json_object_get(sp, "attributes");
-    int64_t start = json_i64(json_object_get(sp, "startTimeUnixNano"));
-    int64_t end = json_i64(json_object_get(sp, "endTimeUnixNano"));
-    const char *name =
-        str_or(json_string_value(json_object_get(sp, "name")), "");
-    const char *parent =
-        str_or(json_string_value(json_object_get(sp, "parentSpanId")), "");
-    json_t *status = json_object_get(json_object_get(sp, "status"), "code");
-    bool error = attr(attrs, "error") || json_i64(status) == 2;
-    char *line = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&line, &len);
-
-    if (!f)
-        return -1;
-    fprintf(f, ",%s,%s,%s,",
-            str_or(json_string_value(json_object_get(sp, "traceId")), ""),
-            str_or(json_string_value(json_object_get(sp, "spanId")), ""),
-            parent);
-    put_field(f, service);
-    fputc(',', f);
-    put_field(f, name);
-    fputc(',', f);
-    put_field(f, name);
-    fprintf(f, ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%d\n", start / 1000000,
-            start / 1000, (end - start) / 1000, error ? 500 : 200);
-    if (fclose(f) != 0) {
-        free(line);
-        return -1;
-    }
-    return add_row(rs, start, end - start, line);
-}
-
-/* The stage of a resource: host.name "node-<stage>", else service.name. */
-static const char *resource_service(json_t *rs)
-{
-    json_t *attrs =
-        json_object_get(json_object_get(rs, "resource"), "attributes");
-    const char *host = attr(attrs, "host.name");
-
-    if (host && strncmp(host, "node-", 5) == 0)
-        return host + 5;
-    return str_or(attr(attrs, "service.name"), "unknown");
-}
-
-static int read_spans_line(struct rows *rs, json_t *doc)
-{
-    size_t i, j, k;
-    json_t *r, *ss, *sp;
-
-    json_array_foreach(json_object_get(doc, "resourceSpans"), i, r)
-    {
-        const char *svc = resource_service(r);
-        json_array_foreach(json_object_get(r, "scopeSpans"), j, ss)
-        {
-            json_array_foreach(json_object_get(ss, "spans"), k, sp)
-            {
-                if (span_row(rs, svc, sp) < 0)
-                    return -1;
-            }
-        }
-    }
-    return 0;
 }
 
 static void free_rows(struct rows *rs)
@@ -542,56 +431,6 @@ static void free_rows(struct rows *rs)
     for (size_t i = 0; i < rs->n; i++)
         free(rs->v[i].line);
     free(rs->v);
-}
-
-static int write_traces(const char *spans, const char *out, char *err,
-                        size_t errlen)
-{
-    FILE *in = fopen(spans, "r"), *f = NULL;
-    struct rows rs = {0};
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int rc = -1;
-
-    if (!in) {
-        snprintf(err, errlen, "%s: %s", spans, strerror(errno));
-        return -1;
-    }
-    for (size_t lineno = 1; (n = getline(&line, &cap, in)) > 0; lineno++) {
-        json_error_t je;
-        json_t *doc = json_loadb(line, (size_t)n, 0, &je);
-        if (!doc) {
-            snprintf(err, errlen, "%s:%zu: %s", spans, lineno, je.text);
-            goto done;
-        }
-        int r = read_spans_line(&rs, doc);
-        json_decref(doc);
-        if (r < 0) {
-            snprintf(err, errlen, "out of memory reading %s", spans);
-            goto done;
-        }
-    }
-    qsort(rs.v, rs.n, sizeof rs.v[0], cmp_row);
-    if (!(f = fopen(out, "w"))) {
-        snprintf(err, errlen, "%s: %s", out, strerror(errno));
-        goto done;
-    }
-    fputs("time,traceID,spanID,parentSpanID,serviceName,methodName,"
-          "operationName,startTimeMillis,startTime,duration,statusCode\n",
-          f);
-    for (size_t i = 0; i < rs.n; i++) {
-        put_datetime(f, rs.v[i].start_ns);
-        fputs(rs.v[i].line, f);
-    }
-    rc = fclose(f) == 0 ? 0 : -1;
-    if (rc < 0)
-        snprintf(err, errlen, "%s: write failed", out);
-done:
-    free(line);
-    fclose(in);
-    free_rows(&rs);
-    return rc;
 }
 
 /* One log line -> a logs.csv row (NULL line: skipped). */
@@ -614,15 +453,15 @@ static int log_row(struct rows *rs, json_t *o)
         return -1;
     snprintf(text, sizeof text, "%s %s", level, msg);
     fprintf(f, ",%" PRId64 ",", ts);
-    put_field(f, svc);
+    series_csv_put_field(f, svc);
     fputc(',', f);
-    put_field(f, text);
+    series_csv_put_field(f, text);
     fputc('\n', f);
     if (fclose(f) != 0) {
         free(line);
         return -1;
     }
-    return add_row(rs, ts, 0, line);
+    return add_row(rs, ts, line);
 }
 
 static int write_logs(const char *logs, const char *out, char *err,
@@ -657,7 +496,7 @@ static int write_logs(const char *logs, const char *out, char *err,
     }
     fputs("time,timestamp,container_name,message\n", f);
     for (size_t i = 0; i < rs.n; i++) {
-        put_datetime(f, rs.v[i].start_ns);
+        series_csv_put_datetime(f, rs.v[i].start_ns);
         fputs(rs.v[i].line, f);
     }
     rc = fclose(f) == 0 ? 0 : -1;
@@ -707,7 +546,8 @@ int case_record_write(struct case_record *c, const struct pipeline_config *cfg,
         goto done;
     if (c->spans_path[0] &&
         (path_in(path, c->dir, "traces.csv", err, errlen) < 0 ||
-         write_traces(c->spans_path, path, err, errlen) < 0))
+         traces_csv_convert_file(c->spans_path, path, NULL, NULL, err, errlen) <
+             0))
         goto done;
     if (path_in(path, c->dir, "logs.csv", err, errlen) < 0 ||
         write_logs(c->logs_path, path, err, errlen) < 0)

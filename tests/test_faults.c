@@ -504,6 +504,20 @@ static void test_cpu_fault_and_case(void **state)
     run_free(rp);
 }
 
+/* AddressSanitizer slows the stages and changes their memory (its
+ * quarantine keeps freed blocks): some premises below hold in the normal
+ * build only, some bounds are wider under it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 static void test_memory_fault(void **state)
 {
     struct run *rp = &the_run;
@@ -513,8 +527,8 @@ static void test_memory_fault(void **state)
     run_fault(rp, "memory@decode-1:128MiB", 12, 3, 5);
     struct windows w = windows_of(rp);
     /* every stage's resident set may drift up a little (under ASan its
-     * quarantine keeps freed memory): the others' largest growth is the
-     * drift, and it must stay small */
+     * quarantine keeps freed memory: CI saw 32.8 MiB there): the others'
+     * largest growth is the drift, and it must stay small */
     for (size_t i = 0; i < NSTAGES; i++)
         if (strcmp(stages[i], "decode-1") != 0) {
             char name[64];
@@ -527,7 +541,7 @@ static void test_memory_fault(void **state)
     double peak = max_in(rp, "decode-1_mem", w.d0, w.d1);
     printf("# memory@decode-1: +%.1f MiB (others at most +%.1f MiB)\n",
            (peak - before) / MIB, drift / MIB);
-    assert_true(drift < 32 * MIB);
+    assert_true(drift < (UNDER_ASAN ? 64 : 32) * MIB);
     assert_true(peak - before - drift > 0.85 * 128 * MIB);
     assert_true(peak - before - drift < 1.15 * 128 * MIB);
     /* it grows: the first second of the window holds less than the peak */
@@ -585,16 +599,6 @@ static void test_network_fault(void **state)
  * the engine's occupancy) stays near 100%, before and during, as on a
  * saturated GPU; so does its peer's, which waits for it in the
  * all-reduce. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
 
 static void test_gpu_throttle(void **state)
 {

@@ -447,6 +447,7 @@ int stats_adaptive_lasso_gram(const double *gram, const double *xc, size_t n,
                               size_t p, const size_t *pred, size_t k,
                               size_t target, double gamma, double *coef)
 {
+    gsl_set_error_handler_off(); /* a failed allocation returns NULL */
     gsl_matrix *r = gsl_matrix_alloc(k ? k : 1, k ? k : 1);
     gsl_vector *v = gsl_vector_alloc(k ? k : 1);
     gsl_vector *work = gsl_vector_alloc(3 * (k ? k : 1));
@@ -480,7 +481,6 @@ int stats_adaptive_lasso_gram(const double *gram, const double *xc, size_t n,
                            gram[pred[a] * p + pred[b]] / (d[a] * d[b]));
         gsl_vector_set(v, a, gram[pred[a] * p + target] / d[a]);
     }
-    gsl_set_error_handler_off();
     double rcond = 0.0;
     if (gsl_linalg_cholesky_decomp1(r) != 0 ||
         gsl_linalg_cholesky_rcond(r, &rcond, work) != 0 || !(rcond > 1e-7) ||

@@ -84,10 +84,20 @@ static void test_zmq_busy_decode(void **state)
     run_and_check("zmq", 100000, true);
 }
 
+/* Not under AddressSanitizer: there every Kafka consumer is busy at
+ * nearly every message (its instrumentation slows the stages; the mock
+ * broker holds an empty fetch for its whole 1 ms wait), so no edge of prefill
+ * keeps the idle pairs the fit needs and prefill's offset is only bounded
+ * (seen in CI: reported 0 within bounds of +-13 ms). The ZeroMQ case runs
+ * there. */
 static void test_kafka_busy_decode(void **state)
 {
     (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    skip();
+#else
     run_and_check("kafka", 1000000, false);
+#endif
 }
 
 int main(void)

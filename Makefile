@@ -97,7 +97,7 @@ check: unit
 unit: $(TEST_BINS) $(BUILD)/skewscope
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; SKEWSCOPE=$(BUILD)/skewscope $$t; done
 integration: $(BUILD)/skewscope
-	@SKEWSCOPE=$(BUILD)/skewscope tests/cli/run.sh
+	@SKEWSCOPE=$(BUILD)/skewscope SKEWSCOPE_SANITIZED=$(SAN) tests/cli/run.sh
 
 bench: $(BENCH_BINS) $(BUILD)/skewscope
 

@@ -482,6 +482,15 @@ static void test_case_folder(void **state)
                      -INGEST_E_MALFORMED);
     assert_non_null(strstr(err, "traces.csv:2:9: startTime \"1.5\" is not "
                                 "an integer"));
+    /* a start time nanoseconds cannot hold (found by fuzz_rcaeval_csv: the
+     * derived series' window times overflowed) is named, not wrapped */
+    write_file(dir, "traces.csv",
+               "traceID,spanID,serviceName,operationName,startTimeMillis,"
+               "duration\nt,s,a,b,1600700000005000,3\n");
+    assert_int_equal(rcaeval_case_read(dir, NULL, &c, err, sizeof err),
+                     -INGEST_E_MALFORMED);
+    assert_non_null(strstr(err, "traces.csv:2:9: startTimeMillis "
+                                "1600700000005000 is out of range"));
     /* a NUL byte inside a name (found by fuzz_rcaeval_csv: it made the
      * name table read past a shorter interned copy) is an error */
     {

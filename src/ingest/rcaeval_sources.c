@@ -5,6 +5,7 @@
  * tracets_lat: counts per 5 s window). See rcaeval.h. */
 #include "ingest/rcaeval.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,15 +215,27 @@ static int span_cell(struct rcaeval_csv *c, struct traces_build *b,
         sp->operation = name_or_none(&b->nm, f, &oom);
         break;
     case TC_START_MS:
-    case TC_START_US:
-        if (!rcaeval_csv_int64(f->p, f->len,
-                               role == TC_START_MS ? &sp->start_ms
-                                                   : &sp->start_us))
+    case TC_START_US: {
+        int64_t *v = role == TC_START_MS ? &sp->start_ms : &sp->start_us;
+        /* within what nanoseconds can hold (the derived series count in
+         * ns windows): about +-285 years around 1970 */
+        int64_t lim = role == TC_START_MS ? INT64_C(9000000000000)
+                                          : INT64_C(9000000000000000);
+        if (!rcaeval_csv_int64(f->p, f->len, v))
             return rcaeval_csv_fail(
                 c, f->line, f->col, "%s \"%s\" is not an integer",
                 trace_cols[role],
                 rcaeval_csv_text(f->p, f->len, txt, sizeof txt));
+        if (*v > lim || *v < -lim)
+            return rcaeval_csv_fail(
+                c, f->line, f->col,
+                "%s %s is out of range (Unix time in %s, at most %" PRId64
+                " in magnitude)",
+                trace_cols[role],
+                rcaeval_csv_text(f->p, f->len, txt, sizeof txt),
+                role == TC_START_MS ? "ms" : "us", lim);
         break;
+    }
     case TC_DURATION:
     case TC_STATUS:
         if (missing) {

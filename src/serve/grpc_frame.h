@@ -88,7 +88,8 @@ size_t grpc_message_decode(char *s);
  * google.rpc.Status {code, message (at most 512 bytes of it), details: a
  * google.rpc.RetryInfo with retry_delay = retry_delay_ms when > 0}.
  * Returns the length written (NUL-terminated), or 0 when cap (>= 1200 is
- * always enough) is too small. */
+ * always enough) is too small; an all-default Status (code 0, no message,
+ * no delay) is zero bytes, written as "" (returns 0 too). */
 size_t grpc_status_details(int code, const char *message,
                            unsigned retry_delay_ms, char *out, size_t cap);
 

@@ -112,20 +112,18 @@ static void test_adaptive_lasso_gram(void **state)
         x[4 * N + i] = 0.7 * x[i] - 0.2 * x[N + i] + 0.05 * cos(2.9 * i);
         x[5 * N + i] = y[i] + 0.1 * x[4 * N + i];
     }
+    stats_center_cols(x, N, 6, xc);
+    stats_gram(xc, N, 6, gram);
     for (int j = 0; j < 6; j++) {
-        double m = 0.0;
-        for (int i = 0; i < N; i++)
-            m += x[j * N + i];
-        for (int i = 0; i < N; i++)
-            xc[j * N + i] = x[j * N + i] - m / N;
-    }
-    for (int a = 0; a < 6; a++)
-        for (int c = 0; c < 6; c++) {
-            double s = 0.0;
-            for (int i = 0; i < N; i++)
-                s += xc[a * N + i] * xc[c * N + i];
-            gram[a * 6 + c] = s;
+        double m = 0.0, ss = 0.0;
+        for (int i = 0; i < N; i++) {
+            m += xc[j * N + i];
+            ss += xc[j * N + i] * xc[j * N + i];
         }
+        NEAR(m, 0.0, 1e-9);
+        NEAR(gram[j * 6 + j], ss, 1e-12 * ss);
+        NEAR(gram[j * 6 + (j + 1) % 6], gram[((j + 1) % 6) * 6 + j], 0);
+    }
     for (size_t k = 1; k <= 5; k++) {
         assert_int_equal(stats_adaptive_lasso(x, N, k, x + 5 * N, 1.0, b), 0);
         assert_int_equal(
@@ -137,13 +135,7 @@ static void test_adaptive_lasso_gram(void **state)
      * singular, the caller must take the data path */
     for (int i = 0; i < N; i++)
         xc[4 * N + i] = 3.0 * xc[i];
-    for (int a = 0; a < 6; a++)
-        for (int c = 0; c < 6; c++) {
-            double s = 0.0;
-            for (int i = 0; i < N; i++)
-                s += xc[a * N + i] * xc[c * N + i];
-            gram[a * 6 + c] = s;
-        }
+    stats_gram(xc, N, 6, gram);
     assert_int_equal(
         stats_adaptive_lasso_gram(gram, xc, N, 6, pred, 5, 5, 1.0, g),
         -STATS_E_SINGULAR);

@@ -192,21 +192,8 @@ int stats_lingam_adjacency(const double *x, size_t rows, size_t cols,
     /* every target's regressions from one Gram matrix of the centred
      * columns (stats_adaptive_lasso_gram), the SVD path on the data where
      * the predictors are near collinear */
-    for (size_t j = 0; j < cols; j++) {
-        double m = 0.0;
-        for (size_t i = 0; i < n; i++)
-            m += x[j * n + i];
-        m /= (double)n;
-        for (size_t i = 0; i < n; i++)
-            xc[j * n + i] = x[j * n + i] - m;
-    }
-    for (size_t a = 0; a < cols; a++)
-        for (size_t b = a; b < cols; b++) {
-            double s = 0.0;
-            for (size_t i = 0; i < n; i++)
-                s += xc[a * n + i] * xc[b * n + i];
-            gram[a * cols + b] = gram[b * cols + a] = s;
-        }
+    stats_center_cols(x, n, cols, xc);
+    stats_gram(xc, n, cols, gram);
     for (size_t i = 1; i < cols; i++) {
         size_t target = order[i];
         if (rows <= i + 1) {

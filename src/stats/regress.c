@@ -84,6 +84,29 @@ done:
     return rc;
 }
 
+void stats_center_cols(const double *x, size_t n, size_t k, double *xc)
+{
+    for (size_t j = 0; j < k; j++) {
+        double m = 0.0;
+        for (size_t i = 0; i < n; i++)
+            m += x[j * n + i];
+        m /= (double)n;
+        for (size_t i = 0; i < n; i++)
+            xc[j * n + i] = x[j * n + i] - m;
+    }
+}
+
+void stats_gram(const double *x, size_t n, size_t k, double *g)
+{
+    for (size_t a = 0; a < k; a++)
+        for (size_t b = a; b < k; b++) {
+            double s = 0.0;
+            for (size_t i = 0; i < n; i++)
+                s += x[a * n + i] * x[b * n + i];
+            g[a * k + b] = g[b * k + a] = s;
+        }
+}
+
 /* ---- LARS-lasso -------------------------------------------------------- */
 
 struct lars {
@@ -371,26 +394,14 @@ int stats_lasso_lars_ic(const double *x, size_t n, size_t k, const double *y,
     ym /= (double)n;
     for (size_t i = 0; i < n; i++)
         yc[i] = y[i] - ym;
-    for (size_t j = 0; j < k; j++) {
-        double m = 0.0;
-        for (size_t i = 0; i < n; i++)
-            m += x[j * n + i];
-        m /= (double)n;
-        for (size_t i = 0; i < n; i++)
-            xc[j * n + i] = x[j * n + i] - m;
-        cols[j] = xc + j * n;
-    }
+    stats_center_cols(x, n, k, xc);
+    stats_gram(xc, n, k, g);
     for (size_t a = 0; a < k; a++) {
         double s = 0.0;
         for (size_t i = 0; i < n; i++)
             s += xc[a * n + i] * yc[i];
         xy[a] = s;
-        for (size_t b = a; b < k; b++) {
-            s = 0.0;
-            for (size_t i = 0; i < n; i++)
-                s += xc[a * n + i] * xc[b * n + i];
-            g[a * k + b] = g[b * k + a] = s;
-        }
+        cols[a] = xc + a * n;
     }
     /* Noise variance from OLS on the centred data, no intercept, divided by
      * n - k - 1 (scikit-learn's _estimate_noise_variance). */

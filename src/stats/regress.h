@@ -30,6 +30,12 @@ struct stats_ols {
 int stats_ols_fit(const double *x, size_t n, size_t k, const double *y,
                   bool intercept, double *coef, struct stats_ols *out);
 
+/* xc (n x k, column-major) = the k columns of x minus their means. */
+void stats_center_cols(const double *x, size_t n, size_t k, double *xc);
+
+/* g (k x k, row-major, symmetric) = x' x for the k columns of x. */
+void stats_gram(const double *x, size_t n, size_t k, double *g);
+
 enum stats_ic { STATS_IC_AIC = 0, STATS_IC_BIC = 1 };
 
 /* LassoLarsIC(criterion, fit_intercept=True) fit: coef (k) gets the slopes

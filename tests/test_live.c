@@ -62,6 +62,7 @@ static void assert_same_node(const struct clock_node *n,
     assert_int_equal(ld->step_ns, n->step_ns);
     assert_int_equal(ld->step_at_ns, n->step_at_ns);
     assert_int_equal(ld->consensus_member, n->consensus_member);
+    assert_int_equal(ld->fitted, n->fitted);
 }
 
 /* One estimator: live (fed 3 traces a batch) and `estimate` on the same

@@ -112,13 +112,14 @@
     return n ? (n % 2 ? a[(n - 1) / 2] : (a[n / 2 - 1] + a[n / 2]) / 2) : 0;
   }
 
-  /* The one rule for both pages: among the known domains (at least three),
-   * the one whose offset lies farthest from the median offset, when it is
-   * more than 100 us from it and more than twice as far as any other
-   * domain. Returns {node, distance_ns} or null. */
+  /* The one rule for both pages: among the known, measured domains (at
+   * least three; a domain only bounded, fitted false, has no measured
+   * offset), the one whose offset lies farthest from the median offset,
+   * when it is more than 100 us from it and more than twice as far as any
+   * other domain. Returns {node, distance_ns} or null. */
   function standsOut(nodes) {
     var known = (nodes || []).filter(function (n) {
-      return n.known && typeof n.offset_ns === 'number';
+      return n.known && n.fitted !== false && typeof n.offset_ns === 'number';
     });
     if (known.length < 3) return null;
     var m = median(known.map(function (n) { return n.offset_ns; }));

@@ -90,6 +90,11 @@ struct clock_node {
     bool drift_fitted;      /* a drift was fitted (>= 3 usable windows) */
     bool drift_significant; /* |fit| > t(0.999, dof) * se and > 0.05 ppm */
     bool consensus_member;  /* one of the clocks that define the scale */
+    bool fitted; /* joined to the anchor by the point estimate's equations:
+                    false when every pair on every path to it was queued
+                    (only bounds it), and its offset is then no measurement
+                    but the fit's prior, a point within its bounds; such a
+                    node is never a consensus member */
     bool has_step;
     int64_t step_ns;    /* size of the step (new offset - old offset) */
     int64_t step_at_ns; /* start of the first window after the step */

@@ -352,7 +352,8 @@ static int64_t median_i64(const int64_t *v, size_t n)
     return (a >> 1) + (b >> 1) + (a & b & 1);
 }
 
-/* The members: known domains within tolerance of the median offset, the
+/* The members: known, fitted domains within tolerance of the median
+ * offset (a node only bounded has no measured offset to agree with), the
  * tolerance 3 robust sigmas (1.4826 * median absolute deviation), kept
  * within [CONSENSUS_TOL_FLOOR_NS, CONSENSUS_TOL_CAP_NS]. Fills e->tolerance_ns,
  * nodes[]. consensus_member (caller ids) and returns the members' median. */
@@ -369,7 +370,7 @@ static int consensus_centre(struct cw *c, struct clock_estimate *e,
         return -1;
     }
     for (uint32_t v = 0; v < c->nd; v++)
-        if (e->nodes[c->dperm[v]].known)
+        if (e->nodes[c->dperm[v]].known && e->nodes[c->dperm[v]].fitted)
             x[n++] = e->nodes[c->dperm[v]].offset_ns;
     *centre = 0;
     if (n) {
@@ -393,7 +394,7 @@ static int consensus_centre(struct cw *c, struct clock_estimate *e,
         for (uint32_t v = 0; v < c->nd; v++) {
             struct clock_node *nd = &e->nodes[c->dperm[v]];
             nd->consensus_member =
-                nd->known &&
+                nd->known && nd->fitted &&
                 (all || llabs(nd->offset_ns - med) <= e->tolerance_ns);
         }
     }
@@ -518,6 +519,34 @@ static void fill_windows(struct cw *c, struct clock_estimate *e)
     e->at_ns = c->at_ns;
 }
 
+static uint32_t uf_find(uint32_t *parent, uint32_t v)
+{
+    while (parent[v] != v)
+        v = parent[v] = parent[parent[v]];
+    return v;
+}
+
+/* nodes[].fitted: in the anchor's component of the graph of the groups the
+ * point estimate uses (c->min as the last minima() left it). */
+static int mark_fitted(struct cw *c, struct clock_estimate *e)
+{
+    uint32_t *parent = malloc((c->nd + 1) * sizeof(*parent));
+
+    if (!parent)
+        return -1;
+    for (uint32_t v = 0; v < c->nd; v++)
+        parent[v] = v;
+    for (size_t g = 0; g < c->ng; g++)
+        if (c->min[g].count && !c->min[g].no_fit)
+            parent[uf_find(parent, c->groups[g].from)] =
+                uf_find(parent, c->groups[g].to);
+    uint32_t root = uf_find(parent, c->ref);
+    for (uint32_t v = 0; v < c->nd; v++)
+        e->nodes[c->dperm[v]].fitted = uf_find(parent, v) == root;
+    free(parent);
+    return 0;
+}
+
 static int final_solve(struct cw *c, struct clock_estimate *e)
 {
     struct cg_solution sol;
@@ -525,7 +554,7 @@ static int final_solve(struct cw *c, struct clock_estimate *e)
     minima(c, c->first_window, c->nw, true);
     for (size_t g = 0; g < c->ng; g++)
         e->fit_excluded_groups += c->min[g].no_fit;
-    if (solve(c, &sol) < 0) {
+    if (solve(c, &sol) < 0 || mark_fitted(c, e) < 0) {
         cg_solution_free(&sol);
         return -1;
     }

@@ -274,6 +274,7 @@ static json_t *node_json(const struct clock_estimate *e, uint32_t v,
         if (e->consensus)
             json_object_set_new(o, "consensus_member",
                                 json_boolean(n->consensus_member));
+        json_object_set_new(o, "fitted", json_boolean(n->fitted));
     }
     if (o && n->has_step) {
         json_object_set_new(o, "step_ns", json_integer(n->step_ns));
@@ -428,7 +429,9 @@ int report_estimate_text(FILE *out, const struct clock_estimate *e,
                           n->bound.upper_ns),
                 n->drift_fitted ? n->drift_fit_ppm : n->drift_ppm, n->edges,
                 n->pairs, note,
-                e->consensus && !n->consensus_member && n->known
+                n->known && !n->fitted
+                    ? "  (bounds only: too few pairs without queueing)"
+                : e->consensus && !n->consensus_member && n->known
                     ? "  (off the consensus)"
                     : "");
         if (n->has_step)

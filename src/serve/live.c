@@ -534,6 +534,7 @@ static void domain_stat(const struct live *lv, const struct est *e, uint32_t v,
         .step_ns = n->step_ns,
         .step_at_ns = n->step_at_ns,
         .consensus_member = n->consensus_member,
+        .fitted = n->fitted,
         .pairs = lv->domain_pairs[v],
     };
 }

@@ -97,7 +97,8 @@ struct live_domain {
     bool has_step;                      /* the track jumped ... */
     int64_t step_ns, step_at_ns;        /* ... by this much, at this time */
     bool consensus_member;              /* defines the consensus scale */
-    uint64_t pairs;                     /* pairs touching it, since creation */
+    bool fitted;    /* measured, not only bounded (clock_graph.h's fitted) */
+    uint64_t pairs; /* pairs touching it, since creation */
 };
 
 /* One edge: parent domain -> child domain, all classes together. */

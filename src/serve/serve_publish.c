@@ -653,6 +653,7 @@ static json_t *status_nodes(const struct live_snapshot *sn)
                                 json_boolean(d->drift_significant));
             json_object_set_new(n, "consensus_member",
                                 json_boolean(d->consensus_member));
+            json_object_set_new(n, "fitted", json_boolean(d->fitted));
         }
     }
     return a;

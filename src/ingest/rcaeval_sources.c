@@ -585,12 +585,14 @@ static int count_table(const int64_t *win, const uint32_t *col, const bool *hit,
     *out = NULL;
     if (!rows || !sorted || !rank)
         goto out;
-    memcpy(rows, win, n * sizeof(*rows));
+    if (n)
+        memcpy(rows, win, n * sizeof(*rows));
     qsort(rows, n, sizeof(*rows), i64_cmp);
     for (size_t i = 0; i < n; i++)
         if (!nr || rows[nr - 1] != rows[i])
             rows[nr++] = rows[i];
-    memcpy(sorted, names, nnames * sizeof(*sorted));
+    if (nnames)
+        memcpy(sorted, names, nnames * sizeof(*sorted));
     qsort(sorted, nnames, sizeof(*sorted), str_cmp);
     for (size_t j = 0; j < nnames; j++) {
         char **p = bsearch(&names[j], sorted, nnames, sizeof(*sorted), str_cmp);

@@ -79,16 +79,25 @@ kill -TERM "$cpid"
 wait "$cpid"
 
 # ---- the testbed's stages as targets ----------------------------------------
-# ports P..P+5: gateway, tokenizer, prefill, detokenizer, decode-0, decode-1
-P=$(( (RANDOM % 2000) * 8 + 30000 ))
-scr=()
-for i in 0 1 2 3 4 5; do scr+=(--scrape "http://127.0.0.1:$((P + i))/metrics"); done
-"$S" serve --listen 127.0.0.1:0 --listen-grpc off --scrape-interval 500ms \
-  "${scr[@]}" >"$R/t.out" 2>"$R/t.log" &
-spid=$!
-sport=$(serve_port "$R/t.out")
-"$S" testbed --duration 6s --tp 2 --metrics --metrics-port "$P" >"$R/tb.out" 2>&1
+# ports P..P+5: gateway, tokenizer, prefill, detokenizer, decode-0, decode-1.
+# A random block can be taken (another process, or a connect() whose
+# ephemeral source port is the very port it dials); the testbed then refuses
+# with "cannot listen" (exit 70), and the block is drawn again, at most 3 times.
+for attempt in 1 2 3; do
+  P=$(( (RANDOM % 2000) * 8 + 30000 ))
+  scr=()
+  for i in 0 1 2 3 4 5; do scr+=(--scrape "http://127.0.0.1:$((P + i))/metrics"); done
+  "$S" serve --listen 127.0.0.1:0 --listen-grpc off --scrape-interval 500ms \
+    "${scr[@]}" >"$R/t.out" 2>"$R/t.log" &
+  spid=$!
+  sport=$(serve_port "$R/t.out")
+  "$S" testbed --duration 6s --tp 2 --metrics --metrics-port "$P" >"$R/tb.out" 2>&1
+  grep -q "cannot listen" "$R/tb.out" || break
+  kill -TERM "$spid"
+  wait "$spid"
+done
 expect "serve --scrape: the testbed ran" grep -q "output identical: yes" "$R/tb.out"
+grep -q "output identical: yes" "$R/tb.out" || sed 's/^/  testbed: /' "$R/tb.out"
 curl -s "http://127.0.0.1:$sport/metrics" >"$R/tm.txt"
 for i in 0 4 5; do
   expect "serve --scrape: testbed stage on port $((P + i)) was scraped" \

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "model/series.h"
+#include "test_rng.h"
 
 struct rca_causal_synth {
     unsigned services;
@@ -43,18 +44,10 @@ struct rca_causal_synth {
     uint64_t seed;
 };
 
-static inline uint64_t rcs_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* uniform on [-sqrt(3), sqrt(3)]: mean 0, variance 1 */
 static inline double rcs_noise(uint64_t *s)
 {
-    double u = (double)(rcs_next(s) >> 11) / 9007199254740992.0;
+    double u = (double)(test_rng_next(s) >> 11) / 9007199254740992.0;
     return (2.0 * u - 1.0) * 1.7320508075688772;
 }
 
@@ -78,7 +71,7 @@ rca_causal_synth_table(const struct rca_causal_synth *c, unsigned *parent)
         return NULL;
     }
     for (size_t k = 1; k < S; k++)
-        par[k] = (unsigned)(rcs_next(&s) % k);
+        par[k] = (unsigned)(test_rng_next(&s) % k);
     if (parent)
         memcpy(parent, par, S * sizeof(unsigned));
     for (size_t k = 0; k < S; k++)

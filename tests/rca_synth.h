@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "model/series.h"
+#include "test_rng.h"
 
 static const char *const rca_synth_metrics[] = {"cpu", "mem", "latency-50",
                                                 "latency-90", "error"};
@@ -35,26 +36,10 @@ struct rca_synth {
                     real metrics; FastICA can separate it) */
 };
 
-static inline uint64_t rca_synth_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* A standard normal draw (Box-Muller). */
-static inline double rca_synth_normal(uint64_t *s)
-{
-    double u = ((double)(rca_synth_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    double v = ((double)(rca_synth_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
-
 /* A Laplace draw of unit standard deviation. */
 static inline double rca_synth_laplace(uint64_t *s)
 {
-    double u = ((double)(rca_synth_next(s) >> 11) + 0.5) / 9007199254740992.0;
+    double u = test_rng_u01(s);
     double b = 0.7071067811865476;
     return u < 0.5 ? b * log(2.0 * u) : -b * log(2.0 * (1.0 - u));
 }
@@ -119,7 +104,7 @@ static inline struct series_table *rca_synth_table(const struct rca_synth *c)
             rca_synth_level(m, &base, &sd);
             for (size_t r = 0; r < c->rows; r++) {
                 v[r] = base + sd * (c->laplace ? rca_synth_laplace(&s)
-                                               : rca_synth_normal(&s));
+                                               : test_rng_normal(&s));
                 if (r >= c->inject_row && rca_synth_faulty(c, sv, m))
                     v[r] += c->shift * sd;
             }

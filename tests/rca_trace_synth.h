@@ -36,6 +36,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "test_rng.h"
+
 #define TSYN_NSVC 5
 static const char *const tsyn_svc[TSYN_NSVC] = {"gateway", "cart", "checkout",
                                                 "payment", "shipping"};
@@ -56,21 +58,6 @@ struct tsyn {
     uint64_t seed;
 };
 
-static inline uint64_t tsyn_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static inline double tsyn_normal(uint64_t *s)
-{
-    double u = ((double)(tsyn_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    double v = ((double)(tsyn_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
-
 static inline int tsyn_index(const char *name)
 {
     for (int i = 0; name && i < TSYN_NSVC; i++)
@@ -83,7 +70,7 @@ static inline int tsyn_index(const char *name)
 static inline double tsyn_own_us(const struct tsyn *c, int i, int64_t t_us,
                                  uint64_t *rng)
 {
-    double ms = tsyn_own_ms[i] + 0.3 * tsyn_normal(rng);
+    double ms = tsyn_own_ms[i] + 0.3 * test_rng_normal(rng);
 
     if (ms < 0.1)
         ms = 0.1;
@@ -154,8 +141,8 @@ static inline void tsyn_write_metrics(const struct tsyn *c, FILE *f)
     for (unsigned r = 0; r < rows; r++) {
         fprintf(f, "%" PRId64, c->t0_s + (int64_t)r);
         for (int i = 0; i < TSYN_NSVC; i++) {
-            double cpu = 0.3 + 0.02 * tsyn_normal(&rng);
-            double mem = 1.0e8 + 1.0e6 * tsyn_normal(&rng);
+            double cpu = 0.3 + 0.02 * test_rng_normal(&rng);
+            double mem = 1.0e8 + 1.0e6 * test_rng_normal(&rng);
             if (r >= c->before_s && tsyn_index(c->slow) == i)
                 cpu += c->metric_shift * 0.02;
             fprintf(f, ",%.6f,%.0f", cpu, mem);

@@ -28,6 +28,7 @@
 #include "model/series.h"
 #include "rca/rca.h"
 #include "rca/signal_roles.h"
+#include "test_rng.h"
 
 #define ROWS 120  /* at 1 s */
 #define INJECT 60 /* the anomalous window is rows 60..119 */
@@ -49,15 +50,7 @@ static uint64_t rng = 42;
 
 static double normal(void)
 {
-    double u[2];
-
-    for (int i = 0; i < 2; i++) {
-        uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        u[i] = ((double)((z ^ (z >> 31)) >> 11) + 0.5) / 9007199254740992.0;
-    }
-    return sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]);
+    return test_rng_normal(&rng);
 }
 
 static struct series_table *build(const struct syn *cols, size_t n)

@@ -17,6 +17,7 @@
 #include "rca/methods/callgraph.h"
 #include "rca/rca.h"
 #include "rca/rca_method.h"
+#include "test_rng.h"
 
 #define ROWS 1200
 #define INJECT 600
@@ -32,21 +33,6 @@ struct fault {
     size_t dur;   /* rows (0: to the end) */
     uint64_t seed;
 };
-
-static uint64_t next64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static double normal(uint64_t *s)
-{
-    double u = ((double)(next64(s) >> 11) + 0.5) / 9007199254740992.0;
-    double v = ((double)(next64(s) >> 11) + 0.5) / 9007199254740992.0;
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
 
 static struct series_table *make_table(const struct fault *f)
 {
@@ -71,11 +57,12 @@ static struct series_table *make_table(const struct fault *f)
         t->time_ns[r] = (int64_t)(T0 + r) * 1000000000;
         for (size_t i = 0; i < NSVC; i++) {
             bool hit = on && i == f->root;
-            double c = 0.3 + 0.5 * (last_cpu[i] - 0.3) + 0.02 * normal(&s);
+            double c =
+                0.3 + 0.5 * (last_cpu[i] - 0.3) + 0.02 * test_rng_normal(&s);
             last_cpu[i] = c;
             cpu[i] = c + (hit ? f->shift * 0.02 : 0.0);
-            own[i] = 0.05 + 0.003 * normal(&s) + 0.05 * (cpu[i] - 0.3) +
-                     (hit ? f->jump : 0.0);
+            own[i] = 0.05 + 0.003 * test_rng_normal(&s) +
+                     0.05 * (cpu[i] - 0.3) + (hit ? f->jump : 0.0);
         }
         lat[2] = own[2];
         lat[3] = own[3];
@@ -84,7 +71,7 @@ static struct series_table *make_table(const struct fault *f)
         lat[0] = own[0] + lat[1] + 0.2 * (last_lat[1] - 0.15);
         for (size_t i = 0; i < NSVC; i++) {
             series_table_col(t, i * 3)[r] = cpu[i];
-            series_table_col(t, i * 3 + 1)[r] = 2e8 + 1e6 * normal(&s);
+            series_table_col(t, i * 3 + 1)[r] = 2e8 + 1e6 * test_rng_normal(&s);
             series_table_col(t, i * 3 + 2)[r] = lat[i];
             last_lat[i] = lat[i];
         }

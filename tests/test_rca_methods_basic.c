@@ -249,11 +249,11 @@ static void test_e_diagnosis_threshold(void **state)
     for (int i = 0; i < 200; i++)
         times[i] = i;
     for (int i = 0; i < 100; i++) {
-        double x = rca_synth_normal(&s);
+        double x = test_rng_normal(&s);
         v[0][i] = x;
-        v[0][100 + i] = x + 0.33 * rca_synth_normal(&s);
-        v[1][i] = rca_synth_normal(&s);
-        v[1][100 + i] = rca_synth_normal(&s);
+        v[0][100 + i] = x + 0.33 * test_rng_normal(&s);
+        v[1][i] = test_rng_normal(&s);
+        v[1][100 + i] = test_rng_normal(&s);
         v[2][i] = 1.0 + (i == 3);       /* normal: not constant */
         v[2][100 + i] = 5.0 + (i == 7); /* anomalous: not constant either */
     }

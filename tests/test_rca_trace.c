@@ -215,7 +215,7 @@ static void test_pysort_nan(void **state)
     assert_memory_equal(order, want80, sizeof want80);
     /* without NaN: a stable sort, highest first */
     for (int i = 0; i < 300; i++)
-        r[i] = (double)(tsyn_next(&s) % 17);
+        r[i] = (double)(test_rng_next(&s) % 17);
     assert_int_equal(trace_pysort_desc(r, 300, order), 0);
     for (int i = 1; i < 300; i++) {
         double a = r[order[i - 1]], b = r[order[i]];

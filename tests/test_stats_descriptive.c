@@ -8,15 +8,6 @@
 #include "stats/descriptive.h"
 #include "stats/stats_status.h"
 
-/* cmocka's assert_float_equal compares in single precision: use this. */
-#define NEAR(a, b, tol)                                                        \
-    do {                                                                       \
-        double na_ = (a), nb_ = (b);                                           \
-        if (!(fabs(na_ - nb_) <= (tol)))                                       \
-            fail_msg("%s = %.17g, want %.17g (tol %g)", #a, na_, nb_,          \
-                     (double)(tol));                                           \
-    } while (0)
-
 static void test_mean_std_ignore_nan(void **state)
 {
     double x[] = {1, NAN, 2, 3, 4, NAN};

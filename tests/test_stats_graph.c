@@ -17,15 +17,6 @@
 #include "stats/randwalk.h"
 #include "stats/stats_status.h"
 
-/* cmocka's assert_float_equal compares in single precision: use this. */
-#define NEAR(a, b, tol)                                                        \
-    do {                                                                       \
-        double na_ = (a), nb_ = (b);                                           \
-        if (!(fabs(na_ - nb_) <= (tol)))                                       \
-            fail_msg("%s = %.17g, want %.17g (tol %g)", #a, na_, nb_,          \
-                     (double)(tol));                                           \
-    } while (0)
-
 static double gauss(struct stats_rng *r)
 {
     double u1 = stats_rng_u01(r), u2 = stats_rng_u01(r);

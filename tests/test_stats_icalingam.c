@@ -18,14 +18,6 @@
 #include "stats/randwalk.h"
 #include "stats/stats_status.h"
 
-#define NEAR(a, b, tol)                                                        \
-    do {                                                                       \
-        double na_ = (a), nb_ = (b);                                           \
-        if (!(fabs(na_ - nb_) <= (tol)))                                       \
-            fail_msg("%s = %.17g, want %.17g (tol %g)", #a, na_, nb_,          \
-                     (double)(tol));                                           \
-    } while (0)
-
 static double unif(struct stats_rng *r)
 {
     return 2.0 * stats_rng_u01(r) - 1.0;

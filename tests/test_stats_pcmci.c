@@ -8,21 +8,7 @@
 #include "stats/birch.h"
 #include "stats/pcmci_parcorr.h"
 #include "stats/stats_status.h"
-
-static uint64_t next64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static double normal(uint64_t *s)
-{
-    double u = ((double)(next64(s) >> 11) + 0.5) / 9007199254740992.0;
-    double v = ((double)(next64(s) >> 11) + 0.5) / 9007199254740992.0;
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
+#include "test_rng.h"
 
 /* The partial correlation of a 3-variable correlation matrix has a closed
  * form: (r_ab - r_az r_bz) / sqrt((1 - r_az^2)(1 - r_bz^2)). */
@@ -82,10 +68,10 @@ static void test_pcmci_recovers_lags(void **state)
     (void)state;
     for (size_t t = 0; t < T; t++) {
         double *X = x, *Y = x + T, *Z = x + 2 * T, *W = x + 3 * T;
-        X[t] = (t ? 0.4 * X[t - 1] : 0.0) + normal(&s);
-        Y[t] = (t >= 2 ? 0.8 * X[t - 2] : 0.0) + 0.5 * normal(&s);
-        Z[t] = (t >= 1 ? 0.7 * Y[t - 1] : 0.0) + 0.5 * normal(&s);
-        W[t] = normal(&s);
+        X[t] = (t ? 0.4 * X[t - 1] : 0.0) + test_rng_normal(&s);
+        Y[t] = (t >= 2 ? 0.8 * X[t - 2] : 0.0) + 0.5 * test_rng_normal(&s);
+        Z[t] = (t >= 1 ? 0.7 * Y[t - 1] : 0.0) + 0.5 * test_rng_normal(&s);
+        W[t] = test_rng_normal(&s);
     }
     assert_int_equal(stats_pcmci_parcorr(x, T, N, &o, &r), 0);
     assert_int_equal(r.n, N);

@@ -12,15 +12,6 @@
 #include "stats/regress.h"
 #include "stats/stats_status.h"
 
-/* cmocka's assert_float_equal compares in single precision: use this. */
-#define NEAR(a, b, tol)                                                        \
-    do {                                                                       \
-        double na_ = (a), nb_ = (b);                                           \
-        if (!(fabs(na_ - nb_) <= (tol)))                                       \
-            fail_msg("%s = %.17g, want %.17g (tol %g)", #a, na_, nb_,          \
-                     (double)(tol));                                           \
-    } while (0)
-
 #define N 40
 
 /* X = [sin i, cos 1.3i, (i mod 7) - 3, 0.01 sin .37i],

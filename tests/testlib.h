@@ -2,6 +2,7 @@
 #ifndef SKEWSCOPE_TESTLIB_H
 #define SKEWSCOPE_TESTLIB_H
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,15 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+/* cmocka's assert_float_equal compares in single precision: use this. */
+#define NEAR(a, b, tol)                                                        \
+    do {                                                                       \
+        double na_ = (a), nb_ = (b);                                           \
+        if (!(fabs(na_ - nb_) <= (tol)))                                       \
+            fail_msg("%s = %.17g, want %.17g (tol %g)", #a, na_, nb_,          \
+                     (double)(tol));                                           \
+    } while (0)
 
 /* CMOCKA_ONLY=PATTERN runs only the tests whose names match (cmocka's
  * wildcards * and ?), CMOCKA_SKIP=PATTERN skips those that match: how the

@@ -60,14 +60,10 @@ static int fail_at(struct crx *x, const char *at, const char *fmt, ...)
 static int fail_at(struct crx *x, const char *at, const char *fmt, ...)
 {
     va_list ap;
-    int n = snprintf(x->err, x->errlen, "%s:%llu:%llu: ", x->name,
-                     (unsigned long long)x->line,
-                     (unsigned long long)(at - x->lp + 1));
 
-    if (n < 0 || (size_t)n >= x->errlen)
-        return -INGEST_E_MALFORMED;
     va_start(ap, fmt);
-    vsnprintf(x->err + n, x->errlen - (size_t)n, fmt, ap);
+    ingest_vfail_at(x->err, x->errlen, x->name, x->line,
+                    (uint64_t)(at - x->lp + 1), fmt, ap);
     va_end(ap);
     return -INGEST_E_MALFORMED;
 }

@@ -283,14 +283,11 @@ __attribute__((format(printf, 3, 4))) static int jfail(struct jl *j, int col,
                                                        const char *fmt, ...)
 {
     va_list ap;
-    int k = snprintf(j->err, j->errlen, "%s:%llu:%d: ", j->name,
-                     (unsigned long long)j->line, col > 0 ? col : 1);
 
-    if (k >= 0 && (size_t)k < j->errlen) {
-        va_start(ap, fmt);
-        vsnprintf(j->err + k, j->errlen - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
+    va_start(ap, fmt);
+    ingest_vfail_at(j->err, j->errlen, j->name, j->line,
+                    col > 0 ? (uint64_t)col : 1, fmt, ap);
+    va_end(ap);
     return -INGEST_E_MALFORMED;
 }
 

@@ -132,3 +132,13 @@ out:
     source_close(src);
     return rc;
 }
+
+void ingest_vfail_at(char *err, size_t errlen, const char *name, uint64_t line,
+                     uint64_t col, const char *fmt, va_list ap)
+{
+    int n = snprintf(err, errlen, "%s:%llu:%llu: ", name,
+                     (unsigned long long)line, (unsigned long long)col);
+
+    if (n >= 0 && (size_t)n < errlen)
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+}

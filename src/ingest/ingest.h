@@ -7,8 +7,10 @@
 #ifndef SKEWSCOPE_INGEST_H
 #define SKEWSCOPE_INGEST_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct source;
 struct span_store;
@@ -98,5 +100,11 @@ int ingest_span_invalid(const struct span_rec *rec, bool has_times);
  * "zipkin"), or NULL. */
 const struct ingest_ops *ingest_by_name(const char *name);
 const struct ingest_ops *ingest_by_format(enum trace_format fmt);
+
+/* The readers' one spelling of a position in an error: "NAME:LINE:COL: "
+ * then fmt's message, into err (truncated to errlen). */
+void ingest_vfail_at(char *err, size_t errlen, const char *name, uint64_t line,
+                     uint64_t col, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
 
 #endif

@@ -83,16 +83,12 @@ int rcaeval_csv_fail(struct rcaeval_csv *c, uint64_t line, uint64_t col,
                      const char *fmt, ...)
 {
     va_list ap;
-    int n;
 
     if (c->err)
         return c->err;
-    n = snprintf(c->msg, sizeof(c->msg), "%s:%llu:%llu: ", source_name(c->src),
-                 (unsigned long long)line, (unsigned long long)col);
-    if (n < 0 || (size_t)n >= sizeof(c->msg))
-        n = 0;
     va_start(ap, fmt);
-    vsnprintf(c->msg + n, sizeof(c->msg) - (size_t)n, fmt, ap);
+    ingest_vfail_at(c->msg, sizeof(c->msg), source_name(c->src), line, col, fmt,
+                    ap);
     va_end(ap);
     c->err = -INGEST_E_MALFORMED;
     return c->err;

@@ -84,4 +84,16 @@ int rca_graph_rank(const struct rca_graph_spec *spec, const struct rca_case *c,
                    const struct rca_params *p, struct rca_ranking *out,
                    char *err, size_t errlen);
 
+/* A method file's validate() and rank() for its ops table: the spec's. */
+#define RCA_GRAPH_METHOD_OPS(spec)                                             \
+    static int validate(const struct rca_params *p, char *err, size_t errlen)  \
+    {                                                                          \
+        return rca_graph_validate((spec).name, p, err, errlen);                \
+    }                                                                          \
+    static int rank(const struct rca_case *c, const struct rca_params *p,      \
+                    struct rca_ranking *out, char *err, size_t errlen)         \
+    {                                                                          \
+        return rca_graph_rank(&(spec), c, p, out, err, errlen);                \
+    }
+
 #endif

@@ -10,16 +10,7 @@ static const struct rca_graph_spec spec = {"fci_pagerank", RCA_GRAPH_FCI,
                                            RCA_GRAPH_PAGERANK};
 static const char *const params[] = {"alpha", "n_iter", "pdsep_budget", NULL};
 
-static int validate(const struct rca_params *p, char *err, size_t errlen)
-{
-    return rca_graph_validate(spec.name, p, err, errlen);
-}
-
-static int rank(const struct rca_case *c, const struct rca_params *p,
-                struct rca_ranking *out, char *err, size_t errlen)
-{
-    return rca_graph_rank(&spec, c, p, out, err, errlen);
-}
+RCA_GRAPH_METHOD_OPS(spec)
 
 const struct rca_method rca_method_fci_pagerank = {
     .name = "fci_pagerank",

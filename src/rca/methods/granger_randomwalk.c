@@ -10,16 +10,7 @@ static const struct rca_graph_spec spec = {
 static const char *const params[] = {"maxlag", "p_threshold", "infeasible",
                                      "n_iter", NULL};
 
-static int validate(const struct rca_params *p, char *err, size_t errlen)
-{
-    return rca_graph_validate(spec.name, p, err, errlen);
-}
-
-static int rank(const struct rca_case *c, const struct rca_params *p,
-                struct rca_ranking *out, char *err, size_t errlen)
-{
-    return rca_graph_rank(&spec, c, p, out, err, errlen);
-}
+RCA_GRAPH_METHOD_OPS(spec)
 
 const struct rca_method rca_method_granger_randomwalk = {
     .name = "granger_randomwalk",

@@ -8,16 +8,7 @@ static const struct rca_graph_spec spec = {
     "lingam_randomwalk", RCA_GRAPH_LINGAM, RCA_GRAPH_RANDOMWALK};
 static const char *const params[] = {"max_iter", "n_iter", NULL};
 
-static int validate(const struct rca_params *p, char *err, size_t errlen)
-{
-    return rca_graph_validate(spec.name, p, err, errlen);
-}
-
-static int rank(const struct rca_case *c, const struct rca_params *p,
-                struct rca_ranking *out, char *err, size_t errlen)
-{
-    return rca_graph_rank(&spec, c, p, out, err, errlen);
-}
+RCA_GRAPH_METHOD_OPS(spec)
 
 const struct rca_method rca_method_lingam_randomwalk = {
     .name = "lingam_randomwalk",

@@ -81,7 +81,7 @@ $(BUILD)/tests/test_collect_nvml: $(BUILD)/tests/libnvml_stub.so
 # bench/NAME/*.c (headers bench/NAME/*.h) compiled into the same binary.
 # BENCH_SRCS does not descend, so the companions are no programs of their own.
 .SECONDEXPANSION:
-$(BUILD)/bench/%: bench/%.c $$(sort $$(wildcard bench/$$*/*.c)) $$(wildcard bench/$$*/*.h) $(BUILD)/libskewscope.a
+$(BUILD)/bench/%: bench/%.c $$(sort $$(wildcard bench/$$*/*.c)) $$(wildcard bench/$$*/*.h) bench/bench_util.h $(BUILD)/libskewscope.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(BUILD)/libskewscope.a $(LIBS)
 
@@ -148,7 +148,7 @@ fuzz-run: fuzz
 	echo "fuzz: $(words $(FUZZ_BINS)) passed, 0 failed"
 
 FORMAT_SRCS = $(wildcard src/*/*.c src/*/*.h src/*/*/*.c src/*/*/*.h tests/*.c tests/*.h bench/*.c \
-                bench/*/*.c bench/*/*.h fuzz/*.c fuzz/*.h)
+                bench/*.h bench/*/*.c bench/*/*.h fuzz/*.c fuzz/*.h)
 format:
 	clang-format -i $(FORMAT_SRCS)
 format-check:

@@ -16,14 +16,7 @@
 
 #include "analysis/clock_graph.h"
 #include "sim/sim_fleet.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench_util.h"
 
 int main(int argc, char **argv)
 {

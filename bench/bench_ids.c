@@ -23,20 +23,13 @@
 #include "analysis/causality.h"
 #include "analysis/edges.h"
 #include "model/span_store.h"
+#include "bench_util.h"
 
 #define TRACE_SPANS 8
 
 enum pattern { PAT_RANDOM, PAT_SEQUENTIAL, PAT_TIME, PAT_COUNT };
 static const char *const pattern_name[PAT_COUNT] = {"random", "sequential",
                                                     "time"};
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t splitmix(uint64_t *state)
 {

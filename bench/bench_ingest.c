@@ -22,14 +22,7 @@
 #include "analysis/estimate.h"
 #include "ingest/ingest.h"
 #include "model/span_store.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench_util.h"
 
 static long peak_rss_kb(void)
 {

@@ -22,6 +22,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "output/correct.h"
 #include "output/rewrite.h"
+#include "bench_util.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
     Request;
@@ -37,14 +38,6 @@ typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
 
 #define NRES 10
 #define T0 INT64_C(1790000000000000000)
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static struct otlp_arena *arena;
 

@@ -28,19 +28,7 @@ static char *otlp_body(size_t *len)
     FILE *f = open_memstream(&buf, &n);
     struct trace_writer *w;
 
-    memset(d, 0, sizeof(d));
-    for (size_t i = 0; i < 4; i++) {
-        d[i].trace_id[0] = 0x5c;
-        d[i].trace_id[15] = 1;
-        d[i].span_id = 0x100 + i;
-        d[i].parent_span_id = i ? 0x100 + i - 1 : 0;
-        d[i].name = "probe";
-        d[i].kind = i % 2 ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
-        d[i].start_ns = 1700000000000000000LL + (int64_t)i * 1000;
-        d[i].end_ns = d[i].start_ns + 500;
-        d[i].host_name = i % 2 ? "node-b" : "node-a";
-        d[i].service_name = "svc";
-    }
+    slow_probe_spans(d);
     w = f ? trace_writer_otlp_proto_ops.create(f, 0) : NULL;
     if (!w || trace_writer_otlp_proto_ops.write_batch(w, d, 4) != 0 ||
         trace_writer_otlp_proto_ops.finish(w) != 0 || fclose(f) != 0) {

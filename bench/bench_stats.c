@@ -27,14 +27,7 @@
 #include "stats/pagerank.h"
 #include "stats/pc.h"
 #include "stats/randwalk.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench_util.h"
 
 static void simulate(double *x, size_t rows, size_t cols, unsigned char *dag,
                      uint64_t seed)

@@ -42,6 +42,7 @@
 #include "output/trace_writer.h"
 #include "serve/grpc_frame.h"
 #include "util/clock.h"
+#include "bench_util.h"
 
 #define EXPORT "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 #define MARK 0x5eu /* first byte of every trace ID in the template */
@@ -349,13 +350,6 @@ static void *run_worker(void *arg)
 }
 
 /* ---- main */
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
 
 static int parse(int argc, char **argv, struct opts *o)
 {

@@ -33,6 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model/span_store.h"
+#include "output/trace_writer.h"
+
 static inline double slow_now_s(void)
 {
     struct timespec ts;
@@ -379,6 +382,25 @@ static inline void slow_probe_free(struct slow_probe *pr)
     free(pr->lat);
     pr->lat = NULL;
     pr->nlat = pr->cap = 0;
+}
+
+/* The prober's POST body as spans: one trace of 4 spans, CLIENT and SERVER
+ * in turn, on node-a and node-b. */
+static inline void slow_probe_spans(struct span_desc d[4])
+{
+    memset(d, 0, 4 * sizeof(*d));
+    for (size_t i = 0; i < 4; i++) {
+        d[i].trace_id[0] = 0x5c;
+        d[i].trace_id[15] = 1;
+        d[i].span_id = 0x100 + i;
+        d[i].parent_span_id = i ? 0x100 + i - 1 : 0;
+        d[i].name = "probe";
+        d[i].kind = i % 2 ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
+        d[i].start_ns = 1700000000000000000LL + (int64_t)i * 1000;
+        d[i].end_ns = d[i].start_ns + 500;
+        d[i].host_name = i % 2 ? "node-b" : "node-a";
+        d[i].service_name = "svc";
+    }
 }
 
 #endif

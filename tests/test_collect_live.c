@@ -14,6 +14,7 @@
 
 #include "ingest/collect_rec.h"
 #include "model/series.h"
+#include "promtool.h"
 
 static const char *bin(void)
 {
@@ -216,14 +217,6 @@ static int read_port(int fd)
     return atoi(at + 6);
 }
 
-static const char *promtool(void)
-{
-    return access("/usr/bin/promtool", X_OK) == 0 ? "/usr/bin/promtool"
-           : access("/usr/local/bin/promtool", X_OK) == 0
-               ? "/usr/local/bin/promtool"
-               : NULL;
-}
-
 /* A lint promtool draws on node_exporter's and dcgm-exporter's own pages,
  * for names kept as they spell them. */
 static bool known_lint(const char *line)
@@ -236,41 +229,6 @@ static bool known_lint(const char *line)
                          "'camelCase'")) ||
            !strcmp(line, "DCGM_FI_DEV_PCIE_REPLAY_COUNTER metric name should "
                          "not include type 'counter'");
-}
-
-static void promtool_check(const char *pg)
-{
-    char path[] = "/tmp/skewscope-collect-metrics-XXXXXX", cmd[256];
-    char *out = malloc(1 << 16);
-    size_t n = 0, k;
-    int fd, st;
-    FILE *p;
-
-    if (!promtool()) {
-        printf("# SKIP promtool: not found (Debian package prometheus)\n");
-        free(out);
-        return;
-    }
-    assert_true((fd = mkstemp(path)) >= 0);
-    assert_int_equal(write(fd, pg, strlen(pg)), (ssize_t)strlen(pg));
-    close(fd);
-    snprintf(cmd, sizeof cmd, "%s check metrics < %s 2>&1", promtool(), path);
-    assert_non_null(p = popen(cmd, "r"));
-    while (n + 1 < (1 << 16) && (k = fread(out + n, 1, (1 << 16) - 1 - n, p)))
-        n += k;
-    out[n] = 0;
-    st = pclose(p);
-    unlink(path);
-    if (!WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 3))
-        fail_msg("promtool check metrics (status %d):\n%s", WEXITSTATUS(st),
-                 out);
-    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
-        if (!known_lint(line))
-            fail_msg("promtool check metrics: %s", line);
-    printf("# /metrics: %zu bytes, promtool check metrics: only the known "
-           "lints\n",
-           strlen(pg));
-    free(out);
 }
 
 static void listen_and_stop(int sig)
@@ -292,7 +250,7 @@ static void listen_and_stop(int sig)
     assert_non_null(
         strstr(pg, "skewscope_collect_source_up{source=\"cpu\"} 1\n"));
     assert_non_null(strstr(pg, "\nprocess_resident_memory_bytes "));
-    promtool_check(pg);
+    promtool_check_page("collect's /metrics", pg, known_lint);
     free(pg);
     assert_int_equal(kill(pid, sig), 0);
     assert_int_equal(wait_exit(pid), 0);

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "testlib.h"
 
+#include "promtool.h"
 #include "serve_client.h"
 
 #include <sys/wait.h>
@@ -23,17 +24,6 @@
 #include "serve/serve.h"
 #include "testbed/kafka_mock.h"
 
-static const char *promtool(void)
-{
-    static const char *const where[] = {"/usr/bin/promtool",
-                                        "/usr/local/bin/promtool"};
-
-    for (size_t i = 0; i < sizeof(where) / sizeof(*where); i++)
-        if (access(where[i], X_OK) == 0)
-            return where[i];
-    return NULL;
-}
-
 #define NEED_PROMTOOL()                                                        \
     do {                                                                       \
         if (!promtool()) {                                                     \
@@ -42,33 +32,6 @@ static const char *promtool(void)
             skip();                                                            \
         }                                                                      \
     } while (0)
-
-/* `promtool check metrics` on the page; fails the test with its output. */
-static void promtool_check(const char *shape, const char *page)
-{
-    char path[] = "/tmp/skewscope-metrics-XXXXXX", cmd[256], out[4096];
-    int fd = mkstemp(path), st;
-    size_t n = 0, k;
-    FILE *p;
-
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, page, strlen(page)), (ssize_t)strlen(page));
-    close(fd);
-    snprintf(cmd, sizeof(cmd), "%s check metrics < %s 2>&1", promtool(), path);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    while (n + 1 < sizeof(out) &&
-           (k = fread(out + n, 1, sizeof(out) - 1 - n, p)) > 0)
-        n += k;
-    out[n] = '\0';
-    st = pclose(p);
-    unlink(path);
-    if (st != 0 || n > 0)
-        fail_msg("/metrics (%s) fails promtool check metrics (status %d):\n%s",
-                 shape, WIFEXITED(st) ? WEXITSTATUS(st) : -1, out);
-    printf("# /metrics (%s): %zu bytes, promtool check metrics: ok\n", shape,
-           strlen(page));
-}
 
 static char *page_of(int port)
 {
@@ -99,7 +62,7 @@ static void check_shape(int port, const char *shape, const char *want)
 {
     char *p = page_with(port, want);
 
-    promtool_check(shape, p);
+    promtool_check_page(shape, p, NULL);
     free(p);
 }
 
@@ -173,7 +136,7 @@ static void test_plain(void **state)
     base_config(&cfg);
     s = start(&cfg);
     p = page_of(serve_port(s));
-    promtool_check("fresh", p);
+    promtool_check_page("fresh", p, NULL);
     free(p);
     post_traces(serve_port(s), 0);
     check_shape(serve_port(s), "with edges",
@@ -249,7 +212,7 @@ static void test_after_errors(void **state)
     for (size_t i = 0; i < sizeof(counted) / sizeof(*counted); i++)
         if (!strstr(p, counted[i]))
             fail_msg("/metrics lacks \"%s\":\n%s", counted[i], p);
-    promtool_check("after errors", p);
+    promtool_check_page("after errors", p, NULL);
     free(p);
     free(req);
     assert_int_equal(serve_stop(s), 0);

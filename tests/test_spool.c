@@ -95,26 +95,6 @@ static char *seg_file(const char *dir, unsigned no)
     return p;
 }
 
-static off_t file_size(const char *path)
-{
-    struct stat st;
-
-    assert_int_equal(stat(path, &st), 0);
-    return st.st_size;
-}
-
-static void poke(const char *path, off_t off, uint8_t xor_mask)
-{
-    int fd = open(path, O_RDWR);
-    uint8_t b;
-
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, &b, 1, off), 1);
-    b ^= xor_mask;
-    assert_int_equal(pwrite(fd, &b, 1, off), 1);
-    close(fd);
-}
-
 #define REC(len) (SPOOL_HEADER_BYTES + (len))
 
 /* ---- tests */
@@ -196,7 +176,7 @@ static void test_torn_tail(void **state)
     (void)state;
     append_n(s, 0, 3, 200);
     spool_close(s);
-    full = file_size(seg);
+    full = testlib_file_size(seg);
     assert_int_equal(full, 3 * REC(200));
     assert_int_equal(truncate(seg, full - 7), 0);
 
@@ -205,10 +185,10 @@ static void test_torn_tail(void **state)
     assert_int_equal(st.records, 2);
     assert_int_equal(st.damaged_records, 1);
     assert_int_equal(st.damaged_bytes, REC(200) - 7);
-    assert_int_equal(file_size(seg), 2 * REC(200)); /* cut off */
+    assert_int_equal(testlib_file_size(seg), 2 * REC(200)); /* cut off */
     append_n(s, 10, 1, 50); /* a new run appends to a new segment */
     spool_close(s);
-    assert_int_equal(file_size(seg2), REC(50));
+    assert_int_equal(testlib_file_size(seg2), REC(50));
 
     /* A tail torn inside the header (only 9 bytes of it written). */
     {
@@ -243,8 +223,8 @@ static void test_corrupt_middle(void **state)
     (void)state;
     append_n(s, 0, 5, 100);
     spool_close(s);
-    poke(seg, REC(100) + SPOOL_HEADER_BYTES + 42, 0x01); /* record 1 */
-    poke(seg, 3 * REC(100) + 5, 0x80);                   /* record 3 len */
+    testlib_poke(seg, REC(100) + SPOOL_HEADER_BYTES + 42, 0x01); /* record 1 */
+    testlib_poke(seg, 3 * REC(100) + 5, 0x80); /* record 3 len */
 
     s = open_ok(dir, 1 << 20, 0);
     spool_stats_read(s, &st);
@@ -270,7 +250,7 @@ static void test_corrupt_while_open(void **state)
 
     (void)state;
     append_n(s, 0, 3, 64);
-    poke(seg, SPOOL_HEADER_BYTES + 10, 0xff); /* record 0's payload */
+    testlib_poke(seg, SPOOL_HEADER_BYTES + 10, 0xff); /* record 0's payload */
     expect_pop(s, 1, 64);
     spool_stats_read(s, &st);
     assert_int_equal(st.damaged_records, 1);

@@ -109,26 +109,6 @@ static char *seg_file(const char *dir, unsigned no)
     return p;
 }
 
-static off_t file_size(const char *path)
-{
-    struct stat st;
-
-    assert_int_equal(stat(path, &st), 0);
-    return st.st_size;
-}
-
-static void poke(const char *path, off_t off, uint8_t xor_mask)
-{
-    int fd = open(path, O_RDWR);
-    uint8_t b;
-
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, &b, 1, off), 1);
-    b ^= xor_mask;
-    assert_int_equal(pwrite(fd, &b, 1, off), 1);
-    close(fd);
-}
-
 /* ---- tests */
 
 /* Records not done survive a close and come back in order with their
@@ -299,12 +279,13 @@ static void test_torn_tail_and_crc(void **state)
     for (unsigned i = 0; i < 6; i++)
         append_one(w, i); /* never done */
     wal_close(w);
-    full = file_size(seg);
+    full = testlib_file_size(seg);
     for (unsigned i = 0; i < 3; i++)
         off3 += REC(len_of(i));
     assert_int_equal(truncate(seg, full - 7), 0); /* record 5 torn */
-    poke(seg, REC(len_of(0)) + SEGMENT_HEADER_BYTES + 3, 0x10); /* 1: CRC */
-    poke(seg, off3 + 5, 0x80); /* record 3: length */
+    testlib_poke(seg, REC(len_of(0)) + SEGMENT_HEADER_BYTES + 3,
+                 0x10);                /* 1: CRC */
+    testlib_poke(seg, off3 + 5, 0x80); /* record 3: length */
 
     w = open_ok(dir, 0);
     wal_stats_read(w, &st);
@@ -312,7 +293,8 @@ static void test_torn_tail_and_crc(void **state)
     assert_int_equal(st.damaged_records, 3);
     assert_int_equal(st.damaged_bytes,
                      REC(len_of(1)) + REC(len_of(3)) + REC(len_of(5)) - 7);
-    assert_int_equal(file_size(seg), full - REC(len_of(5))); /* cut off */
+    assert_int_equal(testlib_file_size(seg),
+                     full - REC(len_of(5))); /* cut off */
     wal_done(expect_replay(w, 0));
     wal_done(expect_replay(w, 2));
     wal_done(expect_replay(w, 4));
@@ -336,7 +318,7 @@ static void test_damage_at_replay(void **state)
         append_one(w, i);
     wal_close(w);
     w = open_ok(dir, 0);
-    poke(seg, REC(len_of(0)) + SEGMENT_HEADER_BYTES + 1, 0x01);
+    testlib_poke(seg, REC(len_of(0)) + SEGMENT_HEADER_BYTES + 1, 0x01);
     wal_done(expect_replay(w, 0));
     wal_done(expect_replay(w, 2));
     expect_no_replay(w);
@@ -390,12 +372,13 @@ static void test_preallocated(void **state)
     (void)state;
     assert_non_null(w);
     snprintf(spare, sizeof spare, "%s/spare.tmp", dir);
-    assert_int_equal(file_size(spare), 4096); /* ready before any append */
+    assert_int_equal(testlib_file_size(spare),
+                     4096); /* ready before any append */
     for (unsigned i = 0; i < 3; i++) {
         r[i] = append_one(w, i);
         used += REC(len_of(i));
     }
-    assert_int_equal(file_size(seg1), 4096); /* the spare, renamed */
+    assert_int_equal(testlib_file_size(seg1), 4096); /* the spare, renamed */
     for (unsigned i = 3; i < 30; i++)
         r[i] = append_one(w, i); /* over 4 KiB: a second segment */
     assert_int_equal(access(seg2, F_OK), 0);

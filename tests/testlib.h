@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -53,6 +55,29 @@ static inline char *testlib_write_temp(const void *data, size_t len)
 static inline char *testlib_write_temp_str(const char *s)
 {
     return testlib_write_temp(s, strlen(s));
+}
+
+/* path's size in bytes (the test fails when it cannot be read). */
+static inline off_t testlib_file_size(const char *path)
+{
+    struct stat st;
+
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+/* Flip the bits of xor_mask in the byte at off of path: a corruption at a
+ * chosen place, for the readers of checksummed files. */
+static inline void testlib_poke(const char *path, off_t off, uint8_t xor_mask)
+{
+    int fd = open(path, O_RDWR);
+    uint8_t b;
+
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &b, 1, off), 1);
+    b ^= xor_mask;
+    assert_int_equal(pwrite(fd, &b, 1, off), 1);
+    close(fd);
 }
 
 /* A new directory /tmp/skewscope-<what>-XXXXXX; returns its malloc'd path. */

@@ -57,6 +57,7 @@
 #include "util/json_esc.h"
 #include "util/log.h"
 #include "util/net_listen.h"
+#include "util/grow.h"
 
 #define TRACES_PATH "/v1/traces"
 #define MIB ((size_t)1 << 20)
@@ -1006,15 +1007,6 @@ static void apply_defaults(struct receiver_config *c)
         c->body_min_rate = 1024;
     if (!c->shutdown_grace_ms)
         c->shutdown_grace_ms = 5000;
-}
-
-static char *dup_or_null(const char *s, bool *ok)
-{
-    char *d = s ? strdup(s) : NULL;
-
-    if (s && !d)
-        *ok = false;
-    return d;
 }
 
 /* Copy the config's strings and routes into r. */

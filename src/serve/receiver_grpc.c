@@ -65,6 +65,7 @@
 #include "util/counter.h"
 #include "util/log.h"
 #include "util/net_listen.h"
+#include "util/grow.h"
 
 #define MIB ((size_t)1 << 20)
 #define MAX_STREAMS 100
@@ -1383,15 +1384,6 @@ static void apply_defaults(struct receiver_grpc_config *c)
         c->body_min_rate = 1024;
     if (!c->shutdown_grace_ms)
         c->shutdown_grace_ms = 5000;
-}
-
-static char *dup_or_null(const char *s, bool *ok)
-{
-    char *d = s ? strdup(s) : NULL;
-
-    if (s && !d)
-        *ok = false;
-    return d;
 }
 
 static void grpc_free(struct receiver_grpc *g)

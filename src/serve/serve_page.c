@@ -20,6 +20,7 @@
 #include "util/ids.h"
 #include "analysis/causality.h"
 #include "util/clock.h"
+#include "util/grow.h"
 
 /* ---- entries */
 
@@ -244,15 +245,6 @@ void serve_page_destroy(struct serve_page *p)
 }
 
 /* ---- history */
-
-static char *dup_or_null(const char *s, bool *ok)
-{
-    char *d = s ? strdup(s) : NULL;
-
-    if (s && !d)
-        *ok = false;
-    return d;
-}
 
 static struct hsnap *hsnap_copy(const struct live_snapshot *sn, int64_t upd)
 {

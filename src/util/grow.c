@@ -36,3 +36,12 @@ int grow_array_zeroed(void **p, size_t *cap, size_t need, size_t elem)
         memset((char *)*p + old * elem, 0, (*cap - old) * elem);
     return rc;
 }
+
+char *dup_or_null(const char *s, bool *ok)
+{
+    char *d = s ? strdup(s) : NULL;
+
+    if (s && !d)
+        *ok = false;
+    return d;
+}

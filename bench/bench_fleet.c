@@ -36,12 +36,12 @@ int main(int argc, char **argv)
     struct clock_graph_opts opts = {
         .reference = CLOCK_REF_CONSENSUS,
         .windows = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 0};
-    double t0 = now_s();
+    double t0 = clock_now_s(CLOCK_MONOTONIC);
     if (clock_graph_estimate(&e, obs, n, hosts, &opts) < 0) {
         fprintf(stderr, "bench_fleet: out of memory\n");
         return 1;
     }
-    double secs = now_s() - t0;
+    double secs = clock_now_s(CLOCK_MONOTONIC) - t0;
     int64_t worst = 0, worst_skewed = 0;
     size_t known = 0, drifts = 0, steps = 0;
     for (unsigned h = 0; h < hosts; h++) {

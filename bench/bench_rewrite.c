@@ -207,7 +207,7 @@ static int bench_rewrite(const char *what, const uint8_t *body, size_t len,
     struct correct_stats st = {0, 0};
     size_t outlen = 0;
     char err[256];
-    double t0 = now_s();
+    double t0 = clock_now_s(CLOCK_MONOTONIC);
 
     for (unsigned i = 0; i < iters; i++) {
         uint8_t *out;
@@ -218,7 +218,8 @@ static int bench_rewrite(const char *what, const uint8_t *body, size_t len,
         }
         free(out);
     }
-    report(what, st.spans, now_s() - t0, len, outlen, iters);
+    report(what, st.spans, clock_now_s(CLOCK_MONOTONIC) - t0, len, outlen,
+           iters);
     return 0;
 }
 
@@ -228,7 +229,7 @@ static int bench_protobuf_c(const uint8_t *body, size_t len, unsigned nspans,
     struct otlp_arena *a = otlp_arena_create();
     uint8_t *out = malloc(2 * len + 64);
     size_t outlen = 0;
-    double t0 = now_s();
+    double t0 = clock_now_s(CLOCK_MONOTONIC);
 
     if (!a || !out)
         return -1;
@@ -240,8 +241,8 @@ static int bench_protobuf_c(const uint8_t *body, size_t len, unsigned nspans,
             opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(
                 msg, out);
     }
-    report("protobuf-c", (size_t)nspans * iters, now_s() - t0, len, outlen,
-           iters);
+    report("protobuf-c", (size_t)nspans * iters,
+           clock_now_s(CLOCK_MONOTONIC) - t0, len, outlen, iters);
     otlp_arena_destroy(a);
     free(out);
     return 0;

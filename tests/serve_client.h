@@ -17,14 +17,7 @@
 #include <jansson.h>
 
 #include "output/trace_writer.h"
-
-static inline double sc_now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "util/clock.h"
 
 static inline void sc_sleep_ms(long ms)
 {

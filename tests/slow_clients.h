@@ -35,14 +35,7 @@
 
 #include "model/span_store.h"
 #include "output/trace_writer.h"
-
-static inline double slow_now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "util/clock.h"
 
 /* Raise RLIMIT_NOFILE's soft limit to at least n; returns the limit now. */
 static inline unsigned long slow_raise_nofile(unsigned long n)
@@ -151,7 +144,7 @@ static inline bool slow_send(struct slow_attack *a, struct slow_conn *c,
 static inline void slow_step(struct slow_attack *a, struct pollfd *p,
                              size_t *idx)
 {
-    double now = slow_now_s();
+    double now = clock_now_s(CLOCK_MONOTONIC);
     size_t np = 0;
 
     for (size_t i = 0; i < a->n; i++) {
@@ -169,7 +162,7 @@ static inline void slow_step(struct slow_attack *a, struct pollfd *p,
     }
     if (poll(p, np, 20) < 0)
         return;
-    now = slow_now_s();
+    now = clock_now_s(CLOCK_MONOTONIC);
     for (size_t k = 0; k < np; k++) {
         struct slow_conn *c = &a->c[idx[k]];
         char b[512];
@@ -232,10 +225,11 @@ static inline int slow_attack_start(struct slow_attack *a)
 static inline unsigned slow_attack_wait(struct slow_attack *a, unsigned want,
                                         double timeout_s)
 {
-    double until = slow_now_s() + timeout_s;
+    double until = clock_now_s(CLOCK_MONOTONIC) + timeout_s;
     struct timespec ts = {0, 50 * 1000000L};
 
-    while (atomic_load(&a->open_now) < want && slow_now_s() < until)
+    while (atomic_load(&a->open_now) < want &&
+           clock_now_s(CLOCK_MONOTONIC) < until)
         nanosleep(&ts, NULL);
     return atomic_load(&a->open_now);
 }
@@ -306,7 +300,7 @@ static inline void slow_probe_once(struct slow_probe *pr, bool post)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, pr->body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)pr->body_len);
     }
-    t0 = slow_now_s();
+    t0 = clock_now_s(CLOCK_MONOTONIC);
     pr->sent++;
     if (curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -322,7 +316,7 @@ static inline void slow_probe_once(struct slow_probe *pr, bool post)
             }
         }
         if (pr->nlat < pr->cap)
-            pr->lat[pr->nlat++] = slow_now_s() - t0;
+            pr->lat[pr->nlat++] = clock_now_s(CLOCK_MONOTONIC) - t0;
     } else {
         pr->last_fail_code = code;
         snprintf(pr->last_fail, sizeof(pr->last_fail), "%s",

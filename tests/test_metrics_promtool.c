@@ -44,14 +44,14 @@ static char *page_of(int port)
 /* Poll /metrics until it holds `want` (10 s at most); returns the page. */
 static char *page_with(int port, const char *want)
 {
-    double end = sc_now_s() + 10;
+    double end = clock_now_s(CLOCK_MONOTONIC) + 10;
     char *p;
 
     for (;;) {
         p = page_of(port);
         if (strstr(p, want))
             return p;
-        if (sc_now_s() > end)
+        if (clock_now_s(CLOCK_MONOTONIC) > end)
             fail_msg("/metrics never showed %s:\n%s", want, p);
         free(p);
         sc_sleep_ms(100);

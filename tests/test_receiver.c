@@ -25,6 +25,7 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "output/trace_writer.h"
 #include "serve/receiver.h"
+#include "util/clock.h"
 
 #define T0 1700000000000000000LL
 
@@ -707,14 +708,6 @@ static void test_partial_success(void **state)
     free(js.data);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int raw_connect(int port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -749,13 +742,13 @@ static void test_slow_client(void **state)
                      (ssize_t)sizeof(head) - 1);
     fd2 = raw_connect(receiver_port(r));
     assert_int_equal(write(fd2, head, 20), 20);
-    t0 = now_s();
+    t0 = clock_now_s(CLOCK_MONOTONIC);
     assert_int_equal(post(receiver_port(r), PB, pb), 200);
-    assert_true(now_s() - t0 < 0.9);
+    assert_true(clock_now_s(CLOCK_MONOTONIC) - t0 < 0.9);
     /* The stalled connections are closed after the idle timeout. */
     assert_true(read(fd, b, sizeof(b)) <= 0);
     assert_true(read(fd2, b, sizeof(b)) <= 0);
-    assert_true(now_s() - t0 < 4.0);
+    assert_true(clock_now_s(CLOCK_MONOTONIC) - t0 < 4.0);
     close(fd);
     close(fd2);
     assert_int_equal(post(receiver_port(r), PB, pb), 200);
@@ -769,18 +762,18 @@ static void test_slow_client(void **state)
 static double trickle(int fd, const char *line, unsigned step_ms, double max_s)
 {
     struct timespec ts = {0, (long)step_ms * 1000000L};
-    double t0 = now_s();
+    double t0 = clock_now_s(CLOCK_MONOTONIC);
     char b[256];
 
-    while (now_s() - t0 < max_s) {
+    while (clock_now_s(CLOCK_MONOTONIC) - t0 < max_s) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0)
-            return now_s() - t0;
+            return clock_now_s(CLOCK_MONOTONIC) - t0;
         if (poll(&p, 1, 0) == 1 && recv(fd, b, sizeof(b), 0) <= 0)
-            return now_s() - t0;
+            return clock_now_s(CLOCK_MONOTONIC) - t0;
         nanosleep(&ts, NULL);
     }
-    return now_s() - t0;
+    return clock_now_s(CLOCK_MONOTONIC) - t0;
 }
 
 /* A client that sends a header line every 300 ms never trips the idle
@@ -1164,10 +1157,10 @@ static size_t pend_count(struct pend_sink *s)
 
 static void wait_pending(struct pend_sink *s, size_t n)
 {
-    double end = now_s() + 10;
+    double end = clock_now_s(CLOCK_MONOTONIC) + 10;
 
     while (pend_count(s) < n) {
-        if (now_s() > end)
+        if (clock_now_s(CLOCK_MONOTONIC) > end)
             fail_msg("%zu of %zu requests reached the handler", pend_count(s),
                      n);
         struct timespec ts = {0, 5 * 1000000L};

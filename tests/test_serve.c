@@ -77,7 +77,7 @@ static json_int_t status_int(json_t *st, const char *obj, const char *key)
 static json_t *wait_pairs(int port, const char *from, const char *to,
                           json_int_t pairs)
 {
-    double end = sc_now_s() + 20;
+    double end = clock_now_s(CLOCK_MONOTONIC) + 20;
 
     for (;;) {
         json_t *st = status(port);
@@ -88,7 +88,7 @@ static json_t *wait_pairs(int port, const char *from, const char *to,
         if (got >= pairs)
             return st;
         json_decref(st);
-        if (sc_now_s() > end)
+        if (clock_now_s(CLOCK_MONOTONIC) > end)
             fail_msg("edge %s -> %s: %lld pairs, expected %lld", from, to,
                      (long long)got, (long long)pairs);
         sc_sleep_ms(50);
@@ -387,8 +387,9 @@ static void test_http_end_to_end(void **state)
     /* phase 2: new traces, forwarded with the learned correction */
     make_chain(c, NTRACES, 1000);
     send_chain(port, c, 50);
-    double end = sc_now_s() + 20;
-    while (downstream_count(&ds) < 2 * HOPS * NTRACES && sc_now_s() < end)
+    double end = clock_now_s(CLOCK_MONOTONIC) + 20;
+    while (downstream_count(&ds) < 2 * HOPS * NTRACES &&
+           clock_now_s(CLOCK_MONOTONIC) < end)
         sc_sleep_ms(20);
     assert_int_equal(serve_stop(s), 0);
     receiver_stop(ds.rx);
@@ -602,12 +603,12 @@ static void produce_raw(const char *brokers, const char *topic, struct buf b)
 static void wait_processed(struct serve *s, uint64_t n)
 {
     struct serve_counters sc;
-    double end = sc_now_s() + 30;
+    double end = clock_now_s(CLOCK_MONOTONIC) + 30;
 
     do {
         sc_sleep_ms(50);
         serve_counters_read(s, &sc);
-    } while (sc.processed < n && sc_now_s() < end);
+    } while (sc.processed < n && clock_now_s(CLOCK_MONOTONIC) < end);
     if (sc.processed != n)
         fail_msg("processed %llu spans, expected %llu",
                  (unsigned long long)sc.processed, (unsigned long long)n);
@@ -682,9 +683,9 @@ static void *watch_run(void *arg)
         struct serve_counters sc;
         serve_counters_read(w->s, &sc);
         if (sc.warnings && w->first_warning < 0)
-            w->first_warning = sc_now_s() - w->t0;
+            w->first_warning = clock_now_s(CLOCK_MONOTONIC) - w->t0;
         if (sc.violations && w->first_violation < 0)
-            w->first_violation = sc_now_s() - w->t0;
+            w->first_violation = clock_now_s(CLOCK_MONOTONIC) - w->t0;
         sc_sleep_ms(20);
     }
     return NULL;
@@ -775,7 +776,7 @@ static void test_testbed_warning_first(void **state)
     cfg.reference = "node-gateway";
     cfg.stat_window_s = 1;
     w.s = start_serve(&cfg);
-    w.t0 = sc_now_s();
+    w.t0 = clock_now_s(CLOCK_MONOTONIC);
     w.first_warning = w.first_violation = -1;
     assert_int_equal(pthread_create(&th, NULL, watch_run, &w), 0);
     int rc = run_testbed(serve_port(w.s), "prefill=250ppm", true, 14000, 0);
@@ -863,7 +864,7 @@ static pid_t spawn_downstream(int port, const char *file)
 static void wait_listening(int port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET};
-    double end = sc_now_s() + 10;
+    double end = clock_now_s(CLOCK_MONOTONIC) + 10;
 
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons((uint16_t)port);
@@ -873,7 +874,7 @@ static void wait_listening(int port)
         close(fd);
         if (rc == 0)
             return;
-        if (sc_now_s() > end)
+        if (clock_now_s(CLOCK_MONOTONIC) > end)
             fail_msg("nothing listens on port %d", port);
         sc_sleep_ms(10);
     }
@@ -1007,11 +1008,11 @@ static void test_fault_downstream_killed(void **state)
     pid = spawn_downstream(dport, file);
     wait_listening(dport);
     pthread_join(th, NULL);
-    double end = sc_now_s() + 30;
+    double end = clock_now_s(CLOCK_MONOTONIC) + 30;
     do {
         sc_sleep_ms(50);
         serve_counters_read(s, &sc);
-    } while (sc.forwarded < HOPS * 200 && sc_now_s() < end);
+    } while (sc.forwarded < HOPS * 200 && clock_now_s(CLOCK_MONOTONIC) < end);
     assert_int_equal(serve_stop(s), 0);
     kill(pid, SIGTERM);
     waitpid(pid, &st, 0);
@@ -1091,8 +1092,8 @@ static void test_sigterm_spools(void **state)
     ds = spawn_downstream(dport, file);
     wait_listening(dport);
     srv = spawn_serve(url, spool, &port);
-    double end = sc_now_s() + 20;
-    while (file_ids(file) < HOPS * 50 && sc_now_s() < end)
+    double end = clock_now_s(CLOCK_MONOTONIC) + 20;
+    while (file_ids(file) < HOPS * 50 && clock_now_s(CLOCK_MONOTONIC) < end)
         sc_sleep_ms(20);
     kill(srv, SIGTERM);
     assert_int_equal(waitpid(srv, &st, 0), srv);
@@ -1265,9 +1266,9 @@ static void test_wal_shared_fsyncs(void **state)
     assert_true(records == SENDERS * SENDER_REQUESTS);
     assert_true(fsyncs >= 1 && fsyncs * 2 <= records);
     assert_true(metric_of(port, "skewscope_http_requests_waiting") == 0);
-    double end = sc_now_s() + 20;
+    double end = clock_now_s(CLOCK_MONOTONIC) + 20;
     while (downstream_count(&ds) < SENDERS * SENDER_REQUESTS * 10 &&
-           sc_now_s() < end)
+           clock_now_s(CLOCK_MONOTONIC) < end)
         sc_sleep_ms(20);
     atomic_store(&fsync_delay_ms, 0);
     assert_int_equal(serve_stop(s), 0);
@@ -1327,8 +1328,8 @@ static void test_wal_fsync_fails(void **state)
     assert_int_equal(
         http(port, "/v1/traces", &body, "application/x-protobuf", &out), 200);
     free(out.data);
-    double end = sc_now_s() + 20;
-    while (downstream_count(&ds) < 10 && sc_now_s() < end)
+    double end = clock_now_s(CLOCK_MONOTONIC) + 20;
+    while (downstream_count(&ds) < 10 && clock_now_s(CLOCK_MONOTONIC) < end)
         sc_sleep_ms(20);
     struct serve_counters sc;
     serve_counters_read(s, &sc);
@@ -1389,9 +1390,9 @@ static void test_wal_stop_while_waiting(void **state)
     b.port = serve_port(s);
     b.body = sc_proto_body(c->d[0], 10);
     assert_int_equal(pthread_create(&t, NULL, bg_post_run, &b), 0);
-    double end = sc_now_s() + 10;
+    double end = clock_now_s(CLOCK_MONOTONIC) + 10;
     while (metric_of(b.port, "skewscope_http_requests_waiting") < 1 &&
-           sc_now_s() < end)
+           clock_now_s(CLOCK_MONOTONIC) < end)
         sc_sleep_ms(10);
     assert_true(metric_of(b.port, "skewscope_http_requests_waiting") == 1);
     assert_int_equal(serve_stop(s), 0);
@@ -1435,8 +1436,8 @@ static void test_invalid_spans(void **state)
     assert_int_equal(
         http(port, "/v1/traces", &body, "application/x-protobuf", &out), 200);
     free(out.data);
-    double end = sc_now_s() + 20;
-    while (downstream_count(&ds) < 2 && sc_now_s() < end)
+    double end = clock_now_s(CLOCK_MONOTONIC) + 20;
+    while (downstream_count(&ds) < 2 && clock_now_s(CLOCK_MONOTONIC) < end)
         sc_sleep_ms(20);
     st = status(port);
     assert_int_equal(status_int(st, "spans", "invalid"), 1);

@@ -275,11 +275,6 @@ out:
     return rc;
 }
 
-static double now_s(void)
-{
-    return (double)clock_now_ns(CLOCK_MONOTONIC) * 1e-9;
-}
-
 static int run_pipeline(const struct experiment_imb_config *cfg,
                         struct experiment_imb_run *r, const char *traces,
                         const char *scrapes, char *err, size_t errlen)
@@ -336,7 +331,7 @@ static int one_run(const struct experiment_imb_config *cfg,
 {
     char traces[EXPERIMENT_PATH_MAX], scrapes[EXPERIMENT_PATH_MAX];
     struct imb_engine *e = NULL;
-    double t0 = now_s();
+    double t0 = clock_now_s(CLOCK_MONOTONIC);
     int rc;
 
     snprintf(r->dir, sizeof r->dir, "%s/%s/%u", cfg->p.out_dir,
@@ -373,7 +368,7 @@ static int one_run(const struct experiment_imb_config *cfg,
         return rc;
     experiment_imb_judge(e, r);
     imb_engine_destroy(e);
-    r->seconds = now_s() - t0;
+    r->seconds = clock_now_s(CLOCK_MONOTONIC) - t0;
     return 0;
 }
 
@@ -423,7 +418,7 @@ int experiment_imb_run(const struct experiment_imb_config *cfg,
 {
     struct imb_runbook *rb = NULL;
     size_t n = 0, k = 0;
-    double t0 = now_s();
+    double t0 = clock_now_s(CLOCK_MONOTONIC);
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -462,7 +457,7 @@ int experiment_imb_run(const struct experiment_imb_config *cfg,
             out->nruns = ++k;
         }
     imb_runbook_destroy(rb);
-    out->seconds = now_s() - t0;
+    out->seconds = clock_now_s(CLOCK_MONOTONIC) - t0;
     return 0;
 }
 

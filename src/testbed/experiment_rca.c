@@ -152,11 +152,6 @@ static void measure(struct experiment_rca_case *rc, const struct case_record *c,
     series_table_destroy(t);
 }
 
-static double now_s(void)
-{
-    return (double)clock_now_ns(CLOCK_MONOTONIC) * 1e-9;
-}
-
 /* Run and record one case. */
 static int run_case(const struct experiment_rca_config *cfg,
                     struct experiment_rca_case *rc, char *err, size_t errlen)
@@ -164,7 +159,7 @@ static int run_case(const struct experiment_rca_config *cfg,
     struct pipeline_config pc;
     struct pipeline_result res;
     char spec[160];
-    double t0 = now_s();
+    double t0 = clock_now_s(CLOCK_MONOTONIC);
     int rc_run = -ENOMEM;
     struct case_record *c = case_record_create();
 
@@ -194,7 +189,7 @@ static int run_case(const struct experiment_rca_config *cfg,
     }
 done:
     case_record_destroy(c);
-    rc->seconds = now_s() - t0;
+    rc->seconds = clock_now_s(CLOCK_MONOTONIC) - t0;
     return rc_run;
 }
 
@@ -214,7 +209,7 @@ int experiment_rca_run(const struct experiment_rca_config *cfg,
 {
     int rc = check_config(cfg, err, errlen);
     size_t n = experiment_rca_count(cfg), i = 0;
-    double t0 = now_s();
+    double t0 = clock_now_s(CLOCK_MONOTONIC);
     stage_names st;
     size_t ns = stage_list(cfg, st);
 
@@ -250,7 +245,7 @@ int experiment_rca_run(const struct experiment_rca_config *cfg,
                 out->ncases = ++i;
                 progress(cfg->p.progress, i - 1, n, c);
             }
-    out->seconds = now_s() - t0;
+    out->seconds = clock_now_s(CLOCK_MONOTONIC) - t0;
     return 0;
 }
 

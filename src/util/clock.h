@@ -20,6 +20,12 @@ static inline int64_t clock_now_ns(clockid_t clk)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* clk's time in seconds, for durations measured and printed in seconds. */
+static inline double clock_now_s(clockid_t clk)
+{
+    return (double)clock_now_ns(clk) / 1e9;
+}
+
 /* The instant `after_ns` (>= 0) from now on clk, as a timespec. */
 static inline struct timespec clock_deadline(clockid_t clk, int64_t after_ns)
 {

@@ -120,7 +120,7 @@ static int one_step(struct decode_ctx *d, struct tracer_span *consumer,
                          &d->tokens[i]);
     stage_span_end(s, &sp);
     llm_compute_totals(&c1);
-    stage_hist_observe(&s->metrics->itl, stage_mono_ns() - t0);
+    int64_t itl_ns = stage_mono_ns() - t0;
     /* The step as the stand-in GPU times it (CUDA events around the
      * step): its kernels and its collectives (wall time from arrival to
      * release). A kernel takes its multiply-adds at the GPU's rate,
@@ -133,8 +133,8 @@ static int one_step(struct decode_ctx *d, struct tracer_span *consumer,
     double stretch = llm_workload() / llm_throttle();
     int64_t kernel_ns = (int64_t)((double)(c1.macs - c0.macs) * 1e3 /
                                   STAGE_KERNEL_MACS_PER_US * stretch);
-    stage_hist_observe(&s->metrics->step, kernel_ns + d->wait_ns);
-    stage_hist_observe(&s->metrics->coll_wait, d->wait_ns);
+    stage_metrics_decode_step(s->metrics, itl_ns, kernel_ns + d->wait_ns,
+                              d->wait_ns);
     if (count)
         stage_metrics_add(&s->metrics->tokens, 1);
     return rc;

@@ -34,6 +34,49 @@ void stage_hist_observe(struct stage_hist *h, int64_t ns)
                               memory_order_relaxed);
 }
 
+void stage_metrics_decode_step(struct stage_metrics *m, int64_t itl_ns,
+                               int64_t step_ns, int64_t wait_ns)
+{
+    atomic_fetch_add(&m->step_seq, 1); /* odd: being written */
+    stage_hist_observe(&m->itl, itl_ns);
+    stage_hist_observe(&m->step, step_ns);
+    stage_hist_observe(&m->coll_wait, wait_ns);
+    atomic_fetch_add(&m->step_seq, 1);
+}
+
+static void hist_copy(struct stage_hist *dst, const struct stage_hist *src)
+{
+    for (size_t i = 0; i <= STAGE_HIST_NBOUNDS; i++)
+        atomic_store_explicit(
+            &dst->bucket[i],
+            atomic_load_explicit(&src->bucket[i], memory_order_relaxed),
+            memory_order_relaxed);
+    atomic_store_explicit(
+        &dst->count, atomic_load_explicit(&src->count, memory_order_relaxed),
+        memory_order_relaxed);
+    atomic_store_explicit(
+        &dst->sum_ns, atomic_load_explicit(&src->sum_ns, memory_order_relaxed),
+        memory_order_relaxed);
+}
+
+/* The decode-step histograms as of one moment between steps (the
+ * sequence lock of stage_metrics_decode_step). */
+static void decode_snapshot(const struct stage_metrics *m,
+                            struct stage_hist *itl, struct stage_hist *step,
+                            struct stage_hist *wait)
+{
+    for (;;) {
+        uint64_t q0 = atomic_load(&m->step_seq);
+        hist_copy(itl, &m->itl);
+        hist_copy(step, &m->step);
+        hist_copy(wait, &m->coll_wait);
+        atomic_thread_fence(memory_order_acquire);
+        if (!(q0 & 1) && q0 == atomic_load(&m->step_seq))
+            return;
+        sched_yield(); /* the stage thread is mid-step (maybe preempted) */
+    }
+}
+
 /* ---- process statistics ---- */
 
 static int64_t mono_now_ns(void)
@@ -169,7 +212,9 @@ static double waiting(const struct stage_metrics *m)
 static void render_vllm(const struct out *o)
 {
     const struct stage_metrics *m = o->m;
+    struct stage_hist itl, step, wait;
 
+    decode_snapshot(m, &itl, &step, &wait);
     gauge(o, "vllm:num_requests_running",
           "Requests being handled by this stage.", (double)LOAD(m->running));
     gauge(o, "vllm:num_requests_waiting",
@@ -180,7 +225,7 @@ static void render_vllm(const struct out *o)
     histogram(o, "vllm:time_to_first_token_seconds",
               "Gateway send to first token (prefill).", &m->ttft);
     histogram(o, "vllm:inter_token_latency_seconds",
-              "Time per decode step (decode ranks).", &m->itl);
+              "Time per decode step (decode ranks).", &itl);
     histogram(o, "vllm:e2e_request_latency_seconds",
               "Request to response at the gateway.", &m->e2e);
     counter(o, "vllm:generation_tokens_total", "Tokens this stage produced.",
@@ -191,10 +236,9 @@ static void render_vllm(const struct out *o)
     if (m->rank < 0)
         return;
     histogram(o, "skewscope_step_seconds",
-              "Decode step time: compute and collectives.", &m->step);
+              "Decode step time: compute and collectives.", &step);
     histogram(o, "skewscope_collective_wait_seconds",
-              "Time of a decode step spent in its all-reduce calls.",
-              &m->coll_wait);
+              "Time of a decode step spent in its all-reduce calls.", &wait);
 }
 
 static void render_process(const struct out *o)

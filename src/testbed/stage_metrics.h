@@ -133,6 +133,9 @@ struct stage_metrics {
     /* decode ranks: each decode step, and the time of that step spent
      * waiting in its collectives (all-reduce calls, summed) */
     struct stage_hist step, coll_wait;
+    /* odd while a decode step's itl, step and coll_wait are observed
+     * (stage_metrics_decode_step), so a page shows all three or none */
+    _Atomic uint64_t step_seq;
     _Atomic uint64_t preemptions; /* KV-budget preemptions (recomputes) */
     /* updated by the stage's monitor (stage_monitor.c) */
     _Atomic double sm_clock_mhz, compute_rate_mhz, gpu_util_pct;
@@ -166,6 +169,12 @@ char *stage_metrics_render(struct stage_metrics *m);
 
 /* Record a duration (ns; negative counts as 0). */
 void stage_hist_observe(struct stage_hist *h, int64_t ns);
+
+/* A decode step's observations, itl, step and coll_wait, made together:
+ * a page rendered meanwhile counts the step in all three or in none
+ * (their _count lines are equal on every page). Stage thread only. */
+void stage_metrics_decode_step(struct stage_metrics *m, int64_t itl_ns,
+                               int64_t step_ns, int64_t wait_ns);
 
 static inline void stage_metrics_add(_Atomic uint64_t *c, uint64_t n)
 {
